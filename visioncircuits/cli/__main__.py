@@ -1,0 +1,5 @@
+import sys
+
+from visioncircuits.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Image folders as streams of [0, 1] tensors; unreadable files are skipped and counted.
+
+Shared by dataset examples, SAE activation streams and universality probes, so every part
+of the tool reads images the same way (RGB, short side resized, centre crop).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from visioncircuits.errors import InputError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image-like files under ``folder`` sorted by path; a missing folder is a clear error."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"image folder not found: {folder}")
+    if not folder.is_dir():
+        raise InputError(f"not a folder: {folder}")
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_image(path: str | os.PathLike, size: Optional[int] = None) -> torch.Tensor:
+    """One image as a (3, size, size) float tensor in [0, 1]: short side resized, centre-cropped."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size is not None:
+            w, h = im.size
+            s = size / min(w, h)
+            nw, nh = max(size, round(w * s)), max(size, round(h * s))
+            im = im.resize((nw, nh), Image.BILINEAR)
+            left, top = (nw - size) // 2, (nh - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        arr = np.asarray(im, dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) tensor in [0, 1] -> PIL image."""
+    arr = (image.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+@dataclass
+class FolderStats:
+    """How many files were read and which were skipped (unreadable or not images)."""
+
+    read: int = 0
+    skipped: list = field(default_factory=list)
+
+
+class ImageFolder:
+    """Stream an image folder in minibatches: ``for paths, images in ImageFolder(d, 64).batches(32)``.
+
+    Unreadable files are logged, counted in ``stats.skipped`` and never crash the run.
+    """
+
+    def __init__(self, folder: str | os.PathLike, size: int, limit: Optional[int] = None, paths: Optional[Sequence[Path]] = None):
+        self.folder = Path(folder)
+        self.size = int(size)
+        self.paths = list(paths) if paths is not None else list_images(folder)
+        if limit is not None:
+            self.paths = self.paths[:limit]
+        if not self.paths:
+            raise InputError(f"no images found in {folder}")
+        self.stats = FolderStats()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def batches(self, batch_size: int = 32) -> Iterator[tuple[list[Path], torch.Tensor]]:
+        self.stats = FolderStats()
+        paths: list[Path] = []
+        imgs: list[torch.Tensor] = []
+        for p in self.paths:
+            try:
+                imgs.append(load_image(p, self.size))
+                paths.append(p)
+                self.stats.read += 1
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                log.warning("skipping unreadable image %s: %s", p, e)
+                self.stats.skipped.append(str(p))
+                continue
+            if len(imgs) == batch_size:
+                yield paths, torch.stack(imgs)
+                paths, imgs = [], []
+        if imgs:
+            yield paths, torch.stack(imgs)
