@@ -1,0 +1,160 @@
+"""Sparse autoencoders for conv activations: TopK, BatchTopK and ReLU + L1, one module.
+
+Why one class: the three architectures differ only in the gate after the linear encoder
+(the loss terms live in :mod:`visioncircuits.sae.train`), so saving, loading, metrics and
+unit maps never special-case the architecture.
+
+Parameters keep the names of the saved file so the math is readable without this package:
+
+    x_s  = x * input_scale                  # input_scale makes the mean ||x_s|| equal 1
+    pre  = (x_s - b_dec) @ W_enc + b_enc    # W_enc: (d_in, d_sae)
+    z    = gate(pre)                        # topk / batchtopk / relu
+    x_hat = (z @ W_dec + b_dec) / input_scale   # W_dec: (d_sae, d_in), rows unit norm
+
+The decoder is sparse-aware: with a TopK gate only k rows of ``W_dec`` are gathered per
+sample (``embedding_bag``), which is where the CPU speed comes from.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visioncircuits.errors import InputError
+
+ARCHITECTURES = ("topk", "batchtopk", "relu")
+
+
+class SparseAutoencoder(nn.Module):
+    """A one-layer SAE on ``d_in``-dimensional activations with ``d_sae`` latents.
+
+    ``cfg`` is the dict stored as ``cfg.json`` (architecture, d_in, d_sae, k, layer, model,
+    input_scale, ...). ``encode``/``decode``/``forward`` take and return activations in the
+    model's own units; the input scaling is internal.
+    """
+
+    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None, cfg: Optional[dict] = None):
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            from visioncircuits.errors import unknown
+
+            raise unknown("SAE architecture", architecture, ARCHITECTURES)
+        if d_in < 1 or d_sae < 1:
+            raise InputError(f"SAE sizes must be positive, got d_in={d_in}, d_sae={d_sae}")
+        if architecture in ("topk", "batchtopk"):
+            if k is None or not 1 <= int(k) <= d_sae:
+                raise InputError(f"k must be between 1 and the number of latents ({d_sae}) for a {architecture} SAE, got {k}")
+            k = int(k)
+        self.d_in, self.d_sae, self.architecture, self.k = int(d_in), int(d_sae), architecture, k
+        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        # Non-trainable state saved with the weights.
+        self.register_buffer("input_scale", torch.ones(()))
+        self.register_buffer("threshold", torch.zeros(()))  # BatchTopK inference threshold
+        self.cfg: dict = dict(cfg or {})
+        self.reset_parameters()
+        self._sync_cfg()
+
+    # ------------------------------------------------------------------ setup
+    def reset_parameters(self) -> None:
+        """Random unit-norm decoder rows, encoder = decoder transpose (Gao et al. 2024)."""
+        w = torch.randn(self.d_sae, self.d_in, device=self.W_dec.device)
+        with torch.no_grad():
+            self.W_dec.copy_(w / w.norm(dim=1, keepdim=True).clamp_min(1e-8))
+            self.W_enc.copy_(self.W_dec.t())
+            self.b_enc.zero_()
+            self.b_dec.zero_()
+
+    def _sync_cfg(self) -> None:
+        self.cfg.update(architecture=self.architecture, d_in=self.d_in, d_sae=self.d_sae, k=self.k,
+                        input_scale=float(self.input_scale), threshold=float(self.threshold))
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        """Keep decoder rows at unit norm, so latent magnitudes are comparable."""
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8))
+
+    @torch.no_grad()
+    def remove_parallel_grad(self) -> None:
+        """Project out the gradient component parallel to each decoder row (Bricken et al. 2023)."""
+        g = self.W_dec.grad
+        if g is not None:
+            g.sub_((g * self.W_dec).sum(dim=1, keepdim=True) * self.W_dec)
+
+    # ------------------------------------------------------------------ math
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.d_in:
+            raise InputError(f"SAE input must have shape (N, {self.d_in}), got {tuple(x.shape)}")
+
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder output before the gate, (N, d_sae): smooth in ``x`` (used for feature vis)."""
+        self._check(x)
+        return (x * self.input_scale - self.b_dec) @ self.W_enc + self.b_enc
+
+    def gate(self, pre: torch.Tensor, batch_topk: Optional[bool] = None) -> torch.Tensor:
+        """Apply the architecture's nonlinearity to pre-activations.
+
+        BatchTopK keeps the ``k * N`` largest values of the whole batch while training
+        (``batch_topk=True``) and a learned threshold at inference, so a sample's code does
+        not depend on its batch-mates.
+        """
+        if self.architecture == "relu":
+            return F.relu(pre)
+        if self.architecture == "batchtopk":
+            use_batch = self.training if batch_topk is None else batch_topk
+            if not use_batch:
+                return pre * (pre > self.threshold.clamp_min(0)).to(pre.dtype)
+            flat = F.relu(pre).flatten()
+            kk = min(self.k * pre.shape[0], flat.numel())
+            vals, idx = flat.topk(kk, sorted=False)
+            return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
+        vals, idx = pre.topk(self.k, dim=1, sorted=False)
+        return torch.zeros_like(pre).scatter(1, idx, F.relu(vals))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent codes (N, d_sae) for activations ``x`` (N, d_in) in model units."""
+        return self.gate(self.pre_activation(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstruction (N, d_in) in model units from codes (N, d_sae)."""
+        return (z @ self.W_dec + self.b_dec) / self.input_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of ``x`` (N, d_in)."""
+        return self.decode(self.encode(x))
+
+    # ------------------------------------------------------------------ fast path
+    def topk_codes(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values, indices) of the k largest pre-activations per row, values ReLU'd."""
+        vals, idx = pre.topk(self.k, dim=1, sorted=False)
+        return F.relu(vals), idx
+
+    def decode_sparse(self, vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Scaled-space reconstruction from k (value, index) pairs per row, gathering only k
+        decoder rows per sample; the same result as ``z @ W_dec + b_dec`` at O(k) cost."""
+        return F.embedding_bag(idx, self.W_dec, per_sample_weights=vals, mode="sum") + self.b_dec
+
+    def extra_repr(self) -> str:
+        k = f", k={self.k}" if self.k is not None else ""
+        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={float(self.input_scale):.4g}"
+
+
+def flatten_positions(acts: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N*H*W, C): every spatial position is one SAE sample; (N, C) passes."""
+    if acts.dim() == 2:
+        return acts
+    if acts.dim() != 4:
+        raise InputError(f"activations must be (N, C) or (N, C, H, W), got {tuple(acts.shape)}")
+    return acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1])
+
+
+def unflatten_positions(flat: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Inverse of :func:`flatten_positions` for a (N*H*W, D) tensor: -> (N, D, H, W)."""
+    if len(shape) == 2:
+        return flat
+    n, _, h, w = shape
+    return flat.view(n, h, w, -1).permute(0, 3, 1, 2)
