@@ -1,0 +1,10 @@
+"""Feature visualisation: render what units detect, dataset examples, and layer galleries.
+
+``render(model, ["layer3.2:5", "sae:runs/sae1:12", objectives.channel("mixed4a", 476)])``
+optimises one image per unit in a shared batch and returns a :class:`RenderResult`.
+"""
+from visioncircuits.featvis import objectives
+from visioncircuits.featvis.objectives import Objective, as_objective
+from visioncircuits.featvis.render import RenderResult, render, render_batch, render_diverse
+
+__all__ = ["render", "render_batch", "render_diverse", "RenderResult", "objectives", "Objective", "as_objective"]

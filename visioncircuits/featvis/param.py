@@ -1,0 +1,160 @@
+"""Image parameterisations: what the optimiser actually changes when it "draws" an image.
+
+Feature visualisation quality depends mostly on this choice (Olah et al. 2017, Distill
+"Feature Visualization"): optimising raw pixels gives high-frequency noise, a Fourier basis
+scaled by 1/f with decorrelated colour gives natural-looking images, and MACO (Fel et al.
+2023) fixes the magnitude spectrum to that of natural images and optimises only the phase.
+
+Every parameterisation is a small ``nn.Module`` whose ``forward()`` returns the batch of
+images, (N, 3, H, W) in [0, 1]. Initial values are drawn per image from a CPU generator
+seeded with ``(seed, first_index + i)``, so image ``i`` starts the same on any device and in
+any batch split.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from visioncircuits.errors import InputError
+
+# Lucid's square root of the ImageNet colour covariance (columns: luminance, two chroma axes).
+IMAGENET_COLOUR_SQRT = torch.tensor(
+    [[0.26, 0.09, 0.02],
+     [0.27, 0.00, -0.05],
+     [0.27, -0.09, 0.03]]
+)
+PARAMS = ("fft", "pixel", "maco")
+
+
+def normalised_colour_matrix(sqrt_cov: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Scale a colour-covariance square root so its largest column has unit norm (Lucid's convention)."""
+    m = IMAGENET_COLOUR_SQRT if sqrt_cov is None else torch.as_tensor(sqrt_cov, dtype=torch.float32)
+    if m.shape != (3, 3):
+        raise InputError(f"colour matrix must be 3x3, got {tuple(m.shape)}")
+    return m / m.norm(dim=0).max()
+
+
+def decorrelate_colour(t: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Map decorrelated colour coordinates to RGB: ``rgb[n, i] = sum_j M[i, j] t[n, j]``."""
+    return torch.einsum("ij,njhw->nihw", matrix.to(t.device, t.dtype), t)
+
+
+def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
+    """Spatial frequency magnitude of every rfft2 bin, shape (h, w // 2 + 1)."""
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    return torch.sqrt(fx * fx + fy * fy)
+
+
+def one_over_f(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
+    """The 1/f^decay amplitude spectrum (DC clamped at 1/max(h, w)), shape (h, w // 2 + 1)."""
+    return 1.0 / rfft2d_freqs(h, w).clamp(min=1.0 / max(h, w)) ** decay_power
+
+
+def _seeded_randn(shape: tuple, seed: int, first_index: int, n: int) -> torch.Tensor:
+    """(n, *shape) normal noise; image i from its own generator, so it is batch-split independent."""
+    out = []
+    for i in range(n):
+        g = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + first_index + i)
+        out.append(torch.randn(shape, generator=g))
+    return torch.stack(out)
+
+
+class ImageParam(nn.Module):
+    """Base class: ``forward()`` -> (N, 3, H, W) in [0, 1]; ``default_lr`` suits the parameterisation."""
+
+    default_lr = 0.05
+
+    def __init__(self, n: int, size: int):
+        super().__init__()
+        if n < 1 or size < 1:
+            raise InputError(f"need at least one image of at least one pixel, got n={n}, size={size}")
+        self.n, self.size = int(n), int(size)
+
+
+class PixelParam(ImageParam):
+    """Raw pixels (in decorrelated colour space), squashed into [0, 1] by a sigmoid."""
+
+    def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.01,
+                 decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
+        super().__init__(n, size)
+        self.pixels = nn.Parameter(_seeded_randn((3, size, size), seed, first_index, n) * sd)
+        self.decorrelate = decorrelate
+        self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        t = decorrelate_colour(self.pixels, self.colour) if self.decorrelate else self.pixels
+        return torch.sigmoid(t)
+
+
+class FourierParam(ImageParam):
+    """Lucid's FFT image: spectrum scaled by 1/f, irfft2 (ortho), decorrelated colour, sigmoid."""
+
+    MAGIC = 4.0  # Lucid's constant: lower saturation at the start
+
+    def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.01,
+                 decay_power: float = 1.0, decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
+        super().__init__(n, size)
+        h = w = size
+        self.spectrum = nn.Parameter(_seeded_randn((3, h, w // 2 + 1, 2), seed, first_index, n) * sd)
+        self.register_buffer("scale", one_over_f(h, w, decay_power)[None, None, :, :], persistent=False)
+        self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
+        self.decorrelate = decorrelate
+
+    def forward(self) -> torch.Tensor:
+        spec = torch.view_as_complex(self.spectrum) * self.scale
+        t = torch.fft.irfftn(spec, s=(self.size, self.size), norm="ortho") / self.MAGIC
+        if self.decorrelate:
+            t = decorrelate_colour(t, self.colour)
+        return torch.sigmoid(t)
+
+
+class MacoParam(ImageParam):
+    """MACO (Fel et al. 2023): a fixed magnitude spectrum, only the phase is optimised.
+
+    The image is ``irfft2(magnitude * exp(i * phase))``, standardised per image and squashed by
+    a sigmoid. ``magnitude`` is (3, H, W // 2 + 1), e.g. from
+    :func:`visioncircuits.featvis.stats.magnitude_spectrum`; 1/f when None.
+    """
+
+    default_lr = 0.25
+
+    def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0,
+                 magnitude: Optional[torch.Tensor] = None, contrast: float = 1.5):
+        super().__init__(n, size)
+        shape = (3, size, size // 2 + 1)
+        if magnitude is None:
+            magnitude = one_over_f(size, size).expand(shape).clone()
+        magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
+        if tuple(magnitude.shape) != shape:
+            raise InputError(f"MACO magnitude spectrum must have shape {shape} for size {size}, got {tuple(magnitude.shape)}")
+        self.register_buffer("magnitude", magnitude.clone(), persistent=False)
+        g = torch.Generator(device="cpu")
+        phases = []
+        for i in range(n):
+            g.manual_seed(int(seed) * 1_000_003 + first_index + i)
+            phases.append((torch.rand(shape, generator=g) * 2 - 1) * math.pi)
+        self.phase = nn.Parameter(torch.stack(phases))
+        self.contrast = float(contrast)
+
+    def forward(self) -> torch.Tensor:
+        spec = torch.polar(self.magnitude.expand_as(self.phase), self.phase)
+        t = torch.fft.irfftn(spec, s=(self.size, self.size), norm="ortho")
+        t = t - t.mean(dim=(1, 2, 3), keepdim=True)
+        t = t / (t.std(dim=(1, 2, 3), keepdim=True) + 1e-6)
+        return torch.sigmoid(self.contrast * t)
+
+
+def make_param(kind: str, n: int, size: int, *, seed: int = 0, first_index: int = 0,
+               device=None, **kwargs) -> ImageParam:
+    """Build parameterisation ``kind`` ("fft", "pixel" or "maco") for ``n`` images of ``size`` px."""
+    classes = {"fft": FourierParam, "pixel": PixelParam, "maco": MacoParam}
+    if kind not in classes:
+        from visioncircuits.errors import unknown
+
+        raise unknown("parameterisation", kind, list(classes))
+    p = classes[kind](n, size, seed=seed, first_index=first_index, **kwargs)
+    return p.to(device) if device is not None else p
