@@ -49,6 +49,8 @@ def check_images(images: torch.Tensor, tol: float = 1e-3) -> None:
     if not images.is_floating_point():
         raise InputError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
     if images.numel():
+        if torch.isnan(images.detach()).any():
+            raise InputError("images contain NaN values; expected RGB in [0, 1]")
         lo, hi = torch.aminmax(images.detach())
         if lo.item() < -tol or hi.item() > 1 + tol:
             raise InputError(
@@ -89,8 +91,14 @@ class HookedModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.check_input:
-            check_images(images)
+            self._check_input(images)
         return self.net(self.preprocess(images))
+
+    def _check_input(self, images: torch.Tensor) -> None:
+        check_images(images)
+        dev = self.device
+        if images.device != dev and any(True for _ in self.parameters()):
+            raise InputError(f"images are on {images.device} but {self.spec.name} is on {dev}; use images.to(model.device)")
 
     def _modules_by_name(self) -> dict[str, nn.Module]:
         return {n: m for n, m in self.net.named_modules() if n}
@@ -148,12 +156,16 @@ class HookedModel(nn.Module):
         try:
             for n, m in mods.items():
                 handles.append(m.register_forward_hook(make(n)))
-            x = torch.zeros(1, 3, size, size, device=self.device)
+            dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+            x = torch.zeros(1, 3, size, size, device=self.device, dtype=dtype)
             was_training = self.training
             self.eval()
             try:
                 with torch.no_grad():
                     self.net(self.preprocess(x))
+            except RuntimeError as e:  # e.g. "Kernel size can't be greater than actual input size"
+                first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+                raise InputError(f"{self.spec.name} cannot run on a {size}x{size} input ({first}); try a larger size") from None
             finally:
                 self.train(was_training)
         finally:
@@ -216,7 +228,9 @@ class HookedModel(nn.Module):
             for n in names:
                 self.resolve_layer(n)
         if self.check_input:
-            check_images(images)
+            self._check_input(images)
+        if not names:
+            return {}
         want = set(names)
         cache: dict[str, torch.Tensor] = {}
 

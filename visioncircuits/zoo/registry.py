@@ -13,6 +13,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
+from visioncircuits.device import pick_device
 from visioncircuits.errors import InputError, WeightsError, unknown
 from visioncircuits.hooks import HookedModel
 from visioncircuits.zoo.spec import ModelSpec
@@ -88,6 +89,7 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
     spec = get_spec(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise InputError(f"weights must be a file path, 'random' or None, got {type(weights).__name__}")
+    dev = pick_device(device) if device is not None else None  # a bad device fails before any work
     if weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -95,6 +97,8 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
     else:
         net = spec.build()
         if weights is not None:
+            if not Path(weights).exists() and not Path(weights).suffix:
+                raise WeightsError(f"weights file not found: {weights} (pass a file path, 'random' for untrained weights, or nothing for the published ones)")
             state = read_state_dict(weights)
             source = str(weights)
         elif spec.default_weights:
@@ -113,6 +117,6 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
                 state = spec.convert_state_dict(state)
             load_into(net, state, source)
     model = HookedModel(net, spec, spec.preprocess()).eval()
-    if device is not None:
-        model = model.to(device)
+    if dev is not None:
+        model = model.to(dev)
     return model
