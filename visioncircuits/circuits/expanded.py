@@ -1,0 +1,271 @@
+"""Expanded weights: the data-free linear map from every channel of a lower layer to the
+centre position of every channel (or unit) of an upper layer.
+
+Why this is fast: on the linearised model (see :mod:`.linearize`) the upper layer's centre
+is a fixed linear function of the lower layer's output, so its Jacobian does not depend on
+the point it is taken at. We inject a *batch* of lower activations with a forward hook
+(image input stays batch 1, zero), and one forward and one backward pass with one-hot
+centre gradients read a whole chunk of rows at once. The rows are computed on the smallest
+input whose receptive-field window still matches the full-size one (see :mod:`.window`,
+verified by a random projection), so the convolutions in between run on tiny maps.
+captum.optim's method, one backward pass per upper channel at full size, is kept as
+:meth:`ExpandedWeights.compute_loop`: the brute-force reference in the tests and the
+baseline in ``visioncircuits bench circuits``.
+
+Result: ``[C_upper, C_lower, kh, kw]`` (the whole lower map, a centre crop, or
+``crop="auto"``: the smallest centred square holding the receptive field).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+from tqdm.auto import tqdm
+
+from visioncircuits.circuits import window as W
+from visioncircuits.circuits.linearize import linear_functions, linearize
+from visioncircuits.errors import InputError
+from visioncircuits.units import Unit
+from visioncircuits.unit_activations import resolve_unit, unit_map
+
+log = logging.getLogger(__name__)
+
+LOGITS = "logits"
+Readout = Callable[[torch.Tensor], torch.Tensor]  # upper activation (B, ...) -> (B, R)
+Crop = Union[None, int, str]
+UnitsArg = Optional[Sequence[Union[str, Unit, int]]]
+
+
+class _Stop(Exception):
+    pass
+
+
+def centre_readout(acts: torch.Tensor, channels: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """The centre position of each channel: (B, C, H, W) -> (B, C); (B, C) passes through."""
+    v = acts if acts.dim() == 2 else acts[:, :, acts.shape[2] // 2, acts.shape[3] // 2]
+    return v if channels is None else v[:, list(channels)]
+
+
+def unit_readout(units: Sequence[Unit]) -> Readout:
+    """Readout of arbitrary units (channels, SAE latents) at the centre (or their own position)."""
+
+    def read(acts: torch.Tensor) -> torch.Tensor:
+        vals = []
+        for u in units:
+            m = unit_map(u, acts)
+            y, x = (u.y, u.x) if u.has_position else (m.shape[1] // 2, m.shape[2] // 2)
+            vals.append(m[:, y, x])
+        return torch.stack(vals, 1)
+
+    return read
+
+
+def centre_crop(w: torch.Tensor, crop: Optional[int]) -> torch.Tensor:
+    """Centre ``crop`` x ``crop`` window of the last two dims (centre = H // 2, as for the upper)."""
+    if crop is None:
+        return w
+    h, wd = w.shape[-2:]
+    if isinstance(crop, bool) or not isinstance(crop, int) or crop < 1:
+        raise InputError(f"crop must be a positive number of positions, None or 'auto', got {crop!r}")
+    if crop > min(h, wd):
+        raise InputError(f"crop {crop} is larger than the lower layer's map {h}x{wd}")
+    y0, x0 = h // 2 - crop // 2, wd // 2 - crop // 2
+    return w[..., y0:y0 + crop, x0:x0 + crop]
+
+
+class ExpandedWeights:
+    """Expanded weights of one model; keeps one linearised copy for many layer pairs.
+
+    ``ExpandedWeights(model).compute("mixed3a", "mixed3b")`` -> [480, 256, 28, 28].
+    ``upper`` is a layer name or ``"logits"``; ``units`` restricts the rows to some upper
+    units (channel indices, or unit addresses such as SAE latents on the upper layer).
+    ``window=False`` always computes at full size.
+    """
+
+    def __init__(self, model, size: Optional[int] = None, chunk: int = 64, window: bool = True,
+                 memory_mb: int = 512, progress: bool = False):
+        self.model = model
+        self.lin = linearize(model)
+        self.size = int(size or model.spec.input_size)
+        self.chunk = max(1, int(chunk))
+        self.window = window
+        self.memory = int(memory_mb) << 20
+        self.progress = progress
+        self.last_size: Optional[tuple] = None  # lower map size the last rows were computed on
+
+    # ---------------------------------------------------------------- checks
+    def _check_pair(self, lower: str, upper: str) -> None:
+        info = self.model.layer_info(self.size)
+        self.model.resolve_layer(lower, self.size)
+        if upper == LOGITS:
+            return
+        self.model.resolve_layer(upper, self.size)
+        if info[lower].order >= info[upper].order:
+            raise InputError(f"lower layer '{lower}' must run before upper layer '{upper}'")
+
+    def _readout(self, upper: str, units: UnitsArg) -> tuple[Readout, int, bool]:
+        """(readout, number of rows, whether positions are fixed)."""
+        n_all = self.model.spec.num_classes if upper == LOGITS else self.model.channels(upper)
+        if units is None:
+            return centre_readout, n_all, False
+        units = list(units)
+        if all(isinstance(u, int) and not isinstance(u, bool) for u in units):
+            bad = [u for u in units if not 0 <= u < n_all]
+            if bad:
+                raise InputError(f"unit {bad[0]} out of range: '{upper}' has {n_all} units (0..{n_all - 1})")
+            return (lambda acts: centre_readout(acts, units)), len(units), False
+        parsed = [resolve_unit(self.model, u) for u in units]
+        wrong = [str(u) for u in parsed if (u.layer or LOGITS) != upper]
+        if wrong:
+            raise InputError(f"units {', '.join(wrong)} do not read from layer '{upper}'")
+        return unit_readout(parsed), len(parsed), any(u.has_position for u in parsed)
+
+    # ---------------------------------------------------------------- forward
+    def _run(self, size: int, lower: str, upper: str, readout: Readout, x: torch.Tensor) -> torch.Tensor:
+        """Readout (B, R) of the linearised model at ``size`` with the lower output replaced by ``x``.
+
+        The image batch is 1 (its values never matter); if a branch that bypasses the lower
+        layer cannot be broadcast against the batch (a concat), the image batch is repeated.
+        """
+        got: dict[str, torch.Tensor] = {}
+
+        def inject(_out, _layer):
+            return x
+
+        def grab(out, _layer):
+            got["y"] = out
+            raise _Stop
+
+        hooks = [(lower, inject)] + ([] if upper == LOGITS else [(upper, grab)])
+        for batch in (1, x.shape[0]):
+            img = torch.zeros(batch, 3, size, size, device=x.device)
+            try:
+                with linear_functions(), self.lin.hooks(hooks):
+                    got["y"] = self.lin(img)
+            except _Stop:
+                pass
+            except RuntimeError:
+                if batch == x.shape[0]:
+                    raise
+                continue
+            break
+        return readout(got["y"])
+
+    def _leaf(self, shape: Sequence[int], batch: int) -> torch.Tensor:
+        return torch.zeros(batch, *shape, device=self.lin.device, requires_grad=True)
+
+    def _probe(self, size: int, shape: Sequence[int], lower: str, upper: str, readout: Readout, v: torch.Tensor) -> torch.Tensor:
+        """v . rows with a lower map of ``shape`` (image ``size``): (C_lower, h, w), one backward."""
+        with torch.enable_grad():
+            x = self._leaf(shape, 1)
+            r = self._run(size, lower, upper, readout, x)
+            (g,) = torch.autograd.grad((r[0] * v).sum(), x, allow_unused=True)
+        return torch.zeros_like(x[0]) if g is None else g[0]
+
+    def _rows(self, size: int, shape: Sequence[int], lower: str, upper: str, readout: Readout, n: int) -> torch.Tensor:
+        """All ``n`` rows by batched injection of a lower map of ``shape``: (n, C_lower, h, w)."""
+        per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
+        chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
+        out = []
+        for s in tqdm(range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False):
+            b = min(chunk, n - s)
+            with torch.enable_grad():
+                x = self._leaf(shape, b)
+                r = self._run(size, lower, upper, readout, x)
+                picked = r[torch.arange(b, device=r.device), torch.arange(s, s + b, device=r.device)]
+                (g,) = torch.autograd.grad(picked.sum(), x, allow_unused=True)
+            out.append(torch.zeros_like(x) if g is None else g.detach())
+        return torch.cat(out)
+
+    # ---------------------------------------------------------------- public
+    def compute(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:
+        """[R, C_lower, kh, kw]: row r is the linear map from the lower layer to upper unit r."""
+        self._check_pair(lower, upper)
+        readout, n, fixed_pos = self._readout(upper, units)
+        lower_shape = self.model.layer_info(self.size)[lower].shape
+        if len(lower_shape) != 3:
+            raise InputError(f"lower layer '{lower}' must be a conv layer (C, H, W), got shape {tuple(lower_shape)}")
+        _, h, w = lower_shape
+        gen = torch.Generator().manual_seed(0)
+        v = torch.randn(n, generator=gen).to(self.lin.device)
+        g_full = self._probe(self.size, lower_shape, lower, upper, readout, v)
+        box = W.nonzero_box(g_full)
+        rows = None
+        if self.window and not fixed_pos and box is not None and upper != LOGITS and W.is_interior(box, h, w):
+            try:
+                rows = self._windowed(lower, upper, readout, n, v, g_full, box)
+            except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
+                log.debug("no window for %s->%s: %s", lower, upper, str(e).splitlines()[0])
+        if rows is None:
+            self.last_size = (h, w)
+            rows = self._rows(self.size, lower_shape, lower, upper, readout, n)
+        if crop == "auto":
+            crop = W.auto_crop(box, h, w)
+        return centre_crop(rows, crop)
+
+    def _small_image(self) -> int:
+        """The smallest input the layers before the injection point run on (values unused)."""
+        for s in (16, 32, 64, 128):
+            if s >= self.size:
+                break
+            try:
+                self.model.layer_info(s)
+                return s
+            except (RuntimeError, ValueError):
+                continue
+        return self.size
+
+    def _windowed(self, lower, upper, readout, n, v, g_full, box) -> Optional[torch.Tensor]:
+        """Rows computed on an injected lower map just larger than the receptive field."""
+        c, h, w = g_full.shape
+        upper_hw = self.model.layer_info(self.size)[upper].shape[1:]
+        img = self._small_image()
+        ref = g_full[:, box[0]:box[1] + 1, box[2]:box[3] + 1]
+        for L in W.candidate_maps(box, (h, w), upper_hw):
+            try:
+                g = self._probe(img, (c, L, L), lower, upper, readout, v)
+            except (RuntimeError, IndexError):  # too small for this path
+                continue
+            b = W.nonzero_box(g)
+            if b is None or W.box_shape(b) != W.box_shape(box) or not W.matches(g[:, b[0]:b[1] + 1, b[2]:b[3] + 1], ref):
+                continue
+            log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
+            small = self._rows(img, (c, L, L), lower, upper, readout, n)
+            full = torch.zeros(n, c, h, w, device=small.device, dtype=small.dtype)
+            full[:, :, box[0]:box[1] + 1, box[2]:box[3] + 1] = small[:, :, b[0]:b[1] + 1, b[2]:b[3] + 1]
+            self.last_size = (L, L)
+            return full
+        return None
+
+    def compute_loop(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:
+        """Brute force (captum.optim's method): one forward, then one backward pass per upper
+        unit at full size."""
+        self._check_pair(lower, upper)
+        readout, n, _ = self._readout(upper, units)
+        rows = []
+        with torch.enable_grad():
+            x = self._leaf(self.model.layer_info(self.size)[lower].shape, 1)
+            r = self._run(self.size, lower, upper, readout, x)[0]
+            for i in tqdm(range(n), desc=f"{lower}->{upper} (loop)", disable=not self.progress, leave=False):
+                (g,) = torch.autograd.grad(r[i], x, retain_graph=True, allow_unused=True)
+                rows.append(torch.zeros_like(x[0]) if g is None else g[0])
+        rows = torch.stack(rows).detach()
+        if crop == "auto":
+            crop = W.auto_crop(W.nonzero_box(rows.sum(0)), *rows.shape[-2:])
+        return centre_crop(rows, crop)
+
+
+def expanded_weights(model, lower: str, upper: str, crop: Crop = None, *, units: UnitsArg = None,
+                     size: Optional[int] = None, window: bool = True, progress: bool = False) -> torch.Tensor:
+    """Expanded weights [C_upper, C_lower, kh, kw] from ``lower`` to ``upper`` (data-free).
+
+    For many pairs of one model, build one :class:`ExpandedWeights` and call ``compute``.
+    """
+    return ExpandedWeights(model, size=size, window=window, progress=progress).compute(lower, upper, crop, units)
+
+
+def expanded_weights_loop(model, lower: str, upper: str, crop: Crop = None, *, units: UnitsArg = None,
+                          size: Optional[int] = None) -> torch.Tensor:
+    """The same tensor by one backward pass per upper unit (reference and benchmark baseline)."""
+    return ExpandedWeights(model, size=size).compute_loop(lower, upper, crop, units)
