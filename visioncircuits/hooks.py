@@ -221,14 +221,16 @@ class HookedModel(nn.Module):
         """
         if isinstance(layers, str):
             layers = [layers]
+        if self.check_input:
+            self._check_input(images)
+        known = self._any_layer_info(images)
         if layers is None:
-            names = [n for n in self.layer_names() if names_filter is None or names_filter(n)]
+            names = [n for n in known if names_filter is None or names_filter(n)]
         else:
             names = list(dict.fromkeys(layers))
             for n in names:
-                self.resolve_layer(n)
-        if self.check_input:
-            self._check_input(images)
+                if n not in known:
+                    raise unknown(f"layer of {self.spec.name}", n, list(known))
         if not names:
             return {}
         want = set(names)
@@ -247,8 +249,16 @@ class HookedModel(nn.Module):
                 self.net(self.preprocess(images))
         except _StopForward:
             pass
-        order = self.layer_info()
-        return {n: cache[n] for n in sorted(cache, key=lambda n: order[n].order if n in order else 0)}
+        return {n: cache[n] for n in sorted(cache, key=lambda n: known[n].order)}
+
+    def _any_layer_info(self, images: torch.Tensor) -> dict[str, LayerInfo]:
+        """Layer names and run order, which do not depend on the input size: reuse any trace
+        already made, else trace at the images' own size (cheaper than the default for small
+        inputs, and guaranteed to run if the real pass can)."""
+        if self._trace_cache:
+            return next(iter(self._trace_cache.values()))
+        h, w = images.shape[-2:]
+        return self.layer_info(int(h) if h == w else None)
 
     def hook_count(self) -> int:
         """Number of forward hooks currently registered anywhere in the model (leak checks)."""

@@ -28,7 +28,17 @@ def test_every_depth_builds_with_the_right_parameter_count(depth, published):
     count = sum(p.numel() for p in model.parameters())
     assert count == _expected_params(depth) == published
     n = (depth - 2) // 6
-    assert model.layer_info()[f"layer3.{n - 1}"].shape == (64, 8, 8)
+    assert len(model.net.layer3) == n and f"layer3.{n}" not in dict(model.net.named_modules())
+
+
+def test_layer_shapes_of_the_cifar_resnet():
+    model = load_model("cifar10-resnet20", weights="random")
+    info = model.layer_info()
+    assert info["relu"].shape == (16, 32, 32)
+    assert info["layer1.2"].shape == (16, 32, 32)
+    assert info["layer2.0"].shape == (32, 16, 16)
+    assert info["layer3.2.relu2"].shape == (64, 8, 8)
+    assert info["linear"].shape == (10,)
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 

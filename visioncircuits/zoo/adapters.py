@@ -219,7 +219,9 @@ def _timm_class_names(cfg: dict) -> Optional[tuple]:
         from timm.data import ImageNetInfo, infer_imagenet_subset
 
         subset = infer_imagenet_subset(cfg)
-        return tuple(ImageNetInfo(subset).label_names()) if subset else None
+        if not subset:
+            return None
+        return tuple(d.split(",")[0].strip() for d in ImageNetInfo(subset).label_descriptions())
     except Exception:  # class names are a convenience; never fail a load for them
         return None
 
