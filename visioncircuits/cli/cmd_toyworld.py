@@ -1,0 +1,80 @@
+"""``visioncircuits toyworld train|eval|sample``: the toy world from the command line."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("toyworld", help="toy world: train and evaluate toy-zoo models, sample images")
+    cmds = p.add_subparsers(dest="toy_command", metavar="ACTION")
+    cmds.required = True
+
+    t = cmds.add_parser("train", help="train toy-<ARCH>-s<SEED> on fresh images; resumes if interrupted")
+    t.add_argument("arch", help="vgg, resnet, inception or narrow")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="models/toy", help="folder for <name>.safetensors and <name>.md (default models/toy)")
+    t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the zoo's setting)")
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)")
+    t.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    t.set_defaults(func=run_train)
+
+    e = cmds.add_parser("eval", help="held-out accuracy of MODEL on N newly generated images")
+    e.add_argument("model", help="a zoo name (toy-vgg-s0) ...")
+    e.add_argument("--weights", default=None, help="a .safetensors file instead of the zoo's weights")
+    e.add_argument("--n", type=int, default=2000)
+    e.add_argument("--seed", type=int, default=None, help="image seed (default: the held-out seed)")
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=run_eval)
+
+    s = cmds.add_parser("sample", help="write a PNG grid of generated images")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="toyworld.png")
+    s.set_defaults(func=run_sample)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from visioncircuits.device import pick_device
+    from visioncircuits.errors import InputError
+    from visioncircuits.toyworld.zoo_build import build_zoo_model
+
+    if args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    res = build_zoo_model(args.arch, args.seed, args.out, steps=args.steps, batch=args.batch, eval_n=args.eval_n,
+                          device=str(pick_device(args.device)), threads=args.threads)
+    acc = f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images" if res.get("accuracy") is not None else ""
+    print(f"wrote {res['weights']} ({res['train_seconds']:.0f} s training{acc})")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from visioncircuits.device import pick_device
+    from visioncircuits.toyworld.evaluate import accuracy
+    from visioncircuits.toyworld.train import EVAL_SEED
+    from visioncircuits.zoo import load_model
+
+    model = load_model(args.model, weights=args.weights, device=pick_device(args.device))
+    if model.spec.family != "toy" and tuple(model.spec.class_names or ()) != tuple(__import__("visioncircuits.toyworld", fromlist=["CLASSES"]).CLASSES):
+        from visioncircuits.errors import InputError
+
+        raise InputError(f"{args.model} is not a toy-world model (its classes are not the toy classes)")
+    acc = accuracy(model, n=args.n, seed=EVAL_SEED if args.seed is None else args.seed)
+    print(f"{args.model}: held-out accuracy {acc:.4f} on {args.n} fresh images")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from torchvision.utils import make_grid
+
+    from visioncircuits.atomic import write_png
+    from visioncircuits.toyworld import generate
+
+    b = generate(args.n, seed=args.seed)
+    write_png(args.out, make_grid(b.images, nrow=8, padding=1))
+    print(f"wrote {args.out}")
+    return 0
