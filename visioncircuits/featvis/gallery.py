@@ -1,0 +1,191 @@
+"""Layer galleries: for each unit, its visualisation (plus a diverse set and the negative),
+top dataset examples and activation stats, as PNGs, a ``gallery.json`` manifest and an
+offline ``index.html``.
+
+Built for long runs over whole models: every unit's files are written atomically and its
+``unit.json`` last, so a unit counts as finished only when all of it is on disk; re-running
+skips finished units (with the same settings) and ``shard=(k, n)`` takes every n-th unit,
+so any scheduler can spread a layer over machines that share the output folder. The
+manifest and page are rebuilt from all finished units on disk, whichever shard ran last.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from visioncircuits.atomic import write_json, write_png
+from visioncircuits.errors import InputError
+from visioncircuits.featvis.dataset_examples import dataset_examples
+from visioncircuits.featvis.objectives import as_objective
+from visioncircuits.featvis.render import auto_batch_size, render, render_diverse
+from visioncircuits.unit_activations import sae_config
+from visioncircuits.units import parse_range
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GalleryResult:
+    """Where the gallery went and what this run did (``rendered`` + ``skipped`` = this shard's units)."""
+
+    out_dir: Path
+    manifest: Path
+    index: Optional[Path]
+    rendered: list
+    skipped: list
+    total_finished: int
+
+
+def parse_shard(text: Union[str, tuple, None]) -> tuple:
+    """``"K/N"`` (K in 1..N) -> (K, N); None -> (1, 1)."""
+    if text is None:
+        return (1, 1)
+    if isinstance(text, tuple):
+        k, n = text
+    else:
+        try:
+            k, n = (int(v) for v in str(text).split("/"))
+        except ValueError:
+            raise InputError(f"cannot parse shard '{text}'; use K/N, e.g. 2/8 (shards are numbered 1..N)") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise InputError(f"bad shard {k}/{n}: need 1 <= K <= N (shards are numbered 1..N)")
+    return (int(k), int(n))
+
+
+def unit_prefix_and_count(model, layer: str, unit_spec: Optional[str] = None) -> tuple:
+    """(address prefix, number of units): ``layer`` -> channels; ``sae:DIR`` -> SAE latents."""
+    spec = unit_spec or layer
+    if spec.startswith("sae:"):
+        sae_dir = spec[4:]
+        cfg = sae_config(sae_dir)
+        model.resolve_layer(cfg.get("layer"))
+        return spec, int(cfg.get("d_sae", 0))
+    return spec, model.channels(spec)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120] or "unit"
+
+
+def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units: Union[str, Sequence[int], None] = None,
+                  unit_spec: Optional[str] = None, dataset: Union[str, os.PathLike, None] = None, steps: int = 256,
+                  size: Optional[int] = None, param: str = "fft", seed: int = 0, batch_size: Optional[int] = None,
+                  diverse: int = 0, diversity_weight: float = 1.0, negative: bool = False, k: int = 9,
+                  shard: Union[str, tuple, None] = None, unit_notes: Optional[dict] = None,
+                  param_kwargs: Optional[dict] = None, transforms="default", embed_images: bool = True,
+                  write_html: bool = True, progress: bool = True, max_examples: Optional[int] = None) -> GalleryResult:
+    """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
+
+    ``units``: indices or a range string (``"0:64"``), default all. ``unit_notes`` maps unit
+    index -> text shown on its card (e.g. ground-truth labels). ``dataset``: an image folder
+    for top examples and stats (``max_examples`` caps how many images are read).
+    """
+    out = Path(out_dir)
+    prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
+    if isinstance(units, str) or units is None:
+        indices = parse_range(units or "all", n_units)
+    else:
+        indices = [int(i) for i in units]
+        parse_range(",".join(map(str, indices)) or "0", n_units)  # validates the range
+    if not indices:
+        raise InputError("no units selected")
+    k_shard, n_shard = parse_shard(shard)
+    mine = indices[k_shard - 1::n_shard]
+    size = int(size or model.spec.input_size)
+    notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
+    settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
+                "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None}
+    addresses = {i: f"{prefix}:{i}" for i in mine}
+    todo, done = [], []
+    for i in mine:
+        (done if _finished(out, addresses[i], settings) else todo).append(i)
+    log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
+
+    examples = {}
+    ds_info = None
+    if dataset and todo:
+        ex = dataset_examples(model, [addresses[i] for i in todo], dataset, k=k, size=size, limit=max_examples,
+                              progress=progress)
+        examples = ex.by_unit()
+        ds_info = {"folder": str(dataset), "n_images": ex.n_images, "skipped": len(ex.skipped)}
+
+    objectives = {i: as_objective(model, addresses[i]) for i in todo}
+    bs = 1
+    if todo:
+        bs = int(batch_size or auto_batch_size(model, objectives[todo[0]].layers, size))
+    per_chunk = max(1, bs // 2) if negative else bs
+    for start in range(0, len(todo), per_chunk):
+        chunk = todo[start:start + per_chunk]
+        targets = [objectives[i] for i in chunk] + ([-objectives[i] for i in chunk] if negative else [])
+        res = render(model, targets, steps=steps, size=size, param=param, seed=seed, batch_size=bs,
+                     transforms=transforms, progress=progress, param_kwargs=param_kwargs)
+        for j, i in enumerate(chunk):
+            addr = addresses[i]
+            udir = out / "units" / _slug(addr)
+            rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings}
+            rec["vis"] = _rel(write_png(udir / "vis.png", res.images[j]), out)
+            if negative:
+                m = len(chunk) + j
+                rec["negative"] = _rel(write_png(udir / "negative.png", res.images[m]), out)
+                rec["negative_value"] = -res.values[m]
+            if diverse:
+                dv = render_diverse(model, objectives[i], n=diverse, weight=diversity_weight, steps=steps, size=size,
+                                    param=param, seed=seed, transforms=transforms, progress=False, param_kwargs=param_kwargs)
+                rec["diverse"] = [_rel(write_png(udir / f"diverse_{d}.png", dv.images[d]), out) for d in range(diverse)]
+                rec["diverse_values"] = dv.values
+            if addr in examples:
+                ue = examples[addr]
+                rec["stats"] = ue.stats
+                rec["examples"] = [
+                    {"path": e.path, "name": Path(e.path).name, "value": e.value, "y": e.y, "x": e.x,
+                     "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out) if e.crop is not None else None}
+                    for r, e in enumerate(ue.top)]
+                rec["dataset"] = ds_info
+            write_json(udir / "unit.json", rec)  # last: marks the unit finished
+    result_manifest = write_manifest(out, model, prefix, settings)
+    index = None
+    if write_html:
+        from visioncircuits.featvis.gallery_page import write_gallery_page
+
+        index = write_gallery_page(out, embed_images=embed_images)
+    total = len(json.loads(result_manifest.read_text())["units"])
+    return GalleryResult(out, result_manifest, index, todo, done, total)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _finished(out: Path, addr: str, settings: dict) -> bool:
+    f = out / "units" / _slug(addr) / "unit.json"
+    if not f.exists():
+        return False
+    try:
+        rec = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return False
+    return rec.get("settings") == settings and rec.get("unit") == addr
+
+
+def load_units(out: Union[str, os.PathLike]) -> list:
+    """Every finished unit record under ``out/units``, sorted by unit index."""
+    recs = []
+    for f in sorted(Path(out, "units").glob("*/unit.json")):
+        try:
+            recs.append(json.loads(f.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+            log.warning("ignoring unreadable %s: %s", f, e)
+    return sorted(recs, key=lambda r: (str(r.get("unit", "")).rsplit(":", 1)[0], r.get("index", 0)))
+
+
+def write_manifest(out: Path, model, prefix: str, settings: dict) -> Path:
+    """``gallery.json``: model, unit prefix, settings and every finished unit's record."""
+    units = [r for r in load_units(out) if str(r.get("unit", "")).startswith(prefix + ":")]
+    return write_json(out / "gallery.json", {"model": model.spec.name, "layer": prefix, "settings": settings,
+                                             "n_units": len(units), "units": units})
