@@ -1,0 +1,58 @@
+"""``visioncircuits render`` / ``gallery`` / ``bench featvis`` through the real CLI entry point."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from visioncircuits.cli import main
+
+BASE = ["--weights", "random", "--steps", "2", "--size", "16", "--quiet"]
+
+
+def test_render_cli_writes_pngs_and_json(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["render", "cifar10-resnet20", "layer1.0:3", "layer3.2:5@1,1", "--out", str(out), *BASE]) == 0
+    rec = json.loads((out / "render.json").read_text())
+    assert [u["unit"] for u in rec["units"]] == ["layer1.0:3", "layer3.2:5@1,1"]
+    for u in rec["units"]:
+        with Image.open(out / u["png"]) as im:
+            assert im.size == (16, 16)
+        assert isinstance(u["value"], float)
+    assert "layer1.0:3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["render", "cifar10-resnet20", "layer9:0"], "unknown layer"),
+    (["render", "cifar10-resnet20", "layer3.2:64"], "out of range"),
+    (["render", "cifar10-resnet20", "layer3.2"], "cannot parse unit"),
+    (["render", "no-such-model", "layer3.2:0"], "unknown model"),
+    (["render", "cifar10-resnet20", "layer3.2:0", "--steps", "-1"], "--steps"),
+    (["render", "cifar10-resnet20", "layer3.2:0", "--spectrum-from", "x"], "maco"),
+    (["gallery", "cifar10-resnet20", "layer3.2", "--shard", "0/3"], "shard"),
+    (["gallery", "cifar10-resnet20", "layer3.2", "--units", "60:70"], "out of range"),
+    (["gallery", "cifar10-resnet20", "layer3.2", "--dataset", "/no/such/dir"], "not found"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, msg):
+    out = tmp_path / "o"
+    assert main([args[0], "--out", str(out), *BASE, *args[1:]]) == 2  # later options win
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and msg in err and "\n" not in err
+    assert not out.exists() or not any(out.rglob("*.png"))
+
+
+def test_gallery_cli_with_notes_and_resume(tmp_path, capsys):
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"1": "vertical <edges>"}))
+    out = tmp_path / "g"
+    args = ["gallery", "cifar10-resnet20", "layer3.2", "--units", "0:2", "--notes", str(notes), "--out", str(out), *BASE]
+    assert main(args) == 0
+    assert "rendered 2 units" in capsys.readouterr().out
+    html = (out / "index.html").read_text()
+    assert "vertical &lt;edges&gt;" in html
+    assert main(args) == 0
+    assert "rendered 0 units, 2 already done" in capsys.readouterr().out
+    notes.write_text("[1, 2]")
+    assert main(args) == 2
+    assert "notes file" in capsys.readouterr().err
