@@ -89,7 +89,7 @@ def stream_activations(
     models: Mapping[str, object],
     layers: Mapping[str, Sequence[str]],
     batches: Iterable[torch.Tensor],
-    mode: str = "flatten",
+    mode: Optional[str] = "flatten",
     grid: int = 8,
     progress: bool = True,
     total: Optional[int] = None,
@@ -97,9 +97,10 @@ def stream_activations(
     """For each batch of [0, 1] images, ``{model_key: {layer: reduced activation}}``.
 
     ``batches`` yields (b, 3, H, W) tensors (or ``(ids, tensor)`` pairs); ``total`` is the
-    number of batches, for the progress bar. Nothing is kept between batches.
+    number of batches, for the progress bar. ``mode=None`` yields the raw activations (to
+    reduce several ways). Nothing is kept between batches.
     """
-    if mode not in MODES:
+    if mode is not None and mode not in MODES:
         raise InputError(f"unknown spatial mode '{mode}'; use one of {', '.join(MODES)}")
     for key in models:
         if not layers.get(key):
@@ -109,7 +110,7 @@ def stream_activations(
         out: dict[str, dict[str, torch.Tensor]] = {}
         for key, model in models.items():
             acts = model.run_with_cache(model_input(model, images), list(layers[key]))
-            out[key] = {layer: reduce_activation(acts[layer], mode, grid) for layer in layers[key]}
+            out[key] = {layer: acts[layer] if mode is None else reduce_activation(acts[layer], mode, grid) for layer in layers[key]}
         yield out
 
 

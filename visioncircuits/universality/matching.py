@@ -47,7 +47,10 @@ class CrossCorrelation:
         self.dead_b: list[int] = []
 
     def update(self, a: torch.Tensor, b: torch.Tensor) -> None:
-        sa, sb = _samples(a).double(), _samples(b).to(a.device).double()
+        sa, sb = _samples(a), _samples(b).to(a.device)
+        # per-batch products in the input's precision (float32 activations: fast), sums in float64
+        dtype = torch.promote_types(torch.promote_types(sa.dtype, sb.dtype), torch.float32)
+        sa, sb = sa.to(dtype), sb.to(dtype)
         if sa.shape[1] != self.n_a or sb.shape[1] != self.n_b:
             raise InputError(f"expected {self.n_a} and {self.n_b} units, got {sa.shape[1]} and {sb.shape[1]}")
         if sa.shape[0] != sb.shape[0]:
@@ -62,13 +65,13 @@ class CrossCorrelation:
             self.sq_a = torch.zeros(self.n_a, dtype=torch.float64, device=dev)
             self.sq_b = torch.zeros(self.n_b, dtype=torch.float64, device=dev)
             self.cross = torch.zeros(self.n_a, self.n_b, dtype=torch.float64, device=dev)
-        sa, sb = sa - self._shift_a, sb - self._shift_b
+        sa, sb = sa - self._shift_a.to(dtype), sb - self._shift_b.to(dtype)
         self.count += sa.shape[0]
-        self.sum_a += sa.sum(0)
-        self.sum_b += sb.sum(0)
-        self.sq_a += (sa * sa).sum(0)
-        self.sq_b += (sb * sb).sum(0)
-        self.cross += sa.T @ sb
+        self.sum_a += sa.sum(0, dtype=torch.float64)
+        self.sum_b += sb.sum(0, dtype=torch.float64)
+        self.sq_a += (sa * sa).sum(0, dtype=torch.float64)
+        self.sq_b += (sb * sb).sum(0, dtype=torch.float64)
+        self.cross += (sa.T @ sb).double()
 
     def result(self) -> np.ndarray:
         """The (C_a, C_b) correlation matrix: finite, in [-1, 1]."""

@@ -24,12 +24,29 @@ MIN_BATCH = 4  # the unbiased HSIC divides by n - 3
 
 
 def _ucentred_flat(x: torch.Tensor) -> torch.Tensor:
-    """U-centred linear gram of one batch, flattened; features scaled to a safe range first."""
+    """U-centred linear gram of one batch, flattened, in float64.
+
+    The (b, d) product runs in the input's precision (float32 activations: fast); features
+    are centred and scaled to a safe range first, so float32 loses nothing that matters.
+    """
+    x = x.reshape(x.shape[0], -1)
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
     x = x - x.mean(dim=0, keepdim=True)
     scale = x.abs().max()
     if scale > 0:
-        x = x / scale  # CKA is scale-free; this only guards float range
-    return center_gram(x @ x.T, unbiased=True).flatten()
+        x = x / scale  # CKA is scale-free; this only guards the float range
+    return center_gram((x @ x.T).double(), unbiased=True).flatten()
+
+
+def batch_grams(feats: Sequence[ArrayLike]) -> torch.Tensor:
+    """(layers, b*b): the flattened U-centred linear grams of one batch, one row per layer."""
+    out = []
+    for t in feats:
+        t = torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t.detach()
+        if t.dim() < 2 or not torch.isfinite(t).all():
+            raise InputError(f"layer activations must be finite with shape (n, features...), got {tuple(t.shape)}")
+        out.append(_ucentred_flat(t))
+    return torch.stack(out)
 
 
 class MinibatchCKA:
@@ -60,7 +77,7 @@ class MinibatchCKA:
         items = list(feats.values()) if isinstance(feats, Mapping) else list(feats)
         if len(items) != n:
             raise InputError(f"expected {n} {name} layers in this batch, got {len(items)}")
-        return [as_features(t, name, 1) for t in items]
+        return [torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t for t in items]
 
     def update(self, xs: Sequence[ArrayLike] | Mapping[str, ArrayLike], ys: Sequence[ArrayLike] | Mapping[str, ArrayLike]) -> None:
         fx, fy = self._list(xs, self.n_x, "X"), self._list(ys, self.n_y, "Y")
@@ -71,10 +88,17 @@ class MinibatchCKA:
             self.skipped_examples += b
             log.debug("minibatch CKA: skipping a batch of %d (< %d) images", b, MIN_BATCH)
             return
-        gx = torch.stack([_ucentred_flat(t) for t in fx])
-        gy = torch.stack([_ucentred_flat(t) for t in fy])
+        self.update_grams(batch_grams(fx), batch_grams(fy), b)
+
+    def update_grams(self, gx: torch.Tensor, gy: torch.Tensor, b: int) -> None:
+        """Accumulate from precomputed :func:`batch_grams` (reuse one model's grams for many pairs)."""
+        if b < MIN_BATCH:
+            self.skipped_examples += b
+            return
+        if gx.shape[0] != self.n_x or gy.shape[0] != self.n_y:
+            raise InputError(f"expected grams of {self.n_x} and {self.n_y} layers, got {gx.shape[0]} and {gy.shape[0]}")
         denom = b * (b - 3)
-        self.hsic_xy += (gx @ gy.T).cpu().numpy() / denom
+        self.hsic_xy += (gx @ gy.to(gx.device).T).cpu().numpy() / denom
         self.hsic_xx += (gx * gx).sum(1).cpu().numpy() / denom
         self.hsic_yy += (gy * gy).sum(1).cpu().numpy() / denom
         self.batches += 1

@@ -1,0 +1,81 @@
+"""``visioncircuits universality MODEL_A MODEL_B [MODEL ...]``: the cross-model report."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("universality", help="compare models: layer CKA, unit matching with nulls, stimulus transfer; writes report.html")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="two or more model names (see `visioncircuits models`)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="DIR", help="probe images from this folder")
+    src.add_argument("--toyworld", action="store_true", help="generated toy-world probe images (and ground-truth unit labels)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for report.json, report.html and CKA figures")
+    p.add_argument("--layers", nargs="+", default=None, metavar="SPEC",
+                   help="main (default), all, or comma-separated layer names; one SPEC for every model or one per model")
+    p.add_argument("--n", type=int, default=500, help="number of probe images (default 500)")
+    p.add_argument("--size", type=int, default=None, help="probe image size (default: the largest model input size)")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--grid", type=int, default=8, help="unit maps are pooled to GRID x GRID positions for matching")
+    p.add_argument("--method", default="hungarian", help="unit matching: hungarian, semi or mutual")
+    p.add_argument("--permutations", type=int, default=2, help="image permutations for the null (default 2)")
+    p.add_argument("--no-random-null", action="store_true", help="skip the random-weights null model")
+    p.add_argument("--top-pairs", type=int, default=12, help="matched pairs shown with pictures")
+    p.add_argument("--featvis-steps", type=int, default=128, help="feature-visualisation steps (0: no pictures, no transfer)")
+    p.add_argument("--no-labels", action="store_true", help="with --toyworld: skip ground-truth unit labels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from visioncircuits.device import pick_device
+    from pathlib import Path
+
+    from visioncircuits.errors import InputError, unknown
+    from visioncircuits.universality.matching import METHODS
+    from visioncircuits.universality.compare import CompareSettings
+    from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
+    from visioncircuits.universality.probes import FolderProbes
+
+    if len(args.models) < 2:
+        raise InputError("universality needs at least two models, e.g. visioncircuits universality toy-vgg-s0 toy-resnet-s0 --toyworld --out DIR")
+    for flag, value, low in (("--n", args.n, 1), ("--batch-size", args.batch_size, 4), ("--grid", args.grid, 1),
+                             ("--permutations", args.permutations, 1), ("--top-pairs", args.top_pairs, 0), ("--featvis-steps", args.featvis_steps, 0)):
+        if value < low:
+            raise InputError(f"{flag} must be at least {low}, got {value}")
+    if args.method not in METHODS:
+        raise unknown("matching method", args.method, METHODS)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out must be a folder, but {args.out} is a file")
+    if args.size is not None and args.size < 8:
+        raise InputError(f"--size must be at least 8 pixels, got {args.size}")
+    device = pick_device(args.device)
+    models, nulls = load_models(args.models, device, random_null=not args.no_random_null)
+    size = args.size or max(int(m.spec.input_size) for m in models.values())
+    label_fn = None
+    if args.toyworld:
+        from visioncircuits.universality.toy import toy_label_fn, toy_probes
+
+        probes = toy_probes(args.n, size=size)
+        if not args.no_labels and all(m.spec.family == "toy" for m in models.values()):
+            label_fn = toy_label_fn()
+    else:
+        probes = FolderProbes(args.dataset, size, limit=args.n)
+    opts = ReportOptions(
+        top_pairs=args.top_pairs, featvis_steps=args.featvis_steps, random_null=not args.no_random_null,
+        compare=CompareSettings(batch_size=args.batch_size, grid=args.grid, method=args.method, n_permutations=args.permutations,
+                                seed=args.seed, progress=logging.getLogger().level > logging.DEBUG),
+    )
+    report = run_universality(args.models, probes, args.out, layers=args.layers, options=opts, label_fn=label_fn,
+                              models=models, null_models=nulls)
+    for p in report["pairs"]:
+        m = p["matching"]
+        line = f"{p['a']} vs {p['b']}: {m['n_significant']} of {len(m['matches'])} matches significant, mean r {m['mean_r']:.3f}"
+        if "labels" in p:
+            line += f"; top-{p['labels']['n']} same label {100 * p['labels']['fraction']:.0f}% (chance {100 * p['labels']['chance']:.0f}%)"
+        print(line)
+    print(f"wrote {args.out}/report.html")
+    return 0
