@@ -8,7 +8,7 @@ module called once (each is a hook point); branches are real named modules.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -119,6 +119,16 @@ ARCHS: dict[str, Callable[[], nn.Module]] = {
     "narrow": lambda: ToyVGG(widths=(16, 32, NARROW_WIDTH, 64)),
 }
 PRIMITIVE_LAYER = {"vgg": "relu3", "resnet": "block2.relu2", "inception": "mixed3", "narrow": "relu3"}
+# Channels of the primitive layer supervised one-to-one during training: channel
+# PRIMITIVE_CHANNELS[arch][p] is trained to detect PRIMITIVES[p] (so its label is known by
+# construction). None: the narrow model reads all primitives linearly from its few
+# channels, so it must superpose them.
+PRIMITIVE_CHANNELS: dict[str, Optional[list[int]]] = {
+    "vgg": list(range(26)),
+    "resnet": list(range(26)),
+    "inception": list(range(12, 38)),  # the 3x3 and 5x5 branches: receptive fields large enough
+    "narrow": None,
+}
 MAIN_LAYERS = {
     "vgg": ("relu1", "relu2", "relu3", "relu4"),
     "narrow": ("relu1", "relu2", "relu3", "relu4"),

@@ -3,8 +3,11 @@
 Every step draws a new batch from the generator (seeded by run seed and step, so a resumed
 run sees exactly the batches it would have seen), and the loss is class cross-entropy plus
 an auxiliary primitive-presence loss read from the primitive layer (max over space, then a
-linear head that is *not* part of the saved network). That auxiliary loss is what makes the
-primitive layer a known, clean representation of the primitives.
+head that is *not* part of the saved network). In the wide models the head is one-to-one:
+channel ``PRIMITIVE_CHANNELS[arch][p]`` alone must predict primitive ``p``, so those units
+are monosemantic detectors with known labels; the narrow model's head is linear over its
+few channels, so it has to superpose the primitives. This is what makes the primitive
+layer a known representation that labels, circuits, SAEs and universality are checked on.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from tqdm.auto import tqdm
 from visioncircuits.atomic import write_bytes, write_json
 from visioncircuits.errors import InputError, unknown
 from visioncircuits.toyworld.generate import generate
-from visioncircuits.toyworld.models import ARCHS, PRIMITIVE_LAYER, primitive_channels
+from visioncircuits.toyworld.models import ARCHS, PRIMITIVE_CHANNELS, PRIMITIVE_LAYER, primitive_channels
 from visioncircuits.toyworld.primitives import PRIMITIVES
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ class TrainConfig:
     batch: int = 64
     lr: float = 4e-3
     weight_decay: float = 1e-4
-    aux_weight: float = 1.0
+    aux_weight: float = 2.0
     checkpoint_every: int = 100
 
     @property
@@ -64,6 +67,27 @@ def model_name(arch: str, seed: int) -> str:
 
 def data_seed(seed: int, step: int) -> int:
     return (seed + 1) * 1_000_000 + step
+
+
+class DiagonalHead(nn.Module):
+    """Primitive p's logit from channel ``channels[p]`` alone: ``scale_p * max_space + bias_p``."""
+
+    def __init__(self, channels: list[int]):
+        super().__init__()
+        self.register_buffer("channels", torch.tensor(channels, dtype=torch.long))
+        self.scale = nn.Parameter(torch.ones(len(channels)))
+        self.bias = nn.Parameter(torch.full((len(channels),), -1.0))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return pooled[:, self.channels] * self.scale + self.bias
+
+
+def aux_head(net: nn.Module, arch: str) -> nn.Module:
+    """One-to-one head for wide models; a linear (superposing) head for the narrow model."""
+    chans = PRIMITIVE_CHANNELS[arch]
+    if chans is None:
+        return nn.Linear(primitive_channels(net, arch), len(PRIMITIVES))
+    return DiagonalHead(chans)
 
 
 class Normalise(nn.Module):
@@ -124,7 +148,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     ckpt = out / f".{cfg.name}.train.safetensors"
     torch.manual_seed(cfg.seed)
     net = build(cfg.arch).to(dev)
-    head = nn.Linear(primitive_channels(net, cfg.arch), len(PRIMITIVES)).to(dev)
+    head = aux_head(net, cfg.arch).to(dev)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = lambda s: cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * 3.14159265)).item())  # noqa: E731

@@ -15,7 +15,7 @@ from visioncircuits.atomic import write_json, write_text
 from visioncircuits.toyworld.models import DESCRIPTIONS, PRIMITIVE_LAYER
 from visioncircuits.toyworld.train import EVAL_SEED, TrainConfig, train
 
-DEFAULT_STEPS = {"vgg": 700, "resnet": 700, "inception": 700, "narrow": 700}
+DEFAULT_STEPS = {"vgg": 700, "resnet": 560, "inception": 560, "narrow": 700}
 
 
 def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] = None, batch: int = 64, eval_n: int = 2000,
