@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -57,7 +58,8 @@ def _ensure_families() -> None:
 def list_models() -> list[ModelSpec]:
     """Registered specs (fixed names only), sorted by family then name."""
     _ensure_families()
-    return sorted(_SPECS.values(), key=lambda s: (s.family, s.name))
+    natural = lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]  # noqa: E731
+    return sorted(_SPECS.values(), key=lambda s: (s.family, natural(s.name)))
 
 
 def list_prefixes() -> list[tuple[str, str, list[str]]]:
