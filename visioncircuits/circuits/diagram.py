@@ -66,7 +66,7 @@ def layout(graph: nx.DiGraph) -> dict:
     for u, v, e in graph.edges(data=True):
         (ux, uy), (vx, vy) = pos[u], pos[v]
         x1, y1 = ux + NODE / 2, uy  # top of the lower node
-        x2, y2 = vx + NODE / 2, vy + NODE + LABEL_H - 6  # bottom of the upper node's label
+        x2, y2 = vx + NODE / 2, vy + NODE + LABEL_H + 2  # below the upper node's label
         my = (y1 + y2) / 2
         edges.append({"src": str(u), "dst": str(v), "strength": float(e["strength"]),
                       "path": f"M{x1:.1f},{y1:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}",
