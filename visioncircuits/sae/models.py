@@ -11,8 +11,7 @@ Parameters keep the names of the saved file so the math is readable without this
     z    = gate(pre)                        # topk / batchtopk / relu
     x_hat = (z @ W_dec + b_dec) / input_scale   # W_dec: (d_sae, d_in), rows unit norm
 
-The decoder is sparse-aware: with a TopK gate only k rows of ``W_dec`` are gathered per
-sample (``embedding_bag``), which is where the CPU speed comes from.
+Training uses a sparse fast path for TopK/BatchTopK (see :mod:`visioncircuits.sae.losses`).
 """
 from __future__ import annotations
 
@@ -126,17 +125,6 @@ class SparseAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction of ``x`` (N, d_in)."""
         return self.decode(self.encode(x))
-
-    # ------------------------------------------------------------------ fast path
-    def topk_codes(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(values, indices) of the k largest pre-activations per row, values ReLU'd."""
-        vals, idx = pre.topk(self.k, dim=1, sorted=False)
-        return F.relu(vals), idx
-
-    def decode_sparse(self, vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Scaled-space reconstruction from k (value, index) pairs per row, gathering only k
-        decoder rows per sample; the same result as ``z @ W_dec + b_dec`` at O(k) cost."""
-        return F.embedding_bag(idx, self.W_dec, per_sample_weights=vals, mode="sum") + self.b_dec
 
     def extra_repr(self) -> str:
         k = f", k={self.k}" if self.k is not None else ""

@@ -1,0 +1,200 @@
+"""Train an SAE on a stream of activation samples, with atomic checkpoints and resume.
+
+Recipe (Gao et al. 2024; Bricken et al. 2023): inputs scaled so their mean L2 norm is 1;
+pre-bias ``b_dec`` initialised at the geometric median (or mean) of a sample; encoder
+initialised as the decoder transpose; decoder rows renormalised to unit norm after every
+step with the parallel gradient component removed; Adam with a short warm-up and a linear
+decay over the last 20% of steps; the auxiliary loss revives latents that have not fired for
+``dead_after`` samples.
+
+Why checkpoints hold everything (weights, Adam moments, dead-latent counters): a resumed
+run then continues exactly the optimisation it was doing, only with fresh data (the stream
+is reseeded from the step).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import torch
+from tqdm.auto import tqdm
+
+from visioncircuits.errors import InputError
+from visioncircuits.sae.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from visioncircuits.sae.io import save_sae
+from visioncircuits.sae.losses import step_loss
+from visioncircuits.sae.models import ARCHITECTURES, SparseAutoencoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (saved in ``cfg.json`` and checked on resume)."""
+
+    d_sae: int = 512
+    k: Optional[int] = 16
+    architecture: str = "topk"
+    steps: int = 2000
+    batch_size: int = 4096
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    decay_start: float = 0.8  # fraction of steps after which the lr decays linearly to 0
+    aux_k: int = 256
+    aux_coeff: float = 1 / 32
+    dead_after: int = 200_000  # samples without firing before a latent counts as dead
+    l1_coeff: float = 1.0
+    init_samples: int = 16384
+    init_bias: str = "median"  # "median" (geometric) | "mean" | "zero"
+    checkpoint_every: int = 200
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            from visioncircuits.errors import unknown
+
+            raise unknown("SAE architecture", self.architecture, ARCHITECTURES)
+        if self.d_sae < 1 or self.steps < 1 or self.batch_size < 1:
+            raise InputError("--latents, --steps and --batch-size must be positive")
+        if self.architecture != "relu" and (self.k is None or not 1 <= self.k <= self.d_sae):
+            raise InputError(f"--k must be between 1 and --latents ({self.d_sae}), got {self.k}")
+        if self.init_bias not in ("median", "mean", "zero"):
+            raise InputError(f"init_bias must be median, mean or zero, got '{self.init_bias}'")
+
+
+def geometric_median(x: torch.Tensor, iters: int = 50, eps: float = 1e-6) -> torch.Tensor:
+    """Weiszfeld's algorithm: the point minimising the sum of distances to the rows of ``x``."""
+    m = x.mean(0)
+    for _ in range(iters):
+        w = 1.0 / (x - m).norm(dim=1).clamp_min(eps)
+        new = (w[:, None] * x).sum(0) / w.sum()
+        if (new - m).norm() < eps * (1 + m.norm()):
+            return new
+        m = new
+    return m
+
+
+@torch.no_grad()
+def initialise(sae: SparseAutoencoder, sample: torch.Tensor, init_bias: str = "median") -> None:
+    """Set ``input_scale`` (unit mean norm) and the pre-bias from a sample of activations."""
+    mean_norm = sample.norm(dim=1).mean().clamp_min(1e-8)
+    sae.input_scale.fill_(float(1.0 / mean_norm))
+    xs = sample * sae.input_scale
+    if init_bias == "median":
+        sae.b_dec.copy_(geometric_median(xs))
+    elif init_bias == "mean":
+        sae.b_dec.copy_(xs.mean(0))
+    else:
+        sae.b_dec.zero_()
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    start = int(cfg.decay_start * cfg.steps)
+    if step >= start and cfg.steps > start:
+        return max(0.0, (cfg.steps - step) / (cfg.steps - start))
+    return 1.0
+
+
+def _fingerprint(cfg: TrainConfig, meta: dict) -> dict:
+    keep = ("d_sae", "k", "architecture", "steps", "batch_size", "lr", "seed", "aux_k", "l1_coeff")
+    return {**{k: getattr(cfg, k) for k in keep}, "layer": meta.get("layer"), "model": meta.get("model")}
+
+
+def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None, meta: Optional[dict] = None,
+              progress: bool = True, device: Optional[torch.device] = None, stop_after: Optional[int] = None) -> SparseAutoencoder:
+    """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
+
+    With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
+    a checkpoint found there (if it was made with the same settings), and the finished SAE
+    is saved there with ``meta`` (layer, model, training data...) in ``cfg.json``.
+    ``stop_after`` ends the run early after that many steps *of this call* without
+    finishing (for tests of resume and for time-limited jobs).
+    """
+    cfg.check()
+    meta = dict(meta or {})
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    torch.manual_seed(cfg.seed)
+    sae = SparseAutoencoder(d_in, cfg.d_sae, cfg.architecture, cfg.k if cfg.architecture != "relu" else None).to(device)
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
+    out = Path(out_dir) if out_dir is not None else None
+    fp = _fingerprint(cfg, meta)
+    start, history = 0, {}
+    state = load_checkpoint(out, sae, opt, since_fired) if out is not None else None
+    if state is not None and state.get("fingerprint") != fp:
+        log.warning("checkpoint in %s was made with other settings; starting afresh", out)
+        sae = SparseAutoencoder(d_in, cfg.d_sae, cfg.architecture, sae.k).to(device)
+        opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
+        since_fired.zero_()
+        state = None
+    if state is not None:
+        start, history = int(state["step"]), state.get("history", {})
+        log.info("resuming SAE training from step %d", start)
+    else:
+        initialise(sae, stream.sample(cfg.init_samples).to(device), cfg.init_bias)
+    sae.train()
+    batches: Iterator[torch.Tensor] = stream.batches(cfg.batch_size, start=start)
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"sae {cfg.architecture}", unit="step", disable=not progress)
+    t0, seen = time.perf_counter(), 0
+    ema: dict = dict(history.get("ema", {}))
+    step = start
+    try:
+        for step in range(start, cfg.steps):
+            if stop_after is not None and step - start >= stop_after:
+                break
+            x = next(batches).to(device, torch.float32)
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * _lr_factor(step, cfg)
+            dead = since_fired >= cfg.dead_after
+            res = step_loss(sae, x, dead, cfg.aux_k, cfg.aux_coeff, cfg.l1_coeff)
+            opt.zero_grad(set_to_none=True)
+            res.loss.backward()
+            sae.remove_parallel_grad()
+            opt.step()
+            sae.normalize_decoder()
+            since_fired += x.shape[0]
+            since_fired[res.fired] = 0
+            if res.min_active is not None:  # BatchTopK inference threshold: EMA of the smallest kept value
+                if float(sae.threshold) <= 0:
+                    sae.threshold.fill_(res.min_active)
+                else:
+                    sae.threshold.mul_(0.99).add_(0.01 * res.min_active)
+            with torch.no_grad():
+                xs = x * sae.input_scale
+                fvu = float(res.recon / (xs - xs.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12))
+            for key, val in (("ev", 1 - fvu), ("l0", res.l0), ("aux", float(res.aux))):
+                ema[key] = val if key not in ema else 0.95 * ema[key] + 0.05 * val
+            seen += x.shape[0]
+            bar.update(1)
+            if progress and (step % 10 == 0 or step == cfg.steps - 1):
+                dead_frac = float(dead.float().mean())
+                bar.set_postfix(ev=f"{ema['ev']:.3f}", l0=f"{ema['l0']:.1f}", dead=f"{dead_frac:.2f}",
+                                sps=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
+            if out is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                save_checkpoint(out, sae, opt, since_fired, {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}})
+        else:
+            step = cfg.steps
+    finally:
+        bar.close()
+    done = step >= cfg.steps
+    if not done and out is not None:
+        save_checkpoint(out, sae, opt, since_fired, {"step": step, "fingerprint": fp, "history": {"ema": ema}})
+    sae.eval()
+    sae.cfg.update(meta)
+    sae.cfg.update(training={**asdict(cfg), "steps_done": step, "finished": done,
+                             "dead_fraction_at_end": float((since_fired >= cfg.dead_after).float().mean()),
+                             "train_ev_ema": ema.get("ev"), "train_l0_ema": ema.get("l0"),
+                             "samples_per_second": seen / max(time.perf_counter() - t0, 1e-9)})
+    if done and out is not None:
+        save_sae(sae, out)
+        ck = out / CHECKPOINT_FILE
+        if ck.exists():
+            ck.unlink()
+    return sae
