@@ -52,18 +52,21 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out must be a folder, but {args.out} is a file")
     if args.size is not None and args.size < 8:
         raise InputError(f"--size must be at least 8 pixels, got {args.size}")
+    from visioncircuits.zoo import get_spec
+
+    specs = [get_spec(n) for n in args.models]  # unknown names fail here, before any download
     device = pick_device(args.device)
-    models, nulls = load_models(args.models, device, random_null=not args.no_random_null)
-    size = args.size or max(int(m.spec.input_size) for m in models.values())
+    size = args.size or max(int(s.input_size) for s in specs)
     label_fn = None
     if args.toyworld:
         from visioncircuits.universality.toy import toy_label_fn, toy_probes
 
         probes = toy_probes(args.n, size=size)
-        if not args.no_labels and all(m.spec.family == "toy" for m in models.values()):
+        if not args.no_labels and all(s.family == "toy" for s in specs):
             label_fn = toy_label_fn()
     else:
         probes = FolderProbes(args.dataset, size, limit=args.n)
+    models, nulls = load_models(args.models, device, random_null=not args.no_random_null)
     opts = ReportOptions(
         top_pairs=args.top_pairs, featvis_steps=args.featvis_steps, random_null=not args.no_random_null,
         compare=CompareSettings(batch_size=args.batch_size, grid=args.grid, method=args.method, n_permutations=args.permutations,

@@ -124,6 +124,9 @@ def compare(
         raise InputError("grid must be >= 1, top_examples >= 0 and n_permutations >= 1")
     null_models = {k: v for k, v in (null_models or {}).items() if k in models}
     units = {k: unit_refs(models[k], layers[k]) for k in names}
+    for k, m in null_models.items():
+        if unit_refs(m, layers[k]) != units[k]:
+            raise InputError(f"the random-weights null model for '{k}' has different layers or channels than '{k}'")
     pairs = list(itertools.combinations(names, 2))
     cka = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     cc = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs}

@@ -78,13 +78,13 @@ def stimulus_transfer(
     if len(base_a) != n or len(base_b) != n:
         raise InputError("one baseline value per pair is needed")
     ua, ub = [p[0] for p in pairs], [p[1] for p in pairs]
-    both = torch.cat([vis_a, vis_b])
-    va = unit_values(model_a, ua, both)  # (2n, n)
-    vb = unit_values(model_b, ub, both)
+    # each model sees every picture at its own input size (the pictures' sizes may differ)
+    a_a, a_b = unit_values(model_a, ua, vis_a), unit_values(model_a, ua, vis_b)  # (n, n)
+    b_a, b_b = unit_values(model_b, ub, vis_a), unit_values(model_b, ub, vis_b)
     out = []
     for i in range(n):
-        a_on_a, a_on_b = float(va[i, i]), float(va[n + i, i])
-        b_on_a, b_on_b = float(vb[i, i]), float(vb[n + i, i])
+        a_on_a, a_on_b = float(a_a[i, i]), float(a_b[i, i])
+        b_on_a, b_on_b = float(b_a[i, i]), float(b_b[i, i])
         out.append(TransferScore(
             unit_a=str(ua[i]), unit_b=str(ub[i]), b_on_vis_a=b_on_a, b_on_vis_b=b_on_b, a_on_vis_b=a_on_b, a_on_vis_a=a_on_a,
             transfer_ab=_relative(b_on_a, b_on_b, float(base_b[i])), transfer_ba=_relative(a_on_b, a_on_a, float(base_a[i])),
