@@ -139,3 +139,13 @@ def test_inceptionv1_shapes_and_brute_force_on_a_few_channels():
     assert torch.allclose(w, slow, atol=1e-6)  # ... and agrees with the full-size loop
     w2 = ew.compute("mixed3a", "mixed3b", units=[479])
     assert w2.shape == (1, 256, 28, 28)
+
+
+@pytest.mark.shared
+def test_real_cifar_weights_match_brute_force_on_a_few_channels(hub_cache):
+    model = load_model("cifar10-resnet20")  # the published weights, from the shared cache
+    chans = [0, 17, 63]
+    fast = expanded_weights(model, "layer2.2", "layer3.1", units=chans, crop="auto")
+    slow = expanded_weights_loop(model, "layer2.2", "layer3.1", units=chans, crop="auto")
+    assert fast.shape[:2] == (3, 32) and fast.abs().max() > 0
+    assert torch.allclose(fast, slow, atol=1e-5)
