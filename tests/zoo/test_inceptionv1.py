@@ -219,3 +219,23 @@ def test_too_small_input_is_a_clear_error(tf_model):
 
     with pytest.raises(InputError, match="cannot run on a 8x8 input"):
         tf_model.layer_info(8)
+
+
+def test_early_exit_skips_everything_after_the_requested_branch(tf_model, images):
+    tf_model.layer_info()
+    counts, handles = {}, []
+    for name, mod in tf_model.net.named_modules():
+        if name:
+            handles.append(mod.register_forward_hook(lambda m, i, o, n=name: counts.__setitem__(n, counts.get(n, 0) + 1)))
+    try:
+        acts = tf_model.run_with_cache(images, "mixed3b_3x3")
+    finally:
+        for h in handles:
+            h.remove()
+    assert acts["mixed3b_3x3"].shape == (1, 192, 16, 16)
+    assert counts["mixed3b_3x3"] == 1 and counts["mixed3a"] == 1
+    order = list(tf_model.layer_info())
+    later = order[order.index("mixed3b_3x3") + 1:]
+    assert "mixed3b_5x5" in later and "maxpool4" in later and "softmax2_pre_activation_matmul" in later
+    assert [n for n in later if counts.get(n)] == []
+    assert tf_model.hook_count() == 0
