@@ -98,3 +98,16 @@ def test_bad_units_are_clear_errors(tiny_model):
         render(tiny_model, ["relu2:99"], steps=1, progress=False)
     with pytest.raises(InputError):
         render(tiny_model, [], steps=1, progress=False)
+
+
+def test_memory_budget_sets_chunk_size(tiny_model):
+    from visioncircuits.featvis.render import auto_batch_size
+
+    big = auto_batch_size(tiny_model, frozenset(["relu2"]), 16, budget_mb=100)
+    small = auto_batch_size(tiny_model, frozenset(["relu2"]), 16, budget_mb=0.05)
+    shallow = auto_batch_size(tiny_model, frozenset(["relu1"]), 16, budget_mb=0.05)
+    assert big > small >= 1 and shallow > small  # a shallower target keeps less in memory
+    units = [f"conv2:{i}" for i in range(5)]
+    chunked = render(tiny_model, units, steps=3, size=16, memory_budget_mb=0.05, transforms="none", progress=False)
+    whole = render(tiny_model, units, steps=3, size=16, batch_size=5, transforms="none", progress=False)
+    assert torch.allclose(chunked.images, whole.images, atol=1e-5)

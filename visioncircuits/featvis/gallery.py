@@ -148,7 +148,7 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                     for r, e in enumerate(ue.top)]
                 rec["dataset"] = ds_info
             write_json(udir / "unit.json", rec)  # last: marks the unit finished
-    result_manifest = write_manifest(out, model, prefix, settings)
+    result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None)
     index = None
     if write_html:
         from visioncircuits.featvis.gallery_page import write_gallery_page
@@ -184,8 +184,15 @@ def load_units(out: Union[str, os.PathLike]) -> list:
     return sorted(recs, key=lambda r: (str(r.get("unit", "")).rsplit(":", 1)[0], r.get("index", 0)))
 
 
-def write_manifest(out: Path, model, prefix: str, settings: dict) -> Path:
-    """``gallery.json``: model, unit prefix, settings and every finished unit's record."""
+def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optional[dict] = None) -> Path:
+    """``gallery.json``: model, unit prefix, settings and every finished unit's record.
+
+    ``notes`` (unit index -> text), when given, replace the notes stored with the units, so
+    labels can change without re-rendering.
+    """
     units = [r for r in load_units(out) if str(r.get("unit", "")).startswith(prefix + ":")]
+    if notes is not None:
+        for r in units:
+            r["note"] = notes.get(int(r.get("index", -1)))
     return write_json(out / "gallery.json", {"model": model.spec.name, "layer": prefix, "settings": settings,
                                              "n_units": len(units), "units": units})

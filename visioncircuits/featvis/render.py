@@ -67,6 +67,7 @@ def forward_acts(model, images: torch.Tensor, layers: frozenset) -> dict:
 
     def grab(out, layer):
         cache.setdefault(layer, out)
+        return None  # never replace the output
 
     with model.hooks([(layer, grab) for layer in real]):
         cache[LOGITS] = model(images)
