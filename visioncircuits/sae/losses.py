@@ -1,13 +1,14 @@
-"""Training losses for the three architectures, with a sparse decoder for TopK/BatchTopK.
+"""Training losses for the three architectures, with a sparse path for TopK/BatchTopK.
 
-Why this shape: on CPU a TopK SAE step is dominated by ``topk`` itself and by dense
-(B x d_sae) temporaries, not by the matmuls. So the encoder runs as one ``addmm`` and
-``topk`` picks k (value, index) pairs per sample *with* autograd (its backward is a single
-scatter); the decoder never builds the dense code but sums k gathered rows of ``W_dec``
-(``embedding_bag``); and the auxiliary loss looks only at the columns of latents that are
-actually dead, instead of a second top-half ``topk`` over every latent. Values and
-gradients equal the textbook dense formulation (checked in the tests); speed is measured by
-``visioncircuits bench sae``.
+Why this shape: on CPU a TopK SAE step is dominated by ``topk`` and by dense (B x d_sae)
+temporaries, not by the matmuls. So the encoder matmul runs once without a graph just to
+*choose* the active latents; :class:`SparseEncoderGrad` then gives the chosen values a
+gradient computed from the k active (sample, latent) pairs only (an ``index_add`` of B*k
+rows instead of a dense (B x d_sae) scatter and matmul); the decoder sums k gathered rows
+of ``W_dec`` (``embedding_bag``) instead of multiplying a dense code; and the auxiliary loss
+looks only at the columns of latents that are actually dead, instead of a second top-half
+``topk`` over every latent. Values and gradients equal the textbook dense formulation
+(checked in the tests); speed is measured by ``visioncircuits bench sae``.
 
 All losses work in the SAE's scaled space (inputs of unit mean norm), so the numbers are
 comparable across layers: ``recon`` is the mean squared L2 error per sample.
@@ -36,14 +37,44 @@ class StepOut:
     min_active: Optional[float] = None  # BatchTopK: smallest kept activation (threshold EMA)
 
 
-def _aux_loss(sae: SparseAutoencoder, pre: torch.Tensor, resid: torch.Tensor, dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+class SparseEncoderGrad(torch.autograd.Function):
+    """``pre[rows, cols]`` for ``pre = x @ W + bias``, given the already computed values,
+    with the gradient for ``W`` and ``bias`` built from the selected pairs only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, rows, cols, values):  # noqa: D102
+        ctx.save_for_backward(x, rows, cols)
+        ctx.d_sae = weight.shape[1]
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        x, rows, cols = ctx.saved_tensors
+        g = grad.reshape(-1)
+        d_in = x.shape[1]
+        gw_t = torch.zeros(ctx.d_sae, d_in, dtype=x.dtype, device=x.device).index_add_(0, cols, g[:, None] * x[rows])
+        gb = torch.zeros(ctx.d_sae, dtype=x.dtype, device=x.device).index_add_(0, cols, g)
+        return None, gw_t.t(), gb, None, None, None
+
+
+def _select(x_s: torch.Tensor, sae: SparseAutoencoder, bias: torch.Tensor, pre: torch.Tensor, rows: torch.Tensor,
+            cols: torch.Tensor) -> torch.Tensor:
+    """Pre-activations at (rows, cols) with a sparse gradient (flat, one per pair)."""
+    return SparseEncoderGrad.apply(x_s, sae.W_enc, bias, rows, cols, pre[rows, cols])
+
+
+def _aux_loss(sae: SparseAutoencoder, x_s: torch.Tensor, bias: torch.Tensor, pre: torch.Tensor, resid: torch.Tensor,
+              dead: torch.Tensor, aux_k: int) -> torch.Tensor:
     """Gao et al. (2024) auxiliary loss: the top ``aux_k`` *dead* latents reconstruct the
     residual; normalised by the residual's variance so its scale is stable."""
     dead_idx = dead.nonzero().flatten()
     if len(dead_idx) == 0 or aux_k <= 0:
         return pre.new_zeros(())
-    vals, pos = pre[:, dead_idx].topk(min(aux_k, len(dead_idx)), dim=1, sorted=False)
-    e_hat = F.embedding_bag(dead_idx[pos], sae.W_dec, per_sample_weights=F.relu(vals), mode="sum")
+    kk = min(aux_k, len(dead_idx))
+    cols = dead_idx[pre[:, dead_idx].topk(kk, dim=1, sorted=False).indices]  # (B, kk)
+    rows = torch.arange(len(pre), device=pre.device).repeat_interleave(kk)
+    vals = F.relu(_select(x_s, sae, bias, pre, rows, cols.flatten())).view_as(cols)
+    e_hat = F.embedding_bag(cols, sae.W_dec, per_sample_weights=vals, mode="sum")
     denom = (resid - resid.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-8)
     return (e_hat - resid).pow(2).sum(-1).mean() / denom
 
@@ -51,29 +82,31 @@ def _aux_loss(sae: SparseAutoencoder, pre: torch.Tensor, resid: torch.Tensor, de
 def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k: int, aux_coeff: float) -> StepOut:
     """TopK (per sample) or BatchTopK (per batch) reconstruction loss plus the auxiliary loss."""
     x_s = x * sae.input_scale
-    pre = torch.addmm(sae.b_enc, x_s - sae.b_dec, sae.W_enc)
+    # pre = (x_s - b_dec) @ W_enc + b_enc, with the bias folded so no (B, d_in) gradient is formed.
+    bias = sae.b_enc - sae.b_dec @ sae.W_enc
+    with torch.no_grad():
+        pre = torch.addmm(bias, x_s, sae.W_enc)
     b = x.shape[0]
     min_active = None
     if sae.architecture == "topk":
-        vals, idx = pre.topk(sae.k, dim=1, sorted=False)
-        vals = F.relu(vals)
-        x_hat_s = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals, mode="sum") + sae.b_dec
-        cols = idx.flatten()
+        idx = pre.topk(sae.k, dim=1, sorted=False).indices
+        rows, cols = torch.arange(b, device=x.device).repeat_interleave(sae.k), idx.flatten()
+        vals = F.relu(_select(x_s, sae, bias, pre, rows, cols))
+        x_hat_s = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals.view(b, sae.k), mode="sum") + sae.b_dec
     else:  # batchtopk: the k*B largest positive pre-activations of the whole batch
-        flat = pre.flatten()
-        top = flat.detach().topk(min(sae.k * b, flat.numel()), sorted=False)
+        top = pre.flatten().topk(min(sae.k * b, pre.numel()), sorted=False)
         pos = top.indices[top.values > 0].sort().values
         rows, cols = pos // sae.d_sae, pos % sae.d_sae
-        vals = flat[pos]
+        vals = _select(x_s, sae, bias, pre, rows, cols)
         offsets = torch.searchsorted(rows, torch.arange(b, device=x.device))
         x_hat_s = F.embedding_bag(cols, sae.W_dec, offsets, per_sample_weights=vals, mode="sum") + sae.b_dec
         if len(pos):
             min_active = float(vals.detach().min())
     recon = (x_hat_s - x_s).pow(2).sum(-1).mean()
-    active = vals.detach().flatten() > 0
+    active = vals.detach() > 0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=x.device)
     fired[cols[active]] = True
-    aux = _aux_loss(sae, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k)
+    aux = _aux_loss(sae, x_s, bias, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k)
     loss = recon + aux_coeff * aux if aux.requires_grad else recon
     return StepOut(loss, recon.detach(), aux.detach(), float(active.sum()) / b, fired, x_hat_s.detach() / sae.input_scale, min_active)
 

@@ -25,6 +25,16 @@ from visioncircuits.sae.models import flatten_positions
 log = logging.getLogger(__name__)
 
 
+def split_folder(folder: str | Path, holdout_every: int = 5) -> tuple[list[Path], list[Path]]:
+    """(train, held-out) image paths: every ``holdout_every``-th file (sorted) is held out for
+    evaluation, so both halves span the folder's classes; 0 holds nothing out."""
+    paths = list_images(folder)
+    if holdout_every <= 1 or len(paths) < 2 * holdout_every:
+        return paths, paths
+    held = [p for i, p in enumerate(paths) if i % holdout_every == holdout_every - 1]
+    return [p for i, p in enumerate(paths) if i % holdout_every != holdout_every - 1], held
+
+
 class FolderSource:
     """Endless random resized crops (scale ``min_scale``..1 of the area) with random flips.
 
@@ -34,8 +44,8 @@ class FolderSource:
     """
 
     def __init__(self, folder: str | Path, size: int, seed: int = 0, min_scale: float = 0.25, flip: bool = True,
-                 crops_per_image: int = 4, load_size: Optional[int] = None, limit: Optional[int] = None):
-        self.paths = list_images(folder)[:limit] if limit else list_images(folder)
+                 crops_per_image: int = 4, load_size: Optional[int] = None, paths: Optional[list] = None):
+        self.paths = list(paths) if paths is not None else list_images(folder)
         if not self.paths:
             raise InputError(f"no images found in {folder}")
         self.folder, self.size, self.seed = str(folder), int(size), int(seed)

@@ -1,0 +1,123 @@
+"""``visioncircuits sae train|eval``: train a sparse autoencoder on a layer, evaluate one."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from visioncircuits.cli.output import format_table
+
+METRIC_ORDER = ("explained_variance", "nmse", "mse", "l0", "dead_fraction", "loss_recovered",
+                "loss_clean", "loss_sae", "loss_zero", "loss_kind", "samples", "images")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sae", help="sparse autoencoders: train on a layer, evaluate")
+    cmds = p.add_subparsers(dest="sae_command", metavar="{train,eval}")
+    cmds.required = True
+
+    t = cmds.add_parser("train", help="train an SAE on MODEL's LAYER (resumes from a checkpoint in --out)")
+    t.add_argument("model")
+    t.add_argument("layer")
+    t.add_argument("--latents", type=int, required=True, help="dictionary size d_sae")
+    t.add_argument("--k", type=int, default=None, help="active latents per sample (topk/batchtopk)")
+    t.add_argument("--arch", default="topk", help="topk (default), batchtopk or relu (L1 penalty)")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="image folder (random resized crops and flips multiply it)")
+    src.add_argument("--toyworld", action="store_true", help="stream fresh toy-world scenes")
+    t.add_argument("--out", required=True, help="output folder (sae.safetensors, cfg.json, metrics.json)")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--l1", type=float, default=1.0, help="L1 coefficient (relu architecture)")
+    t.add_argument("--aux-k", type=int, default=256, help="dead latents used by the auxiliary loss")
+    t.add_argument("--dead-after", type=int, default=200_000, help="samples without firing before a latent is dead")
+    t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
+    t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
+    t.add_argument("--checkpoint-every", type=int, default=200)
+    t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
+    t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
+    _common(t)
+    t.set_defaults(func=run_train)
+
+    e = cmds.add_parser("eval", help="print an SAE's metrics (table and JSON)")
+    e.add_argument("model")
+    e.add_argument("sae_dir")
+    src = e.add_mutually_exclusive_group()
+    src.add_argument("--dataset", help="image folder (centre crops); default: the SAE's training data")
+    src.add_argument("--toyworld", action="store_true", help="held-out toy-world scenes (with labels)")
+    e.add_argument("--images", type=int, default=256, help="number of evaluation images")
+    e.add_argument("--json", dest="json_out", default=None, help="also write the metrics JSON here")
+    _common(e)
+    e.set_defaults(func=run_eval)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None, help="model weights (default: published)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _setup(args):
+    import torch
+
+    from visioncircuits.device import pick_device
+    from visioncircuits.errors import InputError
+    from visioncircuits.zoo import load_model
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be positive, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    return load_model(args.model, weights=args.weights, device=pick_device(args.device))
+
+
+def _print(metrics: dict) -> None:
+    rows = [{"metric": k, "value": metrics[k]} for k in METRIC_ORDER if k in metrics]
+    print(format_table(rows))
+    print(json.dumps(metrics, indent=2, default=str))
+    sys.stdout.flush()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from visioncircuits.errors import InputError
+    from visioncircuits.sae.pipeline import train_layer_sae
+    from visioncircuits.sae.train import TrainConfig
+
+    if args.arch in ("topk", "batchtopk") and args.k is None:
+        raise InputError(f"--k is required for the {args.arch} architecture")
+    for name in ("steps", "batch_size", "latents", "image_batch", "eval_images", "checkpoint_every"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.positions is not None and args.positions < 1:
+        raise InputError(f"--positions must be positive, got {args.positions}")
+    cfg = TrainConfig(d_sae=args.latents, k=args.k if args.arch != "relu" else None, architecture=args.arch, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, l1_coeff=args.l1, aux_k=args.aux_k, dead_after=args.dead_after,
+                      checkpoint_every=args.checkpoint_every, seed=args.seed, init_bias=args.init_bias)
+    cfg.check()
+    model = _setup(args)
+    _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
+                                 positions=args.positions, image_batch=args.image_batch, eval_images=args.eval_images,
+                                 progress=not args.no_progress)
+    print(f"saved SAE to {args.out}")
+    _print(metrics)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from visioncircuits.errors import InputError
+    from visioncircuits.sae.pipeline import evaluate_dir
+
+    if args.images < 1:
+        raise InputError(f"--images must be positive, got {args.images}")
+    model = _setup(args)
+    metrics = evaluate_dir(model, args.sae_dir, dataset=args.dataset, toyworld=args.toyworld, n_images=args.images,
+                           progress=not args.no_progress)
+    _print(metrics)
+    if args.json_out:
+        from visioncircuits.atomic import write_json
+
+        write_json(args.json_out, metrics)
+    return 0
