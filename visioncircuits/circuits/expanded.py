@@ -92,6 +92,7 @@ class ExpandedWeights:
         self.window = window
         self.memory = int(memory_mb) << 20
         self.progress = progress
+        self._small: Optional[int] = None
         self.last_size: Optional[tuple] = None  # lower map size the last rows were computed on
 
     # ---------------------------------------------------------------- checks
@@ -122,11 +123,13 @@ class ExpandedWeights:
         return unit_readout(parsed), len(parsed), any(u.has_position for u in parsed)
 
     # ---------------------------------------------------------------- forward
-    def _run(self, size: int, lower: str, upper: str, readout: Readout, x: torch.Tensor) -> torch.Tensor:
-        """Readout (B, R) of the linearised model at ``size`` with the lower output replaced by ``x``.
+    def _run(self, lower: str, upper: str, readout: Readout, x: torch.Tensor, small: bool = True) -> torch.Tensor:
+        """Readout (B, R) of the linearised model with the lower output replaced by ``x``.
 
-        The image batch is 1 (its values never matter); if a branch that bypasses the lower
-        layer cannot be broadcast against the batch (a concat), the image batch is repeated.
+        The layers before the lower one run on a small batch-1 image (their values are
+        replaced, so only cost matters). If a branch that bypasses the lower layer cannot
+        be combined with ``x`` (a concat with another batch or map size), the full-size
+        image is used, then a full-size batch.
         """
         got: dict[str, torch.Tensor] = {}
 
@@ -138,7 +141,8 @@ class ExpandedWeights:
             raise _Stop
 
         hooks = [(lower, inject)] + ([] if upper == LOGITS else [(upper, grab)])
-        for batch in (1, x.shape[0]):
+        tries = list(dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])]))
+        for i, (size, batch) in enumerate(tries):
             img = torch.zeros(batch, 3, size, size, device=x.device)
             try:
                 with linear_functions(), self.lin.hooks(hooks):
@@ -146,7 +150,7 @@ class ExpandedWeights:
             except _Stop:
                 pass
             except RuntimeError:
-                if batch == x.shape[0]:
+                if i == len(tries) - 1:
                     raise
                 continue
             break
@@ -155,15 +159,15 @@ class ExpandedWeights:
     def _leaf(self, shape: Sequence[int], batch: int) -> torch.Tensor:
         return torch.zeros(batch, *shape, device=self.lin.device, requires_grad=True)
 
-    def _probe(self, size: int, shape: Sequence[int], lower: str, upper: str, readout: Readout, v: torch.Tensor) -> torch.Tensor:
-        """v . rows with a lower map of ``shape`` (image ``size``): (C_lower, h, w), one backward."""
+    def _probe(self, shape: Sequence[int], lower: str, upper: str, readout: Readout, v: torch.Tensor) -> torch.Tensor:
+        """v . rows with a lower map of ``shape``: (C_lower, h, w), one backward."""
         with torch.enable_grad():
             x = self._leaf(shape, 1)
-            r = self._run(size, lower, upper, readout, x)
+            r = self._run(lower, upper, readout, x)
             (g,) = torch.autograd.grad((r[0] * v).sum(), x, allow_unused=True)
         return torch.zeros_like(x[0]) if g is None else g[0]
 
-    def _rows(self, size: int, shape: Sequence[int], lower: str, upper: str, readout: Readout, n: int) -> torch.Tensor:
+    def _rows(self, shape: Sequence[int], lower: str, upper: str, readout: Readout, n: int) -> torch.Tensor:
         """All ``n`` rows by batched injection of a lower map of ``shape``: (n, C_lower, h, w)."""
         per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
         chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
@@ -172,7 +176,7 @@ class ExpandedWeights:
             b = min(chunk, n - s)
             with torch.enable_grad():
                 x = self._leaf(shape, b)
-                r = self._run(size, lower, upper, readout, x)
+                r = self._run(lower, upper, readout, x)
                 picked = r[torch.arange(b, device=r.device), torch.arange(s, s + b, device=r.device)]
                 (g,) = torch.autograd.grad(picked.sum(), x, allow_unused=True)
             out.append(torch.zeros_like(x) if g is None else g.detach())
@@ -189,7 +193,7 @@ class ExpandedWeights:
         _, h, w = lower_shape
         gen = torch.Generator().manual_seed(0)
         v = torch.randn(n, generator=gen).to(self.lin.device)
-        g_full = self._probe(self.size, lower_shape, lower, upper, readout, v)
+        g_full = self._probe(lower_shape, lower, upper, readout, v)
         box = W.nonzero_box(g_full)
         rows = None
         if self.window and not fixed_pos and box is not None and upper != LOGITS and W.is_interior(box, h, w):
@@ -199,39 +203,42 @@ class ExpandedWeights:
                 log.debug("no window for %s->%s: %s", lower, upper, str(e).splitlines()[0])
         if rows is None:
             self.last_size = (h, w)
-            rows = self._rows(self.size, lower_shape, lower, upper, readout, n)
+            rows = self._rows(lower_shape, lower, upper, readout, n)
         if crop == "auto":
             crop = W.auto_crop(box, h, w)
         return centre_crop(rows, crop)
 
     def _small_image(self) -> int:
         """The smallest input the layers before the injection point run on (values unused)."""
+        if self._small is not None:
+            return self._small
+        self._small = self.size
         for s in (16, 32, 64, 128):
             if s >= self.size:
                 break
             try:
                 self.model.layer_info(s)
-                return s
+                self._small = s
+                break
             except (RuntimeError, ValueError):
                 continue
-        return self.size
+        return self._small
 
     def _windowed(self, lower, upper, readout, n, v, g_full, box) -> Optional[torch.Tensor]:
         """Rows computed on an injected lower map just larger than the receptive field."""
         c, h, w = g_full.shape
         upper_hw = self.model.layer_info(self.size)[upper].shape[1:]
-        img = self._small_image()
         ref = g_full[:, box[0]:box[1] + 1, box[2]:box[3] + 1]
         for L in W.candidate_maps(box, (h, w), upper_hw):
             try:
-                g = self._probe(img, (c, L, L), lower, upper, readout, v)
+                g = self._probe((c, L, L), lower, upper, readout, v)
             except (RuntimeError, IndexError):  # too small for this path
                 continue
             b = W.nonzero_box(g)
             if b is None or W.box_shape(b) != W.box_shape(box) or not W.matches(g[:, b[0]:b[1] + 1, b[2]:b[3] + 1], ref):
                 continue
             log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
-            small = self._rows(img, (c, L, L), lower, upper, readout, n)
+            small = self._rows((c, L, L), lower, upper, readout, n)
             full = torch.zeros(n, c, h, w, device=small.device, dtype=small.dtype)
             full[:, :, box[0]:box[1] + 1, box[2]:box[3] + 1] = small[:, :, b[0]:b[1] + 1, b[2]:b[3] + 1]
             self.last_size = (L, L)
@@ -246,7 +253,7 @@ class ExpandedWeights:
         rows = []
         with torch.enable_grad():
             x = self._leaf(self.model.layer_info(self.size)[lower].shape, 1)
-            r = self._run(self.size, lower, upper, readout, x)[0]
+            r = self._run(lower, upper, readout, x, small=False)[0]
             for i in tqdm(range(n), desc=f"{lower}->{upper} (loop)", disable=not self.progress, leave=False):
                 (g,) = torch.autograd.grad(r[i], x, retain_graph=True, allow_unused=True)
                 rows.append(torch.zeros_like(x[0]) if g is None else g[0])
