@@ -58,10 +58,13 @@ def run_eval(args: argparse.Namespace) -> int:
     from visioncircuits.toyworld.train import EVAL_SEED
     from visioncircuits.zoo import load_model
 
-    model = load_model(args.model, weights=args.weights, device=pick_device(args.device))
-    if model.spec.family != "toy" and tuple(model.spec.class_names or ()) != tuple(__import__("visioncircuits.toyworld", fromlist=["CLASSES"]).CLASSES):
-        from visioncircuits.errors import InputError
+    from visioncircuits.errors import InputError
+    from visioncircuits.toyworld import CLASSES
 
+    if args.n < 1:
+        raise InputError(f"--n must be >= 1, got {args.n}")
+    model = load_model(args.model, weights=args.weights, device=pick_device(args.device))
+    if tuple(model.spec.class_names or ()) != tuple(CLASSES):
         raise InputError(f"{args.model} is not a toy-world model (its classes are not the toy classes)")
     acc = accuracy(model, n=args.n, seed=EVAL_SEED if args.seed is None else args.seed)
     print(f"{args.model}: held-out accuracy {acc:.4f} on {args.n} fresh images")

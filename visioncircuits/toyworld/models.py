@@ -129,6 +129,16 @@ PRIMITIVE_CHANNELS: dict[str, Optional[list[int]]] = {
     "inception": list(range(12, 38)),  # the 3x3 and 5x5 branches: receptive fields large enough
     "narrow": None,
 }
+# The auxiliary head reads the *pre-activations* of the primitive layer (the inputs of these
+# ReLU modules, concatenated), so a unit that is silent early in training still gets a
+# gradient and no supervised channel dies. Their concatenation lists the supervised
+# channels first, in PRIMITIVES order.
+AUX_INPUTS = {
+    "vgg": ["relu3"],
+    "narrow": ["relu3"],
+    "resnet": ["block2.relu2"],
+    "inception": ["mixed3.branch3.3", "mixed3.branch5.3"],
+}
 MAIN_LAYERS = {
     "vgg": ("relu1", "relu2", "relu3", "relu4"),
     "narrow": ("relu1", "relu2", "relu3", "relu4"),

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from visioncircuits.atomic import write_bytes, write_json
 from visioncircuits.errors import InputError, unknown
 from visioncircuits.toyworld.generate import generate
-from visioncircuits.toyworld.models import ARCHS, PRIMITIVE_CHANNELS, PRIMITIVE_LAYER, primitive_channels
+from visioncircuits.toyworld.models import ARCHS, AUX_INPUTS, PRIMITIVE_CHANNELS, primitive_channels
 from visioncircuits.toyworld.primitives import PRIMITIVES
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ class TrainConfig:
     batch: int = 64
     lr: float = 4e-3
     weight_decay: float = 1e-4
-    aux_weight: float = 2.0
+    aux_weight: float = 8.0
+    aux_pos_weight: float = 2.0  # primitives are present in few images: weigh positives up
     checkpoint_every: int = 100
 
     @property
@@ -59,6 +60,7 @@ class TrainResult:
     steps: int
     train_seconds: float
     final_loss: float
+    cpu_seconds: float = 0.0
 
 
 def model_name(arch: str, seed: int) -> str:
@@ -83,11 +85,14 @@ class DiagonalHead(nn.Module):
 
 
 def aux_head(net: nn.Module, arch: str) -> nn.Module:
-    """One-to-one head for wide models; a linear (superposing) head for the narrow model."""
-    chans = PRIMITIVE_CHANNELS[arch]
-    if chans is None:
+    """One-to-one head for wide models; a linear (superposing) head for the narrow model.
+
+    It reads the max over space of the concatenated pre-activations named in ``AUX_INPUTS``,
+    whose first ``len(PRIMITIVES)`` channels are the supervised ones.
+    """
+    if PRIMITIVE_CHANNELS[arch] is None:
         return nn.Linear(primitive_channels(net, arch), len(PRIMITIVES))
-    return DiagonalHead(chans)
+    return DiagonalHead(list(range(len(PRIMITIVES))))
 
 
 class Normalise(nn.Module):
@@ -152,17 +157,18 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = lambda s: cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * 3.14159265)).item())  # noqa: E731
-    start, elapsed = 0, 0.0
+    start, elapsed, cpu = 0, 0.0, 0.0
     if ckpt.exists():
         meta = _restore(ckpt, net, head, opt)
-        start, elapsed = int(meta.get("step", 0)), float(meta.get("elapsed", 0.0))
+        start, elapsed, cpu = int(meta.get("step", 0)), float(meta.get("elapsed", 0.0)), float(meta.get("cpu", 0.0))
         log.info("resuming %s from step %d", cfg.name, start)
     feats: dict[str, torch.Tensor] = {}
-    hook = _module(net, PRIMITIVE_LAYER[cfg.arch]).register_forward_hook(lambda m, i, o: feats.__setitem__("p", o))
+    hooks = [_module(net, name).register_forward_hook(lambda m, i, o, name=name: feats.__setitem__(name, i[0]))
+             for name in AUX_INPUTS[cfg.arch]]
     norm = Normalise()
     net.train()
     loss_v = float("nan")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.name, unit="step")
         for step in bar:
@@ -171,25 +177,31 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
             for g in opt.param_groups:
                 g["lr"] = sched(step)
             logits = net(norm(x))
-            aux = head(feats["p"].amax(dim=(2, 3)))
-            loss = F.cross_entropy(logits, y) + cfg.aux_weight * F.binary_cross_entropy_with_logits(aux, pres)
+            pre = torch.cat([feats[name] for name in AUX_INPUTS[cfg.arch]], 1)
+            aux = head(pre.amax(dim=(2, 3)))
+            aux_loss = F.binary_cross_entropy_with_logits(aux, pres, pos_weight=torch.full_like(aux[0], cfg.aux_pos_weight))
+            loss = F.cross_entropy(logits, y) + cfg.aux_weight * aux_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_v = float(loss)
+            loss_v = float(loss.detach())
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_v:.3f}")
             done = step + 1
             if done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                meta = {"step": str(done), "elapsed": str(elapsed + time.perf_counter() - t0), "config": json.dumps(asdict(cfg))}
+                meta = {"step": str(done), "elapsed": str(elapsed + time.perf_counter() - t0),
+                        "cpu": str(cpu + time.process_time() - c0), "config": json.dumps(asdict(cfg))}
                 write_bytes(ckpt, save(_state(net, head, opt), metadata=meta))
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
     elapsed += time.perf_counter() - t0
+    cpu += time.process_time() - c0
     net.eval()
     weights = out / f"{cfg.name}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     write_bytes(weights, save(state, metadata={"arch": cfg.arch, "seed": str(cfg.seed), "steps": str(cfg.steps)}))
-    write_json(out / f".{cfg.name}.train.json", {**asdict(cfg), "train_seconds": round(elapsed, 1), "final_loss": loss_v})
+    write_json(out / f".{cfg.name}.train.json", {**asdict(cfg), "train_seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
+                                               "final_loss": loss_v})
     ckpt.unlink(missing_ok=True)
-    return TrainResult(cfg.name, str(weights), cfg.steps, elapsed, loss_v)
+    return TrainResult(cfg.name, str(weights), cfg.steps, elapsed, loss_v, cpu)

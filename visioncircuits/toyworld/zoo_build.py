@@ -15,7 +15,7 @@ from visioncircuits.atomic import write_json, write_text
 from visioncircuits.toyworld.models import DESCRIPTIONS, PRIMITIVE_LAYER
 from visioncircuits.toyworld.train import EVAL_SEED, TrainConfig, train
 
-DEFAULT_STEPS = {"vgg": 700, "resnet": 560, "inception": 560, "narrow": 700}
+DEFAULT_STEPS = {"vgg": 800, "resnet": 800, "inception": 800, "narrow": 800}
 
 
 def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] = None, batch: int = 64, eval_n: int = 2000,
@@ -24,10 +24,10 @@ def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] 
     from visioncircuits.toyworld.train import build
 
     build(arch)  # unknown architecture -> clear error before any work
-    cfg = TrainConfig(arch=arch, seed=seed, steps=steps or DEFAULT_STEPS[arch], batch=batch)
+    cfg = TrainConfig(arch=arch, seed=seed, steps=DEFAULT_STEPS[arch] if steps is None else steps, batch=batch)
     res = train(cfg, out, device=device, progress=progress)
     metrics = {"name": cfg.name, "arch": arch, "seed": seed, "steps": cfg.steps, "batch": batch,
-               "train_seconds": round(res.train_seconds, 1), "threads": threads, "device": str(device or "cpu"),
+               "train_seconds": round(res.train_seconds, 1), "cpu_seconds": round(res.cpu_seconds, 1), "threads": threads, "device": str(device or "cpu"),
                "weights": res.weights, "eval_n": eval_n, "accuracy": None}
     if eval_n > 0:
         from visioncircuits.hooks import HookedModel
@@ -58,7 +58,7 @@ Toy-world classifier: {DESCRIPTIONS[m['arch']]}.
 | seed | {m['seed']} |
 | primitive layer (auxiliary presence head during training) | `{PRIMITIVE_LAYER[m['arch']]}` |
 | training | {m['steps']} steps x {m['batch']} freshly generated 64x64 images, AdamW, cosine LR |
-| train time | {m['train_seconds']} s wall clock, {m['threads']} torch thread(s), {m['device']}, on a shared 2-core machine ({platform.machine()}, torch {torch.__version__}) |
+| train time | {m['train_seconds']} s wall clock ({m['cpu_seconds']} s of CPU time), {m['threads']} torch thread(s), {m['device']}, on a 2-core machine shared with other jobs ({platform.machine()}, torch {torch.__version__}) |
 | held-out accuracy | {acc} |
 | classes | face, car, dog_ear, house, flower, fish, tree, clock, ladybug, beach |
 

@@ -1,0 +1,140 @@
+"""Demo stage 10: the toy zoo (accuracy of every committed model, measured now) and a
+gallery of one toy layer with each unit's ground-truth label beside its visualisation.
+
+Nothing is trained here: the stage uses the committed weights in ``models/toy``.
+Later stages read ``ctx.shared["toyzoo"]`` (model, layer, labels).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from visioncircuits.atomic import write_json, write_png
+from visioncircuits.demo import Artefact, DemoContext
+from visioncircuits.report import data_uri, write_page
+
+log = logging.getLogger(__name__)
+
+TITLE = "Toy world: model zoo and ground-truth unit labels"
+GALLERY_MODEL, GALLERY_LAYER = "toy-vgg-s0", "relu3"
+NARROW_MODEL = "toy-narrow-s0"
+
+
+def _settings(quick: bool) -> dict:
+    if quick:
+        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 3}
+    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None}
+
+
+def _samples(out: Path, seed: int) -> str:
+    from torchvision.utils import make_grid
+
+    from visioncircuits.toyworld import CLASSES, generate
+
+    per = 8
+    b = generate(per * len(CLASSES), seed=seed, classes=[c for c in range(len(CLASSES)) for _ in range(per)])
+    write_png(out / "samples.png", make_grid(b.images, nrow=per, padding=1))
+    return data_uri(out / "samples.png")
+
+
+def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
+    import json
+
+    from visioncircuits.toyworld.evaluate import accuracy
+    from visioncircuits.zoo import load_model
+    from visioncircuits.zoo.toy import toy_names, toy_spec
+
+    rows, missing = [], []
+    names = toy_names()[: s["models"]] if s["models"] else toy_names()
+    for name in names:
+        arch, seed = name[4:].rsplit("-s", 1)
+        spec = toy_spec(arch, int(seed))
+        if not Path(spec.default_weights).exists():
+            missing.append(name)
+            continue
+        model = load_model(name, device=ctx.device)
+        card = Path(spec.default_weights).with_suffix(".json")
+        meta = json.loads(card.read_text()) if card.exists() else {}
+        rows.append({"name": name, "description": spec.description, "params": sum(p.numel() for p in model.parameters()),
+                     "accuracy": accuracy(model, n=s["n_eval"]), "card_accuracy": meta.get("accuracy"),
+                     "train_seconds": meta.get("train_seconds"), "primitive_layer": spec.extra["primitive_layer"]})
+    return rows, missing
+
+
+def _mono_row(ctx: DemoContext, name: str, data) -> dict | None:
+    from visioncircuits.toyworld.labels import label_units
+    from visioncircuits.zoo import get_spec, load_model
+
+    spec = get_spec(name)
+    if not Path(spec.default_weights).exists():
+        return None
+    model = load_model(name, device=ctx.device)
+    layer = spec.extra["primitive_layer"]
+    labs = label_units(model, layer, data=data)
+    return {"model": name, "layer": layer, "units": len(labs), "mean_mono": float(labs.monosemanticity.mean()),
+            "covered": int((labs.auc.max(0) >= 0.95).sum()), "labels": labs}
+
+
+def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
+    try:
+        from visioncircuits.featvis.gallery import build_gallery
+    except ImportError:  # feature visualisation not installed: the labels table still stands
+        log.warning("visioncircuits.featvis not available; the toy gallery is skipped")
+        return None
+    from visioncircuits.units import parse_range
+
+    units = parse_range(s["units"], model.channels(GALLERY_LAYER))
+    notes = {u: labels[u].describe() for u in units}
+    dataset = None
+    if s["examples"]:
+        from visioncircuits.toyworld import generate
+
+        dataset = out / "images"
+        imgs = generate(s["examples"], seed=ctx.seed + 4242).images
+        for i in range(len(imgs)):
+            if not (dataset / f"toy_{i:04d}.png").exists():
+                write_png(dataset / f"toy_{i:04d}.png", imgs[i])
+    build_gallery(model, GALLERY_LAYER, out / "gallery", units=units, steps=s["steps"], unit_notes=notes, dataset=dataset,
+                  seed=ctx.seed, k=6, progress=False)
+    return "gallery/index.html"
+
+
+def run(ctx: DemoContext) -> list[Artefact]:
+    from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES, PRIMITIVES, generate
+    from visioncircuits.toyworld.labels import LABEL_SEED
+    from visioncircuits.toyworld.train import EVAL_SEED
+    from visioncircuits.zoo import load_model
+
+    s = _settings(ctx.quick)
+    out = ctx.stage_dir("toyzoo")
+    torch.manual_seed(ctx.seed)
+    samples = _samples(out, ctx.seed)
+    models, missing = _zoo_table(ctx, s)
+    data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
+    mono = [r for r in (_mono_row(ctx, GALLERY_MODEL, data), _mono_row(ctx, NARROW_MODEL, data)) if r is not None]
+    if not mono or mono[0]["model"] != GALLERY_MODEL:
+        raise RuntimeError(f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
+    labels = mono[0]["labels"]
+    model = load_model(GALLERY_MODEL, device=ctx.device)
+    gallery = _gallery(ctx, model, out, labels, s)
+    label_rows = [lab.__dict__ | {"confident": lab.confident} for lab in labels]
+    ctx.shared["toyzoo"] = {"model": GALLERY_MODEL, "layer": GALLERY_LAYER, "labels": {lab.unit: lab.primitive for lab in labels},
+                            "auc": labels.auc, "narrow_model": NARROW_MODEL}
+    summary = {"models": [{k: v for k, v in m.items()} for m in models], "missing": missing,
+               "superposition": [{k: v for k, v in r.items() if k != "labels"} for r in mono], "labels": label_rows}
+    write_json(out / "toyzoo.json", summary)
+    write_page(out / "index.html", "toyzoo.html.j2", classes=[{"name": c, "primitives": CLASS_PRIMITIVES[c]} for c in CLASSES],
+               primitives=PRIMITIVES, samples=samples, models=models, missing=missing, n_eval=s["n_eval"], eval_seed=EVAL_SEED,
+               mono=[r for r in summary["superposition"]], labelled_model=GALLERY_MODEL, labelled_layer=GALLERY_LAYER,
+               labels=label_rows, n_label=s["n_label"], gallery_href=gallery)
+    accs = ", ".join(f"{m['name']} {m['accuracy']:.3f}" for m in models)
+    arts = [Artefact("Toy model zoo, samples and unit labels", "toyzoo/index.html", f"held-out accuracy: {accs}",
+                     {"accuracy": {m["name"]: m["accuracy"] for m in models}})]
+    if gallery:
+        n_conf = sum(lab.confident for lab in labels)
+        arts.append(Artefact(f"Gallery: {GALLERY_MODEL} {GALLERY_LAYER} with ground-truth labels", f"toyzoo/{gallery}",
+                             f"{n_conf}/{len(labels)} units confidently labelled"))
+    return arts
