@@ -130,8 +130,8 @@ class ActivationStream:
     """Shuffled minibatches of per-position activation samples of ``layer``.
 
     ``positions``: keep at most this many random positions per image (None = all), which
-    decorrelates samples when the layer is large. ``buffer`` samples are mixed before any
-    is yielded.
+    decorrelates samples when the layer is large. Up to ``buffer`` samples (at least two
+    minibatches, at most sixteen) are mixed before any is yielded.
     """
 
     def __init__(self, model, layer: str, source, image_batch: int = 32, positions: Optional[int] = None,
@@ -159,7 +159,7 @@ class ActivationStream:
         """Yield (batch_size, C) float samples forever, from a half-refreshed shuffle buffer."""
         gen = torch.Generator().manual_seed(self.seed * 97 + start)
         chunks = self._samples(start)
-        cap = max(self.buffer, 2 * batch_size)
+        cap = max(min(self.buffer, 16 * batch_size), 2 * batch_size)
         pool = torch.cat([next(chunks)])
         while True:
             while len(pool) < cap:
