@@ -40,6 +40,12 @@ def test_layers_of_cifar_resnet20_with_shapes(capsys):
     assert rows["linear"][0] == "10"
 
 
+def test_unknown_inceptionv1_layer_suggests_lucid_names(capsys):
+    assert main(["layers", "inceptionv1", "mixed3z", "--size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown layer of inceptionv1 'mixed3z'; closest:" in err and "mixed3a" in err and "mixed3b" in err
+
+
 def test_layers_of_inceptionv1_at_224(capsys):
     assert main(["layers", "inceptionv1", "--size", "224", "--main"]) == 0
     rows = _rows(capsys.readouterr().out)
@@ -71,9 +77,9 @@ def test_bad_input_exits_2_with_one_line(argv, expected, capsys):
 
 
 def test_real_entry_point_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "visioncircuits", "layers", "inceptionv1", "mixed3z"],
+    proc = subprocess.run([sys.executable, "-m", "visioncircuits", "layers", "cifar10-resnet20", "layer3.2.relu3"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error: unknown layer of inceptionv1 'mixed3z'; closest: mixed3")
-    assert "mixed3a" in proc.stderr and "mixed3b" in proc.stderr
+    assert proc.stderr.strip().startswith("error: unknown layer of cifar10-resnet20 'layer3.2.relu3'; closest: ")
+    assert "layer3.2.relu1" in proc.stderr and "layer3.2.relu2" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
