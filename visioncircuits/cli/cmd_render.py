@@ -15,7 +15,7 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the parameterisation's)")
     p.add_argument("--batch-size", type=int, default=None, help="images per optimisation batch (default: fits a memory budget)")
     p.add_argument("--transforms", choices=["default", "lucent", "none"], default="default")
-    p.add_argument("--colour-from", default=None, metavar="DIR", help="decorrelate colour with this image folder's statistics (fft/pixel)")
+    p.add_argument("--colour-from", default=None, metavar="DIR", help="decorrelate colour with this image folder's statistics (default: ImageNet's)")
     p.add_argument("--spectrum-from", default=None, metavar="DIR", help="MACO magnitude spectrum from this image folder (default 1/f)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -32,8 +32,6 @@ def check_render_options(args: argparse.Namespace) -> None:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.spectrum_from and args.param != "maco":
         raise InputError("--spectrum-from only applies to --param maco")
-    if args.colour_from and args.param == "maco":
-        raise InputError("--colour-from applies to --param fft or pixel")
 
 
 def param_kwargs(args: argparse.Namespace, size: int) -> dict:
@@ -43,7 +41,7 @@ def param_kwargs(args: argparse.Namespace, size: int) -> dict:
     if args.colour_from:
         kw["colour"] = stats.colour_correlation_sqrt(args.colour_from, progress=not args.quiet)
     if args.spectrum_from:
-        kw["magnitude"] = stats.magnitude_spectrum(args.spectrum_from, size, progress=not args.quiet)
+        kw["magnitude"] = stats.magnitude_spectrum(args.spectrum_from, size, colour=kw.get("colour"), progress=not args.quiet)
     return kw
 
 

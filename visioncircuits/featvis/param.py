@@ -119,16 +119,21 @@ class FourierParam(ImageParam):
 class MacoParam(ImageParam):
     """MACO (Fel et al. 2023): a fixed magnitude spectrum, only the phase is optimised.
 
-    The image is ``irfft2(magnitude * exp(i * phase))``, standardised per image and squashed by
-    a sigmoid. ``magnitude`` is (3, H, W // 2 + 1), e.g. from
+    The image is ``irfft2(magnitude * exp(i * phase))``, standardised per image, mapped from
+    decorrelated colour coordinates to RGB (as the FFT image; independent phases per RGB
+    channel would give rainbow noise) and squashed by a sigmoid. ``magnitude`` is
+    (3, H, W // 2 + 1) in those colour coordinates, e.g. from
     :func:`visioncircuits.featvis.stats.magnitude_spectrum`; 1/f when None.
     """
 
     default_lr = 0.25
 
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0,
-                 magnitude: Optional[torch.Tensor] = None, contrast: float = 1.5):
+                 magnitude: Optional[torch.Tensor] = None, contrast: float = 1.5, decorrelate: bool = True,
+                 colour: Optional[torch.Tensor] = None):
         super().__init__(n, size)
+        self.decorrelate = decorrelate
+        self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
         shape = (3, size, size // 2 + 1)
         if magnitude is None:
             magnitude = one_over_f(size, size).expand(shape).clone()
@@ -149,6 +154,8 @@ class MacoParam(ImageParam):
         t = torch.fft.irfftn(spec, s=(self.size, self.size), norm="ortho")
         t = t - t.mean(dim=(1, 2, 3), keepdim=True)
         t = t / (t.std(dim=(1, 2, 3), keepdim=True) + 1e-6)
+        if self.decorrelate:
+            t = decorrelate_colour(t, self.colour)
         return torch.sigmoid(self.contrast * t)
 
 

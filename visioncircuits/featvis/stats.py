@@ -41,14 +41,22 @@ def colour_correlation_sqrt(folder: str | os.PathLike, *, size: int = 64, limit:
     return (sqrt * signs).float()
 
 
-def magnitude_spectrum(folder: str | os.PathLike, size: int, *, limit: Optional[int] = 500,
-                       progress: bool = False) -> torch.Tensor:
-    """Mean |rfft2| (ortho) per colour channel of the images in ``folder`` at ``size`` px: (3, S, S//2+1)."""
+def magnitude_spectrum(folder: str | os.PathLike, size: int, *, limit: Optional[int] = 500, decorrelated: bool = True,
+                       colour: Optional[torch.Tensor] = None, progress: bool = False) -> torch.Tensor:
+    """Mean |rfft2| (ortho) per colour channel of the images in ``folder`` at ``size`` px: (3, S, S//2+1).
+
+    With ``decorrelated`` (the default, matching :class:`~visioncircuits.featvis.param.MacoParam`)
+    the channels are the decorrelated colour coordinates of ``colour`` (ImageNet's by default).
+    """
+    from visioncircuits.featvis.param import normalised_colour_matrix
+
+    inverse = torch.linalg.inv(normalised_colour_matrix(colour)) if decorrelated else torch.eye(3)
     data = ImageFolder(folder, size, limit=limit)
     acc = torch.zeros(3, size, size // 2 + 1, dtype=torch.float64)
     count = 0
     for _, imgs in tqdm(data.batches(64), desc="spectrum", disable=not progress, total=-(-len(data) // 64)):
         imgs = imgs - imgs.mean(dim=(2, 3), keepdim=True)
+        imgs = torch.einsum("ij,njhw->nihw", inverse, imgs)
         acc += torch.fft.rfftn(imgs, dim=(2, 3), norm="ortho").abs().double().sum(0)
         count += imgs.shape[0]
     return (acc / count).float()
