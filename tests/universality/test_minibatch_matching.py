@@ -136,3 +136,37 @@ def test_permute_images_is_a_derangement_and_nulls_match_the_procedure():
         permute_images(torch.zeros(1), g)
     corr = np.array([[0.2, 0.1], [0.0, 0.3]])
     assert sorted(null_strengths([corr, corr]).tolist()) == [0.2, 0.2, 0.3, 0.3]
+
+
+def test_minibatch_cka_is_scale_free_across_batches_in_float32():
+    a, b, _ = _layers(400)
+    ref = MinibatchCKA(1, 1)
+    big = MinibatchCKA(1, 1)
+    for i in range(0, 400, 100):
+        ref.update([a[i:i + 100]], [b[i:i + 100]])
+        big.update([torch.tensor(a[i:i + 100] * 1e25, dtype=torch.float32)], [torch.tensor(b[i:i + 100] * 1e-25, dtype=torch.float32)])
+    assert np.isfinite(big.result()).all()
+    assert big.result()[0, 0] == pytest.approx(ref.result()[0, 0], abs=1e-4)
+    # the estimate is the sum over batches: batch order does not matter
+    rev = MinibatchCKA(1, 1)
+    for i in reversed(range(0, 400, 100)):
+        rev.update([a[i:i + 100]], [b[i:i + 100]])
+    assert rev.result()[0, 0] == pytest.approx(ref.result()[0, 0], abs=1e-9)
+
+
+def test_minibatch_cka_equals_hand_computed_sum_of_unbiased_hsic():
+    from visioncircuits.universality.cka import center_gram
+
+    a, b, _ = _layers(300, seed=9)
+    a = a * np.repeat([1.0, 50.0, 0.02], 100)[:, None]  # batches of very different magnitude
+    acc = MinibatchCKA(1, 1)
+    hxy = hxx = hyy = 0.0
+    for i in range(0, 300, 100):
+        x, y = torch.tensor(a[i:i + 100]), torch.tensor(b[i:i + 100])
+        acc.update([x], [y])
+        kx = center_gram(x @ x.T, unbiased=True)
+        ky = center_gram(y @ y.T, unbiased=True)
+        hxy += float((kx * ky).sum())
+        hxx += float((kx * kx).sum())
+        hyy += float((ky * ky).sum())
+    assert acc.result()[0, 0] == pytest.approx(hxy / np.sqrt(hxx * hyy), rel=1e-9)

@@ -19,7 +19,7 @@ import torch
 from visioncircuits.errors import InputError
 from visioncircuits.universality.activations import UnitRef, reduce_activation, stream_activations, unit_refs
 from visioncircuits.universality.matching import CrossCorrelation, Match, match_units
-from visioncircuits.universality.minibatch import MIN_BATCH, MinibatchCKA, batch_grams
+from visioncircuits.universality.minibatch import MIN_BATCH, BatchGrams, MinibatchCKA
 from visioncircuits.universality.nulls import Significance, null_strengths, permute_images, significance
 from visioncircuits.universality.probes import ProbeSet
 
@@ -135,6 +135,7 @@ def compare(
     tops = {k: _TopK(len(units[k]), st.top_examples) for k in names}
     sums = {k: torch.zeros(len(units[k]), dtype=torch.float64) for k in names}
     gen = torch.Generator().manual_seed(st.seed)
+    gram_makers = {k: BatchGrams() for k in names}
     all_models = dict(models)
     all_models.update({f"{k}#random": m for k, m in null_models.items()})
     all_layers = {k: list(layers[k.split("#")[0]]) for k in all_models}
@@ -153,7 +154,7 @@ def compare(
         b = len(idx)
         n_images += b
         maps = {k: torch.cat([reduce_activation(raw[k][layer], "grid", st.grid) for layer in all_layers[k]], dim=1) for k in raw}
-        grams = {k: batch_grams([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names} if b >= MIN_BATCH else {}
+        grams = {k: gram_makers[k]([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names} if b >= MIN_BATCH else {}
         for k in names:
             tops[k].update(maps[k].amax(dim=(2, 3)), idx)
             sums[k] += maps[k].double().mean(dim=(2, 3)).sum(0).cpu()
@@ -212,10 +213,11 @@ def cka_matrices(
         raise InputError(f"batch size must be at least {MIN_BATCH} (unbiased HSIC), got {batch_size}")
     pairs = list(itertools.combinations(names, 2))
     acc = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
+    gram_makers = {k: BatchGrams() for k in names}
     batches = (imgs for _, imgs in probes.batches(batch_size))
     for feats in stream_activations(models, layers, batches, mode="flatten", progress=progress, total=probes.n_batches(batch_size)):
         b = next(iter(next(iter(feats.values())).values())).shape[0]
-        grams = {k: batch_grams(list(feats[k].values())) for k in names} if b >= MIN_BATCH else None
+        grams = {k: gram_makers[k](list(feats[k].values())) for k in names} if b >= MIN_BATCH else None
         for p in pairs:
             if grams is None:
                 acc[p].skipped_examples += b

@@ -23,30 +23,50 @@ log = logging.getLogger(__name__)
 MIN_BATCH = 4  # the unbiased HSIC divides by n - 3
 
 
-def _ucentred_flat(x: torch.Tensor) -> torch.Tensor:
+def _ucentred_flat(x: torch.Tensor, scale: float) -> torch.Tensor:
     """U-centred linear gram of one batch, flattened, in float64.
 
-    The (b, d) product runs in the input's precision (float32 activations: fast); features
-    are centred and scaled to a safe range first, so float32 loses nothing that matters.
+    The (b, d) product runs in the input's precision (float32 activations: fast). ``scale``
+    divides the features to keep the float range safe; it must be the same for every batch
+    of a layer, since per-batch HSIC estimates are summed and HSIC is not scale-free.
     """
     x = x.reshape(x.shape[0], -1)
     x = x.to(torch.promote_types(x.dtype, torch.float32))
-    x = x - x.mean(dim=0, keepdim=True)
-    scale = x.abs().max()
-    if scale > 0:
-        x = x / scale  # CKA is scale-free; this only guards the float range
+    x = (x - x.mean(dim=0, keepdim=True)) / scale
     return center_gram((x @ x.T).double(), unbiased=True).flatten()
 
 
+class BatchGrams:
+    """Turns each minibatch of a fixed list of layers into (layers, b*b) U-centred grams.
+
+    Each layer's scale is fixed by the first batch (its largest centred value), so huge or
+    tiny activations stay in float range and every batch is weighted alike.
+    """
+
+    def __init__(self) -> None:
+        self.scales: list[float] | None = None
+
+    def __call__(self, feats: Sequence[ArrayLike]) -> torch.Tensor:
+        ts = []
+        for t in feats:
+            t = torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t.detach()
+            if t.dim() < 2 or not torch.isfinite(t).all():
+                raise InputError(f"layer activations must be finite with shape (n, features...), got {tuple(t.shape)}")
+            ts.append(t.reshape(t.shape[0], -1))
+        if self.scales is None:
+            self.scales = []
+            for t in ts:
+                c = t.to(torch.promote_types(t.dtype, torch.float32))
+                m = float((c - c.mean(dim=0, keepdim=True)).abs().max()) if t.shape[0] > 1 else 0.0
+                self.scales.append(m if m > 0 and np.isfinite(m) else max(float(t.abs().max()), 1.0))
+        if len(ts) != len(self.scales):
+            raise InputError(f"expected {len(self.scales)} layers per batch, got {len(ts)}")
+        return torch.stack([_ucentred_flat(t, s) for t, s in zip(ts, self.scales)])
+
+
 def batch_grams(feats: Sequence[ArrayLike]) -> torch.Tensor:
-    """(layers, b*b): the flattened U-centred linear grams of one batch, one row per layer."""
-    out = []
-    for t in feats:
-        t = torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t.detach()
-        if t.dim() < 2 or not torch.isfinite(t).all():
-            raise InputError(f"layer activations must be finite with shape (n, features...), got {tuple(t.shape)}")
-        out.append(_ucentred_flat(t))
-    return torch.stack(out)
+    """(layers, b*b) U-centred grams of a single batch (scales from this batch)."""
+    return BatchGrams()(feats)
 
 
 class MinibatchCKA:
@@ -71,6 +91,7 @@ class MinibatchCKA:
         self.skipped_examples = 0
         self.degenerate_x: list[int] = []
         self.degenerate_y: list[int] = []
+        self._grams_x, self._grams_y = BatchGrams(), BatchGrams()
 
     @staticmethod
     def _list(feats, n: int, name: str) -> list[torch.Tensor]:
@@ -88,7 +109,7 @@ class MinibatchCKA:
             self.skipped_examples += b
             log.debug("minibatch CKA: skipping a batch of %d (< %d) images", b, MIN_BATCH)
             return
-        self.update_grams(batch_grams(fx), batch_grams(fy), b)
+        self.update_grams(self._grams_x(fx), self._grams_y(fy), b)
 
     def update_grams(self, gx: torch.Tensor, gy: torch.Tensor, b: int) -> None:
         """Accumulate from precomputed :func:`batch_grams` (reuse one model's grams for many pairs)."""
@@ -130,10 +151,14 @@ def full_cka_matrix(xs: Sequence[ArrayLike], ys: Sequence[ArrayLike], debiased: 
     def grams(feats):
         out = []
         for t in feats:
-            f = as_features(t, "layer", 4 if debiased else 2)
+            f = torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t.detach()
+            f = f.reshape(f.shape[0], -1)
+            if f.shape[0] < (4 if debiased else 2):
+                raise InputError(f"full CKA needs at least {4 if debiased else 2} examples, got {f.shape[0]}")
+            f = f.to(torch.promote_types(f.dtype, torch.float32))  # same precision policy as the minibatch path
             f = f - f.mean(dim=0, keepdim=True)
-            f = f / f.abs().max().clamp_min(1e-300)
-            g = center_gram(f @ f.T, unbiased=debiased)
+            f = f / f.abs().max().clamp_min(1e-30)
+            g = center_gram((f @ f.T).double(), unbiased=debiased)
             out.append(g / torch.linalg.norm(g).clamp_min(1e-300))
         return out
 
