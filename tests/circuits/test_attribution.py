@@ -33,7 +33,7 @@ def test_several_layers_in_one_pass_equal_separate_calls(tiny_model, images):
 @pytest.mark.parametrize("cls", [IntegratedGradients, Conductance])
 def test_captum_methods_are_complete(tiny_model, images, cls):
     # layer IG / conductance sum to f(x) - f(black) over the layer's units
-    method = cls(tiny_model, "logit:0", n_steps=64)
+    method = cls(tiny_model, "logit:0", n_steps=48)
     per_image = method.attribute(images, "relu1", reduce="none")["relu1"]
     with torch.no_grad():
         f = tiny_model(images)[:, 0] - tiny_model(torch.zeros_like(images))[:, 0]
