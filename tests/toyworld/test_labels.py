@@ -103,3 +103,13 @@ def test_bad_arguments(hand_model, data):
         label_units(hand_model, None, data=data)
     with pytest.raises(InputError):
         label_units(hand_model, "relu", data=data, units=[7])
+
+
+def test_isolated_selectivity_of_hand_set_filters(hand_model):
+    from visioncircuits.toyworld.labels import isolated_selectivity
+
+    auc = isolated_selectivity(hand_model, "relu", per_primitive=6)
+    assert auc.shape == (3, len(PRIMITIVES))
+    assert PRIMITIVES[int(np.argmax(auc[0]))] == "red_blob" and auc[0].max() > 0.9
+    mono = monosemanticity(auc)
+    assert mono[0] > 0.3 and mono[2] == 0.0

@@ -25,8 +25,8 @@ NARROW_MODEL = "toy-narrow-s0"
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 3}
-    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None}
+        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 3, "iso": 4}
+    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None, "iso": 16}
 
 
 def _samples(out: Path, seed: int) -> str:
@@ -64,8 +64,8 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
     return rows, missing
 
 
-def _mono_row(ctx: DemoContext, name: str, data) -> dict | None:
-    from visioncircuits.toyworld.labels import label_units
+def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | None:
+    from visioncircuits.toyworld.labels import isolated_selectivity, label_units, monosemanticity
     from visioncircuits.zoo import get_spec, load_model
 
     spec = get_spec(name)
@@ -74,8 +74,9 @@ def _mono_row(ctx: DemoContext, name: str, data) -> dict | None:
     model = load_model(name, device=ctx.device)
     layer = spec.extra["primitive_layer"]
     labs = label_units(model, layer, data=data)
+    iso = isolated_selectivity(model, layer, per_primitive=per_primitive)
     return {"model": name, "layer": layer, "units": len(labs), "mean_mono": float(labs.monosemanticity.mean()),
-            "covered": int((labs.auc.max(0) >= 0.95).sum()), "labels": labs}
+            "covered": int((labs.auc.max(0) >= 0.95).sum()), "iso_mono": float(monosemanticity(iso).mean()), "labels": labs}
 
 
 def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
@@ -114,7 +115,7 @@ def run(ctx: DemoContext) -> list[Artefact]:
     samples = _samples(out, ctx.seed)
     models, missing = _zoo_table(ctx, s)
     data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
-    mono = [r for r in (_mono_row(ctx, GALLERY_MODEL, data), _mono_row(ctx, NARROW_MODEL, data)) if r is not None]
+    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, NARROW_MODEL)) if r is not None]
     if not mono or mono[0]["model"] != GALLERY_MODEL:
         raise RuntimeError(f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
     labels = mono[0]["labels"]

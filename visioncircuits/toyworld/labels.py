@@ -173,3 +173,19 @@ def label_units(model, layer: Optional[str], n: int = 1000, seed: int = LABEL_SE
         labels.append(UnitLabel(unit=str(u), primitive=PRIMITIVES[best], label=readable(PRIMITIVES[best]), auc=float(auc[i, best]),
                                 monosemanticity=float(mono[i]), second=PRIMITIVES[second], second_auc=float(auc[i, second])))
     return UnitLabels(labels, auc, us, reduce)
+
+
+def isolated_selectivity(model, layer: Optional[str], per_primitive: int = 16, seed: int = 0, units: UnitsArg = None,
+                         reduce: str = "max") -> np.ndarray:
+    """(units x primitives) AUC on the ``primitive`` probe set: each image holds one primitive alone.
+
+    In scenes, primitives co-occur (a face's ring comes with its dots), which spreads even a
+    perfect ring detector's selectivity over the ring's companions; on isolated primitives
+    it does not, so :func:`monosemanticity` of this matrix measures polysemanticity itself.
+    """
+    from visioncircuits.toyworld.probes import probe_set
+
+    ps = probe_set("primitive", per_primitive=per_primitive, seed=seed, size=int(model.spec.input_size))
+    present = np.array([[p == q for q in PRIMITIVES] for p in ps.primitive])
+    resp, _ = unit_responses(model, layer, ps.images, units, reduce)
+    return auc_matrix(resp, present)

@@ -1,0 +1,67 @@
+"""Every committed toy checkpoint loads through the zoo and is >= 95% accurate on fresh images."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from visioncircuits.toyworld import CLASSES, generate
+from visioncircuits.toyworld.evaluate import accuracy
+from visioncircuits.zoo import get_spec, list_models, load_model
+from visioncircuits.zoo.toy import MODELS_DIR, toy_names
+
+COMMITTED = [n for n in toy_names() if (MODELS_DIR / f"{n}.safetensors").exists()]
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    """Held-out images from a seed no training run used, shared by every checkpoint test."""
+    return generate(150, seed=123_456_789)
+
+
+@torch.no_grad()
+def acc(model, batch) -> float:
+    return (model(batch.images).argmax(1) == batch.labels).float().mean().item()
+
+
+def test_zoo_registers_every_toy_model():
+    names = {s.name for s in list_models()}
+    assert set(toy_names()) <= names
+    archs = {get_spec(n).extra["arch"] for n in toy_names()}
+    assert {"vgg", "resnet", "inception", "narrow"} <= archs
+    for n in toy_names():
+        spec = get_spec(n)
+        assert spec.class_names == tuple(CLASSES) and spec.input_size == 64 and spec.num_classes == len(CLASSES)
+        assert Path(spec.default_weights).parent == MODELS_DIR and spec.extra["primitive_layer"] in spec.main_layers
+
+
+def test_at_least_one_checkpoint_is_committed():
+    assert "toy-vgg-s0" in COMMITTED
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_checkpoint_loads_and_is_accurate(name, fresh):
+    model = load_model(name)
+    for layer in model.spec.main_layers:
+        model.resolve_layer(layer)
+    assert acc(model, fresh) >= 0.95
+    card = MODELS_DIR / f"{name}.md"
+    meta = json.loads((MODELS_DIR / f"{name}.json").read_text())
+    assert card.exists() and f"toyworld train {meta['arch']} --seed {meta['seed']}" in card.read_text()
+    assert meta["accuracy"] >= 0.95
+    assert (MODELS_DIR / f"{name}.safetensors").stat().st_size < 2_000_000
+
+
+def test_random_weights_are_not_accurate(fresh):
+    """The accuracy check can fail: an untrained net is near chance."""
+    model = load_model("toy-vgg-s0", weights="random")
+    assert acc(model, fresh) < 0.4
+    assert accuracy(model, n=20) < 0.6  # the library's held-out accuracy agrees
+
+
+def test_every_relu_is_its_own_hook_point():
+    model = load_model("toy-inception-s0", weights="random")
+    relus = [n for n, m in model.net.named_modules() if isinstance(m, torch.nn.ReLU)]
+    info = model.layer_info()
+    assert relus and all(r in info for r in relus)
+    assert info["mixed3"].shape == (48, 16, 16) and "mixed3.branch5.3" in info
