@@ -67,13 +67,30 @@ def spatial_max_responses(model, layer: str, sae: Optional[SparseAutoencoder], i
 
 
 def primitive_recovery(model, layer: str, sae: SparseAutoencoder, n: int = 1000, seed: int = EVAL_SEED, threshold: float = 0.95,
-                       data=None) -> Recovery:
-    """Best AUC per toy primitive among ``layer``'s channels and among ``sae``'s latents."""
+                       data=None, probe: str = "isolated", per_primitive: int = 32) -> Recovery:
+    """Best AUC per toy primitive among ``layer``'s channels and among ``sae``'s latents.
+
+    ``probe="isolated"``: images holding one primitive alone (``per_primitive`` random
+    variants each), so AUC measures "responds to p more than to any other primitive" without
+    co-occurrence confounds (a face's ring always comes with its dots). ``probe="scenes"``:
+    ``n`` full toy scenes (cluttered, several primitives each), presence vs. spatial max.
+    """
     from visioncircuits.toyworld import PRIMITIVES, generate
     from visioncircuits.toyworld.labels import auc_matrix
 
-    data = data if data is not None else generate(n, seed=seed, size=int(model.spec.input_size))
-    neurons, latents = spatial_max_responses(model, layer, sae, data.images)
-    present = data.present.numpy()
+    size = int(model.spec.input_size)
+    if probe == "isolated":
+        from visioncircuits.toyworld.probes import probe_set
+
+        ps = probe_set("primitive", per_primitive=per_primitive, seed=seed, size=size)
+        images, present = ps.images, np.array([[p == q for q in PRIMITIVES] for p in ps.primitive])
+    elif probe == "scenes":
+        data = data if data is not None else generate(n, seed=seed, size=size)
+        images, present = data.images, data.present.numpy()
+    else:
+        from visioncircuits.errors import InputError
+
+        raise InputError(f"probe must be 'isolated' or 'scenes', got {probe!r}")
+    neurons, latents = spatial_max_responses(model, layer, sae, images)
     a_n, a_l = auc_matrix(neurons, present), auc_matrix(latents, present)
     return Recovery(list(PRIMITIVES), a_l.max(0), a_l.argmax(0), a_n.max(0), a_n.argmax(0), threshold)
