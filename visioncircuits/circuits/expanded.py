@@ -83,8 +83,8 @@ class ExpandedWeights:
     ``window=False`` always computes at full size.
     """
 
-    def __init__(self, model, size: Optional[int] = None, chunk: int = 64, window: bool = True,
-                 memory_mb: int = 512, progress: bool = False):
+    def __init__(self, model, size: Optional[int] = None, chunk: int = 256, window: bool = True,
+                 memory_mb: int = 1024, progress: bool = False):
         self.model = model
         self.lin = linearize(model)
         self.size = int(size or model.spec.input_size)

@@ -31,6 +31,8 @@ class ClassPrecision:
     units: list
     labels: list
     precision: float
+    chance: float  # expected precision of k random units of the layer
+    ceiling: float  # best possible: min(k, units labelled with a class primitive) / k
 
 
 @dataclass
@@ -45,10 +47,18 @@ class ToyPrecision:
     def mean(self) -> float:
         return sum(c.precision for c in self.classes) / max(1, len(self.classes))
 
+    @property
+    def chance(self) -> float:
+        return sum(c.chance for c in self.classes) / max(1, len(self.classes))
+
+    @property
+    def ceiling(self) -> float:
+        return sum(c.ceiling for c in self.classes) / max(1, len(self.classes))
+
     def as_row(self) -> dict:
         row = {"model": self.model, "method": self.method, "k": self.k}
         row.update({c.cls: round(c.precision, 3) for c in self.classes})
-        row["mean"] = round(self.mean, 3)
+        row.update({"mean": round(self.mean, 3), "chance": round(self.chance, 3), "ceiling": round(self.ceiling, 3)})
         return row
 
 
@@ -88,26 +98,49 @@ def class_scores(model, layer: str, method: str = "weights", n_images: int = 64,
     return torch.stack(rows)
 
 
-def class_primitive_precision(model, k: int = 3, method: str = "weights", n_label: int = 600,
-                              n_images: int = 64, layer: Optional[str] = None) -> ToyPrecision:
-    """Precision@k per class: the share of the ``k`` units with the strongest excitatory
-    influence on the class logit (at the primitive layer) whose ground-truth label is one of
-    the class's primitives."""
-    from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES
-    from visioncircuits.toyworld.labels import label_units
+LABELLINGS = ("scene", "isolated")
 
-    if model.spec.family != "toy":
-        raise InputError(f"{model.spec.name} is not a toy-zoo model (toy-<arch>-s<seed>)")
-    layer = layer or model.spec.extra["primitive_layer"]
-    labs = label_units(model, layer, n=n_label)
-    best = [x.primitive for x in labs]
-    scores = class_scores(model, layer, method, n_images)
-    out = ToyPrecision(model.spec.name, method, k, layer)
+
+def unit_primitives(model, layer: str, labelling: str = "scene", n_label: int = 600) -> list[str]:
+    """Each unit's ground-truth primitive: best ROC AUC on generated scenes (``scene``,
+    :func:`~visioncircuits.toyworld.labels.label_units`) or on images holding one primitive
+    alone (``isolated``, free of the co-occurrence of a class's parts)."""
+    from visioncircuits.toyworld import PRIMITIVES
+    from visioncircuits.toyworld.labels import isolated_selectivity, label_units
+
+    if labelling == "scene":
+        return [x.primitive for x in label_units(model, layer, n=n_label)]
+    if labelling == "isolated":
+        auc = isolated_selectivity(model, layer, per_primitive=max(4, n_label // len(PRIMITIVES)))
+        return [PRIMITIVES[int(i)] for i in auc.argmax(1)]
+    raise InputError(f"labelling must be one of {', '.join(LABELLINGS)}, got {labelling!r}")
+
+
+def precision_at_k(scores: torch.Tensor, best: list[str], k: int, layer: str, model: str = "", method: str = "") -> ToyPrecision:
+    """Precision@k per class from (classes, C) influence ``scores`` and unit labels ``best``."""
+    from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES
+
+    out = ToyPrecision(model, method, k, layer)
     for c, name in enumerate(CLASSES):
         top = select(scores[c], k, rank="positive")
         prims = CLASS_PRIMITIVES[name]
         hits = sum(best[j] in prims for j in top)
+        n_true = sum(b in prims for b in best)
         out.classes.append(ClassPrecision(name, list(prims), [f"{layer}:{j}" for j in top], [best[j] for j in top],
-                                          hits / max(1, len(top))))
+                                          hits / max(1, len(top)), n_true / len(best), min(k, n_true) / k))
+    return out
+
+
+def class_primitive_precision(model, k: int = 3, method: str = "weights", n_label: int = 600,
+                              n_images: int = 64, layer: Optional[str] = None, labelling: str = "scene") -> ToyPrecision:
+    """Precision@k per class: the share of the ``k`` units with the strongest excitatory
+    influence on the class logit (at the primitive layer) whose ground-truth label is one of
+    the class's primitives. ``chance`` and ``ceiling`` say what random units and a perfect
+    ranking would get with these labels."""
+    if model.spec.family != "toy":
+        raise InputError(f"{model.spec.name} is not a toy-zoo model (toy-<arch>-s<seed>)")
+    layer = layer or model.spec.extra["primitive_layer"]
+    best = unit_primitives(model, layer, labelling, n_label)
+    out = precision_at_k(class_scores(model, layer, method, n_images), best, k, layer, model.spec.name, method)
     log.info("%s %s precision@%d = %.3f", model.spec.name, method, k, out.mean)
     return out

@@ -22,14 +22,32 @@ MODEL, CLASS = "toy-vgg-s0", "car"
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"top_k": 2, "steps": 24, "n_label": 200, "methods": ("weights",), "models": (MODEL,)}
-    return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None}
+        return {"top_k": 2, "steps": 16, "n_label": 150, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
+    return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None, "ks": (1, 2, 3)}
+
+
+def _labeller(model, n: int):
+    """Scene labels per layer, computed once: (labels(layer, i) for nodes, {layer: [primitive]})."""
+    from visioncircuits.toyworld.labels import label_units
+
+    cache: dict = {}
+
+    def get(layer: str):
+        if layer not in cache:
+            cache[layer] = label_units(model, layer, n=n)
+        return cache[layer]
+
+    def labels(layer: str, index: int) -> str:
+        x = get(layer)[index]
+        return x.label if x.confident else f"unclear (best: {x.label})"
+
+    return labels, get
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.circuits.export import export_all
     from visioncircuits.circuits.graph import build_circuit
-    from visioncircuits.circuits.toy import class_primitive_precision, toy_labeller
+    from visioncircuits.circuits.toy import class_scores, precision_at_k
     from visioncircuits.circuits.vis import render_node_vis
     from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES
     from visioncircuits.zoo import load_model
@@ -41,8 +59,8 @@ def run(ctx: DemoContext) -> list[Artefact]:
         raise RuntimeError(f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
     model = load_model(MODEL, device=ctx.device)
     target = f"logit:{CLASSES.index(CLASS)}"
-    graph = build_circuit(model, target, depth=2, top_k=s["top_k"], method="weights", rank="positive",
-                          labels=toy_labeller(model, n=s["n_label"]))
+    labels, get_labels = _labeller(model, s["n_label"])
+    graph = build_circuit(model, target, depth=2, top_k=s["top_k"], method="weights", rank="positive", labels=labels)
     graph.graph["title_note"] = f"{CLASS} = " + " + ".join(CLASS_PRIMITIVES[CLASS])
     render_node_vis(model, graph, out / CLASS / "vis", steps=s["steps"])
     paths = export_all(graph, out / CLASS, stem="circuit")
@@ -51,14 +69,17 @@ def run(ctx: DemoContext) -> list[Artefact]:
     names = s["models"] or [n for n in toy_names() if Path(toy_spec(*_arch_seed(n)).default_weights).exists()]
     for name in names:
         m = model if name == MODEL else load_model(name, device=ctx.device)
+        layer = m.spec.extra["primitive_layer"]
+        best = [x.primitive for x in (get_labels(layer) if m is model else _labeller(m, s["n_label"])[1](layer))]
         for method in s["methods"]:
-            p = class_primitive_precision(m, k=3, method=method, n_label=s["n_label"])
-            rows.append(p.as_row())
-            details.append({"model": name, "method": method,
-                            "classes": [c.__dict__ for c in p.classes]})
+            scores = class_scores(m, layer, method)
+            for k in s["ks"]:
+                p = precision_at_k(scores, best, k, layer, name, method)
+                rows.append(p.as_row())
+                details.append({"model": name, "method": method, "k": k, "classes": [c.__dict__ for c in p.classes]})
     write_json(out / "precision.json", {"rows": rows, "details": details})
     depth2 = [d["label"] for _, d in graph.nodes(data=True) if d["depth"] == 2]
-    mean = {f"{r['model']} {r['method']}": r["mean"] for r in rows}
+    mean = {f"{r['model']} {r['method']}": r["mean"] for r in rows if r["k"] == 3}
     summary = "; ".join(f"{k}: {v:.2f}" for k, v in mean.items())
     return [
         Artefact(f"Circuit of '{CLASS}' in {MODEL} (interactive)", f"circuits/{CLASS}/{paths['html'].name}",
