@@ -80,7 +80,9 @@ def layout(graph: nx.DiGraph) -> dict:
 def write_diagram(graph: nx.DiGraph, path: Union[str, os.PathLike], title: Optional[str] = None) -> Path:
     """Write the circuit diagram page to ``path`` (atomically)."""
     meta = dict(graph.graph)
-    title = title or f"Circuit of {meta.get('target', '?')} in {meta.get('model', '?')}"
+    target = str(meta.get("target", "?"))
+    label = graph.nodes[target].get("label") if target in graph else ""
+    title = title or f"Circuit of {target}{f' ({label})' if label else ''} in {meta.get('model', '?')}"
     return write_page(path, "circuit.html.j2", title=title, meta=meta, lay=layout(graph), node_size=NODE,
                       edges_table=sorted(layout_edges_table(graph), key=lambda r: -abs(r["strength"])))
 
