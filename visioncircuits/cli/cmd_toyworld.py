@@ -72,12 +72,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from torchvision.utils import make_grid
-
     from visioncircuits.atomic import write_png
+    from visioncircuits.demo.stage_10_toyzoo import grid_image
+    from visioncircuits.errors import InputError
     from visioncircuits.toyworld import generate
 
+    if args.n < 1:
+        raise InputError(f"--n must be >= 1, got {args.n}")
     b = generate(args.n, seed=args.seed)
-    write_png(args.out, make_grid(b.images, nrow=8, padding=1))
+    write_png(args.out, grid_image(b.images, nrow=8))
     print(f"wrote {args.out}")
     return 0

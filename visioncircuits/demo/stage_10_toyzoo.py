@@ -29,14 +29,23 @@ def _settings(quick: bool) -> dict:
     return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None, "iso": 16}
 
 
-def _samples(out: Path, seed: int) -> str:
-    from torchvision.utils import make_grid
+def grid_image(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
+    """(N, 3, H, W) -> one (3, H', W') image, ``nrow`` per row, white gaps (no torchvision import)."""
+    n, c, h, w = images.shape
+    rows = -(-n // nrow)
+    out = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        y, x = divmod(i, nrow)
+        out[:, pad + y * (h + pad): pad + y * (h + pad) + h, pad + x * (w + pad): pad + x * (w + pad) + w] = images[i]
+    return out
 
+
+def _samples(out: Path, seed: int) -> str:
     from visioncircuits.toyworld import CLASSES, generate
 
     per = 8
     b = generate(per * len(CLASSES), seed=seed, classes=[c for c in range(len(CLASSES)) for _ in range(per)])
-    write_png(out / "samples.png", make_grid(b.images, nrow=per, padding=1))
+    write_png(out / "samples.png", grid_image(b.images, per))
     return data_uri(out / "samples.png")
 
 
@@ -104,6 +113,15 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
+    from visioncircuits.toyworld.render import one_thread
+
+    # tiny models and images: extra intra-op threads only cost synchronisation (ten times
+    # slower on a busy 2-core machine), so the whole stage runs on one
+    with one_thread():
+        return _run(ctx)
+
+
+def _run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES, PRIMITIVES, generate
     from visioncircuits.toyworld.labels import LABEL_SEED
     from visioncircuits.toyworld.train import EVAL_SEED
