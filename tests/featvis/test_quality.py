@@ -10,6 +10,7 @@ from visioncircuits.featvis import render
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # 15-30 s on 2 shared cores
 def test_cifar_resnet20_renderings_beat_every_sample_image(hub_cache, sample_images_dir):
     from visioncircuits.data import ImageFolder
     from visioncircuits.zoo import load_model

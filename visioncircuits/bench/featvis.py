@@ -1,8 +1,10 @@
 """``visioncircuits bench featvis``: this engine against Lucent's ``render_vis``, same process.
 
 Same model instance, units, image size, steps, parameterisation (FFT, decorrelated colour,
-init sd 0.01, Adam lr 0.05) and transform chain (Lucent's ``standard_transforms``, ours
-drawn per image). Lucent renders one unit per call (its usual use); this engine renders all
+Adam lr 0.05) and transform chain (Lucent's ``standard_transforms``, ours drawn per image).
+Initial noise: Lucent's sd 0.01, ours ``--init-sd`` (default 0.1, the engine's default; with
+0.01 ReLU units that are 0 on a near-grey image get no gradient under our reflection-padded
+transforms, while Lucent's zero-filled rotations happen to wake them up). Lucent renders one unit per call (its usual use); this engine renders all
 units in one batch. Objectives are measured the same way for both: the unit's spatial-mean
 activation on the final, untransformed image. A third row times a bare forward+backward
 (input gradient only) truncated at the target layer, on the same batch shape.
@@ -32,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--eval-every", type=int, default=4, help="how often to measure this engine's objective (not timed)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--init-sd", type=float, default=0.1, help="this engine's initial noise (lucent uses 0.01)")
     p.add_argument("--skip-lucent", action="store_true")
 
 
@@ -64,7 +67,9 @@ def run_lucent(model, layer, channels, size, steps) -> tuple:
             model, objectives.channel("net_" + layer.replace(".", "_"), c),
             param_f=lambda: param.image(size, sd=0.01), transforms=list(transform.standard_transforms),
             thresholds=(steps,), preprocess=False, progress=False, show_image=False,
-            fixed_image_size=size if size < 224 else None)
+            # below 224 px lucent would upsample to 224; instead resize to the padded size our
+            # engine feeds the model (size + 2 * 12), so both see the same input size
+            fixed_image_size=size + 24 if size < 224 else None)
         images.append(torch.from_numpy(np.ascontiguousarray(out[-1])).permute(0, 3, 1, 2))
     return time.perf_counter() - t0, torch.cat(images)
 
@@ -104,11 +109,11 @@ def run(args: argparse.Namespace) -> list:
         secs, imgs = run_lucent(model, args.layer, channels, size, steps)
         lucent_vals = _values(model, args.layer, channels, imgs)
         rows.append({"engine": "lucent render_vis", **common, "seconds": secs, "s/unit-step": secs / (n * steps),
-                     "objective": float(np.mean(lucent_vals)), "time to lucent obj (s)": "", "step (s)": secs / steps,
+                     "objective": float(np.mean(lucent_vals)), "time to lucent obj (s)": "", "step (s)": secs / (n * steps),
                      "step / bare": ""})
 
     res = render(model, [f"{args.layer}:{c}" for c in channels], steps=steps, size=size, param="fft",
-                 param_kwargs={"sd": 0.01}, transforms=lucent_standard(), lr=0.05, batch_size=n, progress=False,
+                 param_kwargs={"sd": args.init_sd}, transforms=lucent_standard(), lr=0.05, batch_size=n, progress=False,
                  eval_every=max(1, args.eval_every))
     opt_secs = res.history[-1][1]
     intervals = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(res.history, res.history[1:])]
@@ -119,7 +124,7 @@ def run(args: argparse.Namespace) -> list:
         reach = next((f"{h[1]:.3g} (step {h[0]})" for h in res.history if np.mean(h[2]) >= target), "not reached")
     pad = 12  # lucent_standard pads 12 px on each side
     bare = bare_step(model, args.layer, n, size + 2 * pad)
-    rows.append({"engine": "visioncircuits render", **common, "seconds": opt_secs, "s/unit-step": opt_secs / (n * steps),
+    rows.append({"engine": f"visioncircuits render (sd {args.init_sd:g})", **common, "seconds": opt_secs, "s/unit-step": opt_secs / (n * steps),
                  "objective": float(np.mean(res.values)), "time to lucent obj (s)": reach, "step (s)": step,
                  "step / bare": step / bare})
     rows.append({"engine": "bare fwd+bwd to layer", **common, "seconds": bare * steps, "s/unit-step": bare / n,
