@@ -68,3 +68,19 @@ def test_bench_featvis_runs_both_engines(tmp_path, capsys):
         assert r["seconds"] > 0 and r["s/unit-step"] > 0 and r["step (s)"] > 0
     assert isinstance(rows[0]["objective"], float) and isinstance(rows[1]["objective"], float)
     assert "visioncircuits render" in capsys.readouterr().out
+
+
+def test_render_cli_maco_spectrum_and_colour_from_folder(tmp_path):
+    import numpy as np
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    (d / "bad.png").write_bytes(b"nope")
+    out = tmp_path / "m"
+    assert main(["render", "cifar10-resnet20", "layer2.0:1", "--param", "maco", "--spectrum-from", str(d),
+                 "--colour-from", str(d), "--out", str(out), *BASE]) == 0
+    rec = json.loads((out / "render.json").read_text())
+    assert rec["param"] == "maco" and (out / rec["units"][0]["png"]).is_file()
