@@ -18,9 +18,14 @@ from typing import Optional, Sequence
 from tqdm.auto import tqdm
 
 from visioncircuits.atomic import write_json
+from visioncircuits.errors import VisionCircuitsError
 from visioncircuits.report import write_page
 
 log = logging.getLogger(__name__)
+
+
+class DemoStageError(VisionCircuitsError):
+    """A demo stage failed; the index page still lists what the other stages produced."""
 
 
 @dataclass
@@ -76,5 +81,5 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Option
     index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed)
     if errors:
         name, e = errors[0]
-        raise RuntimeError(f"demo stage {name} failed: {e}") from e
+        raise DemoStageError(f"demo stage {name} failed ({len(errors)} of {len(names)} stages failed; see {index}): {e}") from e
     return index
