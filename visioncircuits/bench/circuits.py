@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     ew = ExpandedWeights(model)
     rows: list[dict] = []
     threads = torch.get_num_threads()
+    _, setup, setup_cpu = _cpu_timed(lambda: (model.layer_info(), ew._small_image()))  # one-time shape traces
+    rows.append({"measure": "setup", "pair": "layer shapes (once per model)", "shape": "", "rows_on": "",
+                 "fast_s": round(setup, 2), "fast_cpu_s": round(setup_cpu, 1), "loop_s": "", "loop_timed_rows": "",
+                 "speedup": "", "max_abs_diff": "", "threads": threads})
     if args.mode in ("compare", "both"):
         pairs = COMPARE if args.model.startswith("inceptionv1") else _consecutive(model)[-3:]
         for lower, upper, crop in pairs:
