@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--l1", type=float, default=1.0, help="L1 coefficient (relu architecture)")
-    t.add_argument("--aux-k", type=int, default=256, help="dead latents used by the auxiliary loss")
+    t.add_argument("--aux-k", type=int, default=None, help="dead latents used by the auxiliary loss (default: channels / 2)")
     t.add_argument("--dead-after", type=int, default=200_000, help="samples without firing before a latent is dead")
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")

@@ -44,7 +44,7 @@ class TrainConfig:
     lr: float = 1e-3
     warmup_steps: int = 50
     decay_start: float = 0.8  # fraction of steps after which the lr decays linearly to 0
-    aux_k: int = 256
+    aux_k: Optional[int] = None  # dead latents in the AuxK loss; None: d_in // 2 (Gao et al.), at most 512
     aux_coeff: float = 1 / 32
     dead_after: int = 200_000  # samples without firing before a latent counts as dead
     l1_coeff: float = 1.0
@@ -140,6 +140,7 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
     else:
         initialise(sae, stream.sample(cfg.init_samples).to(device), cfg.init_bias)
     sae.train()
+    aux_k = cfg.aux_k if cfg.aux_k is not None else max(1, min(512, d_in // 2))
     batches: Iterator[torch.Tensor] = stream.batches(cfg.batch_size, start=start)
     bar = tqdm(total=cfg.steps, initial=start, desc=f"sae {cfg.architecture}", unit="step", disable=not progress)
     t0, seen = time.perf_counter(), 0
@@ -153,7 +154,7 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(step, cfg)
             dead = since_fired >= cfg.dead_after
-            res = step_loss(sae, x, dead, cfg.aux_k, cfg.aux_coeff, cfg.l1_coeff)
+            res = step_loss(sae, x, dead, aux_k, cfg.aux_coeff, cfg.l1_coeff)
             opt.zero_grad(set_to_none=True)
             res.loss.backward()
             sae.remove_parallel_grad()
