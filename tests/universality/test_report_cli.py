@@ -80,7 +80,7 @@ def test_cli_missing_folder_and_out_is_file(tmp_path, capsys, hub_cache):
 def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys):
     out = tmp_path / "rep"
     code = main(["universality", "cifar10-resnet20", "cifar10-resnet56", "--dataset", str(sample_images_dir), "--n", "24",
-                 "--batch-size", "12", "--grid", "2", "--featvis-steps", "0", "--top-pairs", "2", "--layers", "layer1.0,layer3.2", "layer1.0,layer3.8",
+                 "--batch-size", "12", "--grid", "2", "--featvis-steps", "0", "--no-random-null", "--top-pairs", "2", "--layers", "layer1.0,layer3.2", "layer1.0,layer3.8",
                  "--out", str(out)])
     assert code == 0
     stdout = capsys.readouterr().out

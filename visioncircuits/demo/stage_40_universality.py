@@ -1,6 +1,7 @@
 """Demo stage 40: universality across toy architectures, checked against ground truth.
 
-A VGG-style and a ResNet-style toy net (trained separately, committed weights) are compared
+A VGG-style and a ResNet-style toy net (trained separately, committed weights; the next
+pair in ``PREFERRED`` when one is not trained yet) are compared
 on toy-world images: layer CKA, unit matching with permutation and random-weights nulls,
 stimulus transfer. Because every toy unit has a ground-truth label, the stage measures
 what matching claims: the share of the top-50 matched pairs whose units carry the same
@@ -17,7 +18,23 @@ from visioncircuits.demo import Artefact, DemoContext
 log = logging.getLogger(__name__)
 
 TITLE = "Universality: do different toy architectures learn the same units?"
-MODEL_A, MODEL_B = "toy-vgg-s0", "toy-resnet-s0"
+PREFERRED = [("toy-vgg-s0", "toy-resnet-s0"), ("toy-vgg-s0", "toy-inception-s0"), ("toy-resnet-s0", "toy-inception-s0"),
+             ("toy-vgg-s0", "toy-vgg-s1"), ("toy-vgg-s0", "toy-narrow-s0")]  # different architectures first
+
+
+def _has_weights(name: str) -> bool:
+    from visioncircuits.zoo import get_spec
+
+    return Path(get_spec(name).default_weights).exists()
+
+
+def choose_pair() -> tuple[str, str]:
+    """The first pair in PREFERRED whose weights are committed."""
+    for a, b in PREFERRED:
+        if _has_weights(a) and _has_weights(b):
+            return a, b
+    raise RuntimeError("universality needs two trained toy models in models/toy: train them with "
+                       "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'")
 
 
 def _settings(quick: bool) -> dict:
@@ -32,7 +49,7 @@ def _layers(name: str) -> list[str]:
     return [get_spec(name).extra["primitive_layer"]]
 
 
-def random_weights_baseline(model_a, name_b: str, probes, s: dict, label_fn, device) -> dict:
+def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, label_fn, device) -> dict:
     """Top-N label agreement when B has random weights (labels of its random units measured
     the same way): what matching finds when nothing was learnt."""
     from visioncircuits.universality.compare import CompareSettings, compare
@@ -40,40 +57,43 @@ def random_weights_baseline(model_a, name_b: str, probes, s: dict, label_fn, dev
     from visioncircuits.zoo import load_model
 
     b_rand = load_model(name_b, weights="random", device=device)
-    layers = {"a": _layers(MODEL_A), "b": _layers(name_b)}
+    layers = {"a": _layers(name_a), "b": _layers(name_b)}
     res = compare({"a": model_a, "b": b_rand}, layers, probes, None,
                   CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
-    labels_a = label_fn(MODEL_A, model_a, res.units["a"])
+    labels_a = label_fn(name_a, model_a, res.units["a"])
     labels_b = label_fn(name_b + " (random)", b_rand, res.units["b"])
     return label_agreement(res.pairs[0].matches, labels_a, labels_b, s["top"])
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
+    from visioncircuits.toyworld.render import one_thread
+
+    with one_thread():  # tiny models: extra intra-op threads only cost synchronisation
+        return _run(ctx)
+
+
+def _run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.universality.compare import CompareSettings
     from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
     from visioncircuits.universality.toy import toy_label_fn, toy_probes
-    from visioncircuits.zoo import get_spec
 
     s = _settings(ctx.quick)
     out = ctx.stage_dir("universality")
-    for name in (MODEL_A, MODEL_B):
-        if not Path(get_spec(name).default_weights).exists():
-            arch, seed = name[4:].rsplit("-s", 1)
-            raise RuntimeError(f"no weights for {name} in models/toy: train it with 'visioncircuits toyworld train {arch} --seed {seed}'")
+    name_a, name_b = choose_pair()
     probes = toy_probes(s["n_probe"], seed=ctx.seed + 777_000_000)
     label_fn = toy_label_fn(n=s["n_label"])
-    models, nulls = load_models([MODEL_A, MODEL_B], ctx.device)
-    layers = [",".join(_layers(MODEL_A)), ",".join(_layers(MODEL_B))]
+    models, nulls = load_models([name_a, name_b], ctx.device)
+    layers = [",".join(_layers(name_a)), ",".join(_layers(name_b))]
     opts = ReportOptions(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
                          compare=CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
                                                  seed=ctx.seed, progress=False))
-    report = run_universality([MODEL_A, MODEL_B], probes, out, layers=layers, options=opts, label_fn=label_fn,
+    report = run_universality([name_a, name_b], probes, out, layers=layers, options=opts, label_fn=label_fn,
                               models=models, null_models=nulls)
     pair = report["pairs"][0]
-    chance = random_weights_baseline(models[MODEL_A], MODEL_B, probes, s, label_fn, ctx.device)
+    chance = random_weights_baseline(name_a, models[name_a], name_b, probes, s, label_fn, ctx.device)
     lab = pair["labels"]
     metrics = {
-        "models": [MODEL_A, MODEL_B], "layers": layers, "probe_images": report["probes"]["n_images"],
+        "models": [name_a, name_b], "layers": layers, "probe_images": report["probes"]["n_images"],
         "top": lab["n"], "same_label": lab["same_label"], "same_label_fraction": lab["fraction"],
         "random_pairing_chance": lab["chance"],
         "random_weights_top": chance["n"], "random_weights_same_label_fraction": chance["fraction"],
@@ -81,8 +101,8 @@ def run(ctx: DemoContext) -> list[Artefact]:
         "cka": pair["cka"]["matrix"],
     }
     write_json(out / "summary.json", metrics)
-    summary = (f"{MODEL_A} vs {MODEL_B}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
+    summary = (f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
                f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
                f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant")
     ctx.shared["universality"] = metrics
-    return [Artefact(title=f"Universality report: {MODEL_A} vs {MODEL_B}", href="universality/report.html", summary=summary, metrics=metrics)]
+    return [Artefact(title=f"Universality report: {name_a} vs {name_b}", href="universality/report.html", summary=summary, metrics=metrics)]
