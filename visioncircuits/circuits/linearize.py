@@ -13,7 +13,8 @@ Two kinds of nonlinearity are handled:
 * functional calls inside ``forward`` (``F.relu``, ``F.max_pool2d``, ``x.relu()``, ...) are
   swapped for the duration of :func:`linear_functions`, a context that restores them in
   ``finally``. Max pools padded with ``-inf`` (TF "SAME" pooling, as in lucent's and our
-  InceptionV1) get zero padding instead, so the average pool stays finite.
+  InceptionV1) get zero padding instead, so the average pool stays finite. The swap is
+  process-wide while the block runs, so do not run other models in other threads meanwhile.
 """
 from __future__ import annotations
 
