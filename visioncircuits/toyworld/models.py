@@ -13,6 +13,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from visioncircuits.toyworld.primitives import PRIMITIVES
+
 NUM_CLASSES = 10
 
 
@@ -23,7 +25,7 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
 class ToyVGG(nn.Module):
     """conv (5x5, stride 2), conv-pool, the primitive conv (5x5, receptive field 27 px), pool, conv, GAP, linear."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 48, 64), num_classes: int = NUM_CLASSES):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 26, 64), num_classes: int = NUM_CLASSES):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.conv1, self.relu1 = conv_bn(3, c1, 5, 2), nn.ReLU()  # stride 2: CPU-cheap first layer
@@ -57,7 +59,7 @@ class ResBlock(nn.Module):
 class ToyResNet(nn.Module):
     """stem (5x5 conv, stride 2) -> block1 (stride 2) -> block2 (the primitive layer) -> block3 (stride 2) -> GAP -> linear."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 48, 64), num_classes: int = NUM_CLASSES):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 26, 64), num_classes: int = NUM_CLASSES):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.conv1, self.relu1 = conv_bn(3, c1, 5, 2), nn.ReLU()
@@ -98,9 +100,9 @@ class ToyInception(nn.Module):
         super().__init__()
         self.conv1, self.relu1 = conv_bn(3, 16, 5, 2), nn.ReLU()
         self.conv2, self.relu2, self.pool2 = conv_bn(16, 32), nn.ReLU(), nn.MaxPool2d(2)
-        self.mixed3 = InceptionBlock(32, 12, (16, 16), (8, 12), 8)  # 48 channels
+        self.mixed3 = InceptionBlock(32, 6, (16, 10), (8, 6), 4)  # 26 channels: one per primitive
         self.pool3 = nn.MaxPool2d(2)
-        self.mixed4 = InceptionBlock(48, 16, (24, 24), (8, 16), 8)  # 64 channels
+        self.mixed4 = InceptionBlock(26, 16, (24, 24), (8, 16), 8)  # 64 channels
         self.gap, self.flatten, self.fc = nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,14 +121,22 @@ ARCHS: dict[str, Callable[[], nn.Module]] = {
     "narrow": lambda: ToyVGG(widths=(16, 32, NARROW_WIDTH, 64)),
 }
 PRIMITIVE_LAYER = {"vgg": "relu3", "resnet": "block2.relu2", "inception": "mixed3", "narrow": "relu3"}
-# Channels of the primitive layer supervised one-to-one during training: channel
-# PRIMITIVE_CHANNELS[arch][p] is trained to detect PRIMITIVES[p] (so its label is known by
-# construction). None: the narrow model reads all primitives linearly from its few
-# channels, so it must superpose them.
+# The wide models' primitive layer has exactly one channel per primitive, each supervised
+# one-to-one during training: channel PRIMITIVE_CHANNELS[arch][p] is trained to detect
+# PRIMITIVES[p], so every unit's label is known by construction and every path from the
+# pixels to a logit runs through labelled units. None: the narrow model reads all
+# primitives linearly from its 12 channels, so it must superpose them.
+_INCEPTION_ORDER = [  # mixed3 = [branch1 (1x1) 6 | branch3 10 | branch5 6 | pool branch 4]
+    "red_blob", "green_blob", "blue_blob", "yellow_blob", "brown_blob", "dot",  # 1x1: colour needs no context
+    "curve_0deg", "curve_45deg", "curve_90deg", "curve_135deg", "curve_180deg", "curve_225deg", "curve_270deg",
+    "curve_315deg", "line_0deg", "line_90deg",  # 3x3 branch
+    "line_45deg", "line_135deg", "ring", "wheel", "box", "freq_boundary",  # 5x5 branch: the larger shapes
+    "stripes", "dots", "fur", "checker",  # pool branch: textures
+]
 PRIMITIVE_CHANNELS: dict[str, Optional[list[int]]] = {
     "vgg": list(range(26)),
     "resnet": list(range(26)),
-    "inception": list(range(12, 38)),  # the 3x3 and 5x5 branches: receptive fields large enough
+    "inception": [_INCEPTION_ORDER.index(p) for p in PRIMITIVES],
     "narrow": None,
 }
 # The auxiliary head reads the *pre-activations* of the primitive layer (the inputs of these
@@ -137,7 +147,7 @@ AUX_INPUTS = {
     "vgg": ["relu3"],
     "narrow": ["relu3"],
     "resnet": ["block2.relu2"],
-    "inception": ["mixed3.branch3.3", "mixed3.branch5.3"],
+    "inception": ["mixed3.branch1.1", "mixed3.branch3.3", "mixed3.branch5.3", "mixed3.branch_pool.2"],
 }
 MAIN_LAYERS = {
     "vgg": ("relu1", "relu2", "relu3", "relu4"),
@@ -146,8 +156,8 @@ MAIN_LAYERS = {
     "inception": ("relu1", "relu2", "mixed3", "mixed4"),
 }
 DESCRIPTIONS = {
-    "vgg": "plain VGG-style stack (16-32-48-64 channels)",
-    "resnet": "ResNet-style net, three residual blocks (16-32-48-64)",
+    "vgg": "plain VGG-style stack (16-32-26-64 channels)",
+    "resnet": "ResNet-style net, three residual blocks (16-32-26-64)",
     "inception": "Inception-style net, two blocks of parallel 1x1/3x3/5x5/pool branches",
     "narrow": f"VGG-style with only {NARROW_WIDTH} channels in its primitive layer (relu3): superposition",
 }

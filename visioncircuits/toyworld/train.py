@@ -87,12 +87,12 @@ class DiagonalHead(nn.Module):
 def aux_head(net: nn.Module, arch: str) -> nn.Module:
     """One-to-one head for wide models; a linear (superposing) head for the narrow model.
 
-    It reads the max over space of the concatenated pre-activations named in ``AUX_INPUTS``,
-    whose first ``len(PRIMITIVES)`` channels are the supervised ones.
+    It reads the max over space of the concatenated pre-activations named in ``AUX_INPUTS``
+    (in the primitive layer's channel order).
     """
     if PRIMITIVE_CHANNELS[arch] is None:
         return nn.Linear(primitive_channels(net, arch), len(PRIMITIVES))
-    return DiagonalHead(list(range(len(PRIMITIVES))))
+    return DiagonalHead(PRIMITIVE_CHANNELS[arch])
 
 
 class Normalise(nn.Module):
