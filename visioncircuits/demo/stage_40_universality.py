@@ -44,9 +44,10 @@ def _settings(quick: bool) -> dict:
 
 
 def _layers(name: str) -> list[str]:
+    """Every main layer: early colour/edge units, the primitive layer and the layer above."""
     from visioncircuits.zoo import get_spec
 
-    return [get_spec(name).extra["primitive_layer"]]
+    return list(get_spec(name).main_layers)
 
 
 def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, label_fn, device) -> dict:
@@ -62,7 +63,18 @@ def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, 
                   CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
     labels_a = label_fn(name_a, model_a, res.units["a"])
     labels_b = label_fn(name_b + " (random)", b_rand, res.units["b"])
-    return label_agreement(res.pairs[0].matches, labels_a, labels_b, s["top"])
+    pr = res.pairs[0]
+    out = label_agreement(pr.matches, labels_a, labels_b, s["top"])
+    sig = [m for m, ok in zip(pr.matches, pr.sig_permuted.significant) if ok]
+    out["significant"] = label_agreement(sig, labels_a, labels_b, s["top"])
+    return out
+
+
+def significant_agreement(pair: dict, top: int) -> dict:
+    """Label agreement among the strongest *significant* labelled matches of a report pair."""
+    rows = [m for m in pair["matching"]["matches"] if m["significant"] and m.get("label_a") and m.get("label_b")][:top]
+    same = sum(m["label_a"] == m["label_b"] for m in rows)
+    return {"n": len(rows), "same_label": same, "fraction": same / len(rows) if rows else 0.0}
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
@@ -92,17 +104,23 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     pair = report["pairs"][0]
     chance = random_weights_baseline(name_a, models[name_a], name_b, probes, s, label_fn, ctx.device)
     lab = pair["labels"]
+    sig = significant_agreement(pair, s["top"])
     metrics = {
         "models": [name_a, name_b], "layers": layers, "probe_images": report["probes"]["n_images"],
         "top": lab["n"], "same_label": lab["same_label"], "same_label_fraction": lab["fraction"],
         "random_pairing_chance": lab["chance"],
         "random_weights_top": chance["n"], "random_weights_same_label_fraction": chance["fraction"],
+        "significant_top": sig["n"], "significant_same_label_fraction": sig["fraction"],
+        "random_weights_significant_top": chance["significant"]["n"],
+        "random_weights_significant_same_label_fraction": chance["significant"]["fraction"],
         "significant_matches": pair["matching"]["n_significant"], "matches": len(pair["matching"]["matches"]),
         "cka": pair["cka"]["matrix"],
     }
     write_json(out / "summary.json", metrics)
     summary = (f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
                f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
-               f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant")
+               f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant, "
+               f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
+               f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})")
     ctx.shared["universality"] = metrics
     return [Artefact(title=f"Universality report: {name_a} vs {name_b}", href="universality/report.html", summary=summary, metrics=metrics)]
