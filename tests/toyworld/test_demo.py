@@ -6,7 +6,7 @@ import pytest
 from visioncircuits.cli import main
 from visioncircuits.zoo.toy import MODELS_DIR
 
-pytestmark = pytest.mark.skipif(not (MODELS_DIR / "toy-vgg-s0.safetensors").exists(), reason="toy-vgg-s0 weights not trained yet")
+pytestmark = pytest.mark.skipif(not (MODELS_DIR / "toy-resnet-s0.safetensors").exists(), reason="toy-resnet-s0 weights not trained yet")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_zoo_page_and_summary(demo_out):
     names = [m["name"] for m in summary["models"]]
     assert "toy-vgg-s0" in names and all(n in page for n in names)
     assert all(m["accuracy"] >= 0.9 for m in summary["models"])  # 60 fresh images each in quick mode
-    assert len(summary["labels"]) == 48 and "red blob" in page and "data:image/png;base64," in page
+    assert len(summary["labels"]) == 26 and "red blob" in page and "data:image/png;base64," in page
     assert (demo_out / "toyzoo" / "samples.png").exists()
 
 
@@ -37,7 +37,7 @@ def test_gallery_shows_ground_truth_labels(demo_out):
     g = demo_out / "toyzoo" / "gallery"
     manifest = json.loads((g / "gallery.json").read_text())
     summary = json.loads((demo_out / "toyzoo" / "toyzoo.json").read_text())
-    assert manifest["model"] == "toy-vgg-s0" and manifest["layer"] == "relu3" and manifest["n_units"] == 4
+    assert manifest["model"] == "toy-resnet-s0" and manifest["layer"] == "block2.relu2" and manifest["n_units"] == 4
     html = (g / "index.html").read_text()
     for u in manifest["units"]:
         lab = summary["labels"][u["index"]]

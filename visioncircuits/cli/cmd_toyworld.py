@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", default="models/toy", help="folder for <name>.safetensors and <name>.md (default models/toy)")
     t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the zoo's setting)")
     t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--aux-weight", type=float, default=None, help="weight of the auxiliary primitive loss (default: the zoo's setting)")
     t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
@@ -45,7 +46,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    res = build_zoo_model(args.arch, args.seed, args.out, steps=args.steps, batch=args.batch, eval_n=args.eval_n,
+    res = build_zoo_model(args.arch, args.seed, args.out, steps=args.steps, batch=args.batch, eval_n=args.eval_n, aux_weight=args.aux_weight,
                           device=str(pick_device(args.device)), threads=args.threads)
     acc = f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images" if res.get("accuracy") is not None else ""
     print(f"wrote {res['weights']} ({res['train_seconds']:.0f} s training{acc})")

@@ -19,8 +19,9 @@ from visioncircuits.report import data_uri, write_page
 log = logging.getLogger(__name__)
 
 TITLE = "Toy world: model zoo and ground-truth unit labels"
-GALLERY_MODEL, GALLERY_LAYER = "toy-vgg-s0", "relu3"
+GALLERY_MODEL, GALLERY_LAYER = "toy-resnet-s0", "block2.relu2"  # the cleanest labels of the zoo
 NARROW_MODEL = "toy-narrow-s0"
+WIDE_VGG = "toy-vgg-s0"  # the narrow model's wide sibling
 
 
 def _settings(quick: bool) -> dict:
@@ -133,7 +134,7 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     samples = _samples(out, ctx.seed)
     models, missing = _zoo_table(ctx, s)
     data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
-    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, NARROW_MODEL)) if r is not None]
+    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL)) if r is not None]
     if not mono or mono[0]["model"] != GALLERY_MODEL:
         raise RuntimeError(f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
     labels = mono[0]["labels"]
