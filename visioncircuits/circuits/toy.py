@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -39,7 +39,7 @@ class ClassPrecision:
 class ToyPrecision:
     model: str
     method: str
-    k: int
+    k: Union[int, str]
     layer: str
     classes: list = field(default_factory=list)
 
@@ -116,22 +116,29 @@ def unit_primitives(model, layer: str, labelling: str = "scene", n_label: int = 
     raise InputError(f"labelling must be one of {', '.join(LABELLINGS)}, got {labelling!r}")
 
 
-def precision_at_k(scores: torch.Tensor, best: list[str], k: int, layer: str, model: str = "", method: str = "") -> ToyPrecision:
-    """Precision@k per class from (classes, C) influence ``scores`` and unit labels ``best``."""
+def precision_at_k(scores: torch.Tensor, best: list[str], k: Union[int, str], layer: str, model: str = "",
+                   method: str = "") -> ToyPrecision:
+    """Precision@k per class from (classes, C) influence ``scores`` and unit labels ``best``.
+
+    ``k="auto"`` uses each class's number of primitives (R-precision: a perfect circuit
+    scores 1 when every primitive has one unit)."""
     from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES
 
+    if k != "auto" and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+        raise InputError(f"k must be a positive integer or 'auto', got {k!r}")
     out = ToyPrecision(model, method, k, layer)
     for c, name in enumerate(CLASSES):
-        top = select(scores[c], k, rank="positive")
         prims = CLASS_PRIMITIVES[name]
+        kc = len(prims) if k == "auto" else k
+        top = select(scores[c], kc, rank="positive")
         hits = sum(best[j] in prims for j in top)
         n_true = sum(b in prims for b in best)
         out.classes.append(ClassPrecision(name, list(prims), [f"{layer}:{j}" for j in top], [best[j] for j in top],
-                                          hits / max(1, len(top)), n_true / len(best), min(k, n_true) / k))
+                                          hits / max(1, len(top)), n_true / len(best), min(kc, n_true) / kc))
     return out
 
 
-def class_primitive_precision(model, k: int = 3, method: str = "weights", n_label: int = 600,
+def class_primitive_precision(model, k: Union[int, str] = 3, method: str = "weights", n_label: int = 600,
                               n_images: int = 64, layer: Optional[str] = None, labelling: str = "scene") -> ToyPrecision:
     """Precision@k per class: the share of the ``k`` units with the strongest excitatory
     influence on the class logit (at the primitive layer) whose ground-truth label is one of

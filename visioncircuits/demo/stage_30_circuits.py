@@ -23,7 +23,7 @@ MODEL, CLASS = "toy-vgg-s0", "car"
 def _settings(quick: bool) -> dict:
     if quick:
         return {"top_k": 2, "steps": 16, "n_label": 150, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
-    return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None, "ks": (1, 2, 3)}
+    return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None, "ks": (1, 2, 3, "auto")}
 
 
 def _labeller(model, n: int):
