@@ -22,19 +22,22 @@ MODEL, CLASS = "toy-vgg-s0", "car"
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"top_k": 2, "steps": 16, "n_label": 150, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
+        return {"top_k": 2, "steps": 8, "n_label": 120, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
     return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None, "ks": (1, 2, 3, "auto")}
 
 
 def _labeller(model, n: int):
     """Scene labels per layer, computed once: (labels(layer, i) for nodes, {layer: [primitive]})."""
-    from visioncircuits.toyworld.labels import label_units
+    from visioncircuits.toyworld import generate
+    from visioncircuits.toyworld.labels import LABEL_SEED, label_units
 
     cache: dict = {}
 
     def get(layer: str):
+        if "data" not in cache:  # one set of labelling images for every layer
+            cache["data"] = generate(n, seed=LABEL_SEED, size=int(model.spec.input_size))
         if layer not in cache:
-            cache[layer] = label_units(model, layer, n=n)
+            cache[layer] = label_units(model, layer, data=cache["data"])
         return cache[layer]
 
     def labels(layer: str, index: int) -> str:
