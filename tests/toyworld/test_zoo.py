@@ -65,3 +65,20 @@ def test_every_relu_is_its_own_hook_point():
     info = model.layer_info()
     assert relus and all(r in info for r in relus)
     assert info["mixed3"].shape == (26, 16, 16) and "mixed3.branch5.3" in info
+
+
+@pytest.mark.skipif("toy-resnet-s0" not in COMMITTED, reason="toy-resnet-s0 not trained")
+def test_curve_units_have_tuning_curves_peaked_at_their_orientation():
+    """On the curve probe set, the supervised curve units of toy-resnet-s0 peak at (or next to) their angle."""
+    from visioncircuits.toyworld import PRIMITIVES, probe_set
+    from visioncircuits.toyworld.models import PRIMITIVE_CHANNELS
+
+    ps = probe_set("curve", steps=16, radii=(6.0,))
+    model = load_model("toy-resnet-s0")
+    acts = model.run_with_cache(ps.images, ["block2.relu2"])["block2.relu2"].amax((2, 3))
+    hits = 0
+    for ang in range(0, 360, 45):
+        ch = PRIMITIVE_CHANNELS["resnet"][PRIMITIVES.index(f"curve_{ang}deg")]
+        peak = ps.column("orientation")[int(acts[:, ch].argmax())]
+        hits += min(abs(peak - ang), 360 - abs(peak - ang)) <= 22.5
+    assert hits >= 7
