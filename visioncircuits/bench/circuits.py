@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default="random")
     p.add_argument("--mode", default="both", choices=("compare", "all", "both"))
     p.add_argument("--loop-rows", type=int, default=48, help="rows the per-channel loop is timed on (then extrapolated)")
+    p.add_argument("--max-pairs", type=int, default=None, help="compare at most this many pairs (quick checks)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default=None)
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                  "speedup": "", "max_abs_diff": "", "threads": threads})
     if args.mode in ("compare", "both"):
         pairs = COMPARE if args.model.startswith("inceptionv1") else _consecutive(model)[-3:]
+        pairs = pairs[:args.max_pairs] if args.max_pairs else pairs
         for lower, upper, crop in pairs:
             w, fast, cpu = _cpu_timed(lambda: ew.compute(lower, upper, crop))
             n = w.shape[0]
