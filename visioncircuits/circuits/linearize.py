@@ -39,6 +39,10 @@ IDENTITY_ACTIVATIONS = {
 }
 
 
+# Nonlinearities with no linear stand-in (gates, normalisers): kept, and reported.
+KEPT_NONLINEAR = {"sigmoid", "tanh", "softmax", "hardsigmoid", "logsigmoid", "softmax2d", "multiheadattention"}
+
+
 def _identity(x, *args, **kwargs):
     return x
 
@@ -94,7 +98,12 @@ def linearize(model):
     for p in lin.parameters():
         p.requires_grad_(False)
     n = linearize_modules(lin.net)
-    log.debug("linearised %d modules of %s", n, getattr(getattr(model, "spec", None), "name", "model"))
+    name = getattr(getattr(model, "spec", None), "name", "model")
+    log.debug("linearised %d modules of %s", n, name)
+    other = sorted({type(m).__name__ for m in lin.net.modules() if type(m).__name__.lower() in KEPT_NONLINEAR})
+    if other:
+        log.warning("%s has nonlinear modules that are not linearised (%s): its expanded weights are the "
+                    "Jacobian at a zero image there", name, ", ".join(other))
     return lin
 
 
