@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, param_kwargs
+from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, param_kwargs, redirect_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                         size=size, param=args.param, seed=args.seed, batch_size=args.batch_size, diverse=args.diverse,
                         negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
                         param_kwargs=param_kwargs(args, size), transforms=args.transforms,
-                        embed_images=not args.link_images, progress=not args.quiet, max_examples=args.max_examples)
+                        embed_images=not args.link_images, progress=not args.quiet, max_examples=args.max_examples,
+                        redirect_relu=redirect_option(args))
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

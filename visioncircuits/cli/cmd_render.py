@@ -17,6 +17,11 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transforms", choices=["default", "lucent", "none"], default="default")
     p.add_argument("--colour-from", default=None, metavar="DIR", help="decorrelate colour with this image folder's statistics (default: ImageNet's)")
     p.add_argument("--spectrum-from", default=None, metavar="DIR", help="MACO magnitude spectrum from this image folder (default 1/f)")
+    p.add_argument("--no-redirect-relu", dest="redirect_relu", action="store_false",
+                   help="true ReLU gradients from the first step (default: Lucid's redirected ReLU gradients for "
+                        "the first --redirect-steps steps, so units silent on the initial image still move)")
+    p.add_argument("--redirect-steps", type=int, default=None, metavar="N",
+                   help="steps with redirected ReLU gradients (default 16, at most half of --steps)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -30,6 +35,8 @@ def check_render_options(args: argparse.Namespace) -> None:
         raise InputError(f"--size must be at least 8 pixels, got {args.size}")
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.redirect_steps is not None and args.redirect_steps < 0:
+        raise InputError(f"--redirect-steps must be >= 0, got {args.redirect_steps}")
     if args.spectrum_from and args.param != "maco":
         raise InputError("--spectrum-from only applies to --param maco")
 
@@ -43,6 +50,13 @@ def param_kwargs(args: argparse.Namespace, size: int) -> dict:
     if args.spectrum_from:
         kw["magnitude"] = stats.magnitude_spectrum(args.spectrum_from, size, colour=kw.get("colour"), progress=not args.quiet)
     return kw
+
+
+def redirect_option(args: argparse.Namespace):
+    """The ``redirect_relu=`` value for render/build_gallery: False, a step count, or True (default)."""
+    if not args.redirect_relu:
+        return False
+    return True if args.redirect_steps is None else int(args.redirect_steps)
 
 
 def load(args: argparse.Namespace):
@@ -64,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from visioncircuits.atomic import write_json, write_png
     from visioncircuits.featvis import render
+    from visioncircuits.featvis.render import redirect_steps
     from visioncircuits.unit_activations import resolve_unit
 
     check_render_options(args)
@@ -72,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
     size = args.size or model.spec.input_size
     res = render(model, units, steps=args.steps, size=size, param=args.param, seed=args.seed, lr=args.lr,
                  batch_size=args.batch_size, transforms=args.transforms, progress=not args.quiet,
-                 param_kwargs=param_kwargs(args, size))
+                 param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
     out = Path(args.out)
     rows = []
     for i, u in enumerate(units):
         png = write_png(out / f"{u.slug}.png", res.images[i])
         rows.append({"unit": str(u), "png": png.name, "value": res.values[i]})
     write_json(out / "render.json", {"model": model.spec.name, "weights": args.weights, "steps": args.steps, "size": size,
-                                     "param": args.param, "seed": args.seed, "seconds": res.seconds, "units": rows})
+                                     "param": args.param, "seed": args.seed, "seconds": res.seconds,
+                                     "redirect_relu_steps": redirect_steps(redirect_option(args), args.steps), "units": rows})
     for r in rows:
         print(f"{r['unit']}\t{r['value']:.4g}\t{out / r['png']}")
     return 0

@@ -21,7 +21,7 @@ from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.dataset_examples import dataset_examples
 from visioncircuits.featvis.objectives import as_objective
-from visioncircuits.featvis.render import auto_batch_size, render, render_diverse
+from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
 from visioncircuits.unit_activations import sae_config
 from visioncircuits.units import parse_range
 
@@ -79,12 +79,14 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                   diverse: int = 0, diversity_weight: float = 1.0, negative: bool = False, k: int = 9,
                   shard: Union[str, tuple, None] = None, unit_notes: Optional[dict] = None,
                   param_kwargs: Optional[dict] = None, transforms="default", embed_images: bool = True,
-                  write_html: bool = True, progress: bool = True, max_examples: Optional[int] = None) -> GalleryResult:
+                  write_html: bool = True, progress: bool = True, max_examples: Optional[int] = None,
+                  redirect_relu: Union[bool, int, float] = True) -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
 
     ``units``: indices or a range string (``"0:64"``), default all. ``unit_notes`` maps unit
     index -> text shown on its card (e.g. ground-truth labels). ``dataset``: an image folder
     for top examples and stats (``max_examples`` caps how many images are read).
+    ``redirect_relu``: redirected ReLU gradients for the first steps (see ``render``).
     """
     out = Path(out_dir)
     prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
@@ -100,7 +102,8 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
     size = int(size or model.spec.input_size)
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
     settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
-                "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None}
+                "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
+                "redirect_relu_steps": redirect_steps(redirect_relu, steps)}
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
@@ -124,7 +127,7 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
         chunk = todo[start:start + per_chunk]
         targets = [objectives[i] for i in chunk] + ([-objectives[i] for i in chunk] if negative else [])
         res = render(model, targets, steps=steps, size=size, param=param, seed=seed, batch_size=bs,
-                     transforms=transforms, progress=progress, param_kwargs=param_kwargs)
+                     transforms=transforms, progress=progress, param_kwargs=param_kwargs, redirect_relu=redirect_relu)
         for j, i in enumerate(chunk):
             addr = addresses[i]
             udir = out / "units" / _slug(addr)
@@ -136,7 +139,8 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                 rec["negative_value"] = -res.values[m]
             if diverse:
                 dv = render_diverse(model, objectives[i], n=diverse, weight=diversity_weight, steps=steps, size=size,
-                                    param=param, seed=seed, transforms=transforms, progress=False, param_kwargs=param_kwargs)
+                                    param=param, seed=seed, transforms=transforms, progress=False, param_kwargs=param_kwargs,
+                                    redirect_relu=redirect_relu)
                 rec["diverse"] = [_rel(write_png(udir / f"diverse_{d}.png", dv.images[d]), out) for d in range(diverse)]
                 rec["diverse_values"] = dv.values
             if addr in examples:

@@ -6,6 +6,9 @@ Why it is faster than Lucent's ``render_vis`` on the same settings:
 - gradients flow only to the image parameters (``torch.autograd.grad``), never to weights;
 - per-image transforms are fused into one ``grid_sample``;
 - channel objectives on one layer are gathered in one indexing op, not a Python loop.
+
+Dead ReLU units (exactly 0 on the initial image, so no gradient) get Lucid's redirected
+ReLU gradient for the first steps (``redirect_relu=``, see :mod:`featvis.redirect`).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from tqdm.auto import tqdm
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.objectives import LOGITS, Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
+from visioncircuits.featvis.redirect import redirect_relus
 from visioncircuits.featvis.transforms import resolve_transforms
 from visioncircuits.units import Unit
 
@@ -28,6 +32,25 @@ log = logging.getLogger(__name__)
 
 Target = Union[str, Unit, Objective]
 DEFAULT_BUDGET_MB = 2048
+REDIRECT_STEPS = 16  # Lucid's: redirected ReLU gradients for the first 16 steps
+
+
+def redirect_steps(redirect_relu: Union[bool, int, float, None], steps: int) -> int:
+    """How many of the first ``steps`` use redirected ReLU gradients.
+
+    ``True`` (default): Lucid's 16, but at most half the steps, so short renders still spend
+    half their steps on the true objective; ``False``/``None``/0: none; an int: that many;
+    a float in (0, 1): that fraction of the steps.
+    """
+    if redirect_relu is None or redirect_relu is False:
+        return 0
+    if redirect_relu is True:
+        return min(REDIRECT_STEPS, steps // 2)
+    if isinstance(redirect_relu, float) and 0 < redirect_relu < 1:
+        return int(round(redirect_relu * steps))
+    if isinstance(redirect_relu, (int, float)) and redirect_relu >= 0 and float(redirect_relu).is_integer():
+        return min(int(redirect_relu), steps)
+    raise InputError(f"redirect_relu must be True/False, a number of steps >= 0 or a fraction in (0, 1), got {redirect_relu!r}")
 
 
 @dataclass
@@ -133,11 +156,22 @@ def _numel(shape) -> int:
 # ---------------------------------------------------------------- optimisation
 def optimise(model, n: int, value_fn: Callable[[dict], torch.Tensor], layers: frozenset, *,
              steps: int, size: int, param: str, seed: int, first_index: int, transforms, lr: Optional[float],
-             param_kwargs: dict, bar: Optional[tqdm], eval_every: int = 0, history: Optional[list] = None):
+             param_kwargs: dict, bar: Optional[tqdm], eval_every: int = 0, history: Optional[list] = None,
+             redirect: int = 0):
     """Optimise ``n`` images so ``value_fn(acts)`` (per image, shape (n,)) goes up.
 
-    Returns (images on the model's device, final per-image values on untransformed images).
+    The first ``redirect`` steps use redirected ReLU gradients, the rest true gradients.
+    Returns (images on the model's device, final per-image values on untransformed images,
+    always the true objective).
     """
+    with redirect_relus(model, enabled=redirect > 0) as rr:
+        return _optimise(model, n, value_fn, layers, steps=steps, size=size, param=param, seed=seed,
+                         first_index=first_index, transforms=transforms, lr=lr, param_kwargs=param_kwargs, bar=bar,
+                         eval_every=eval_every, history=history, redirect=redirect, rr=rr)
+
+
+def _optimise(model, n, value_fn, layers, *, steps, size, param, seed, first_index, transforms, lr, param_kwargs,
+              bar, eval_every, history, redirect, rr):
     device = model.device
     p = make_param(param, n, size, seed=seed, first_index=first_index, device=device, **param_kwargs)
     params = [t for t in p.parameters() if t.requires_grad]
@@ -147,6 +181,7 @@ def optimise(model, n: int, value_fn: Callable[[dict], torch.Tensor], layers: fr
     elapsed = 0.0
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
+        rr.active = step <= redirect
         images = transforms(p(), gen)
         acts = forward_acts(model, images, layers)
         loss = -value_fn(acts).sum()
@@ -158,8 +193,10 @@ def optimise(model, n: int, value_fn: Callable[[dict], torch.Tensor], layers: fr
         if bar is not None:
             bar.update(1)
         if history is not None and eval_every and (step % eval_every == 0 or step == steps):
+            rr.active = False
             with torch.no_grad():
                 history.append((step, elapsed, value_fn(forward_acts(model, p(), layers)).tolist()))
+    rr.active = False
     with torch.no_grad():
         final = p().detach()
         values = value_fn(forward_acts(model, final, layers))
@@ -176,12 +213,15 @@ def _setup(model, size, steps):
 def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, size: Optional[int] = None,
            param: str = "fft", seed: int = 0, batch_size: Optional[int] = None, transforms="default",
            lr: Optional[float] = None, progress: bool = True, memory_budget_mb: Optional[float] = None,
-           param_kwargs: Optional[dict] = None, eval_every: int = 0) -> RenderResult:
+           param_kwargs: Optional[dict] = None, eval_every: int = 0,
+           redirect_relu: Union[bool, int, float] = True) -> RenderResult:
     """Render one image per unit/objective; units are ``"layer:ch"`` strings, ``Unit``s or objectives.
 
     Deterministic for a given ``seed`` (and batch size). ``size`` defaults to the model's input
     size; ``batch_size`` defaults to what fits ``memory_budget_mb``. ``param_kwargs`` go to the
-    parameterisation (e.g. ``magnitude=`` for MACO, ``colour=`` for FFT).
+    parameterisation (e.g. ``magnitude=`` for MACO, ``colour=`` for FFT). ``redirect_relu``:
+    redirected ReLU gradients for the first steps so dead units move (see :func:`redirect_steps`);
+    ``values`` are always the true objective on the final image.
     """
     if isinstance(units, (str, Unit, Objective)):
         units = [units]
@@ -189,6 +229,7 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
     if not objectives:
         raise InputError("nothing to render: give at least one unit")
     size = _setup(model, size, steps)
+    n_redirect = redirect_steps(redirect_relu, steps)
     tf = resolve_transforms(transforms, size)
     layers = needed_layers(objectives)
     bs = int(batch_size or auto_batch_size(model, layers, size, memory_budget_mb))
@@ -205,7 +246,7 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
                 model, len(chunk), lambda acts, c=chunk: per_image_values(c, acts), chunk_layers,
                 steps=steps, size=size, param=param, seed=seed, first_index=start, transforms=tf, lr=lr,
                 param_kwargs=dict(param_kwargs or {}), bar=bar, eval_every=eval_every,
-                history=history if eval_every else None)
+                history=history if eval_every else None, redirect=n_redirect)
             images.append(imgs.cpu())
             values.extend(float(v) for v in vals.cpu())
     seconds = time.perf_counter() - t0
@@ -215,7 +256,8 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
 
 def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Optional[int] = None,
                  param: str = "fft", seed: int = 0, transforms="default", lr: Optional[float] = None,
-                 progress: bool = True, param_kwargs: Optional[dict] = None) -> RenderResult:
+                 progress: bool = True, param_kwargs: Optional[dict] = None,
+                 redirect_relu: Union[bool, int, float] = True) -> RenderResult:
     """Render ``n`` images that share one batch-level objective (e.g. a unit plus diversity).
 
     ``values[i]`` is the objective's per-image term for image ``i``.
@@ -224,11 +266,12 @@ def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Op
     if n < 1:
         raise InputError(f"n must be >= 1, got {n}")
     size = _setup(model, size, steps)
+    n_redirect = redirect_steps(redirect_relu, steps)
     t0 = time.perf_counter()
     with tqdm(total=steps, desc=f"render {obj.name} x{n}", unit="step", disable=not progress) as bar:
         imgs, vals = optimise(model, n, obj, obj.layers, steps=steps, size=size, param=param, seed=seed,
                               first_index=0, transforms=resolve_transforms(transforms, size), lr=lr,
-                              param_kwargs=dict(param_kwargs or {}), bar=bar)
+                              param_kwargs=dict(param_kwargs or {}), bar=bar, redirect=n_redirect)
     return RenderResult(imgs.cpu(), [float(v) for v in vals.cpu()], [obj.name] * n, size, steps, param, seed,
                         time.perf_counter() - t0)
 
