@@ -16,7 +16,7 @@ import torch
 
 from visioncircuits.errors import InputError
 from visioncircuits.universality.cka import center_gram
-from visioncircuits.universality.features import ArrayLike, as_features
+from visioncircuits.universality.features import ArrayLike
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from visioncircuits.atomic import write_bytes, write_json
+from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
 from visioncircuits.universality.activations import UnitRef, resolve_layers
 from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
