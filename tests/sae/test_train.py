@@ -140,3 +140,21 @@ def test_resume_restores_exact_state(tmp_path):
     resumed = train_sae(Fixed(x), 32, cfg, out_dir=tmp_path, progress=False)
     assert torch.allclose(full.W_enc, resumed.W_enc, atol=1e-6)
     assert torch.allclose(full.W_dec, resumed.W_dec, atol=1e-6)
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    x, _ = planted(n=2000)
+    cfg = TrainConfig(d_sae=32, k=2, steps=5, batch_size=100, warmup_steps=1)
+    first = train_sae(SampleStream(x), 32, cfg, out_dir=tmp_path, progress=False)
+
+    class Untouchable(SampleStream):
+        def batches(self, *a, **k):
+            raise AssertionError("a finished run must not read data again")
+
+        sample = batches
+
+    again = train_sae(Untouchable(x), 32, cfg, out_dir=tmp_path, progress=False)
+    assert torch.equal(again.W_enc, first.W_enc)
+    # Different settings retrain (and so read data).
+    with pytest.raises(AssertionError, match="must not read"):
+        train_sae(Untouchable(x), 32, TrainConfig(d_sae=32, k=3, steps=5, batch_size=100), out_dir=tmp_path, progress=False)

@@ -107,6 +107,22 @@ def _fingerprint(cfg: TrainConfig, meta: dict) -> dict:
     return {**{k: getattr(cfg, k) for k in keep}, "layer": meta.get("layer"), "model": meta.get("model")}
 
 
+def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
+    """The SAE already trained in ``out`` with the same settings, if any (so a rerun skips it)."""
+    if out is None or not (out / "cfg.json").exists():
+        return None
+    from visioncircuits.errors import VisionCircuitsError
+    from visioncircuits.sae.io import load_sae
+
+    try:
+        sae = load_sae(out)
+    except VisionCircuitsError as e:
+        log.warning("ignoring unreadable SAE in %s: %s", out, e)
+        return None
+    tr = sae.cfg.get("training", {})
+    return sae if tr.get("finished") and tr.get("fingerprint") == fp else None
+
+
 def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None, meta: Optional[dict] = None,
               progress: bool = True, device: Optional[torch.device] = None, stop_after: Optional[int] = None) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
@@ -126,6 +142,10 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
     since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
     out = Path(out_dir) if out_dir is not None else None
     fp = _fingerprint(cfg, meta)
+    finished = _finished(out, fp)
+    if finished is not None:
+        log.info("SAE in %s already finished with these settings; not retraining", out)
+        return finished.to(device)
     start, history = 0, {}
     state = load_checkpoint(out, sae, opt, since_fired) if out is not None else None
     if state is not None and state.get("fingerprint") != fp:
@@ -189,7 +209,7 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
         save_checkpoint(out, sae, opt, since_fired, {"step": step, "fingerprint": fp, "history": {"ema": ema}})
     sae.eval()
     sae.cfg.update(meta)
-    sae.cfg.update(training={**asdict(cfg), "steps_done": step, "finished": done,
+    sae.cfg.update(training={**asdict(cfg), "fingerprint": fp, "steps_done": step, "finished": done,
                              "dead_fraction_at_end": float((since_fired >= cfg.dead_after).float().mean()),
                              "train_ev_ema": ema.get("ev"), "train_l0_ema": ema.get("l0"),
                              "samples_per_second": seen / max(time.perf_counter() - t0, 1e-9)})
