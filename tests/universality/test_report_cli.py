@@ -92,3 +92,23 @@ def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys)
     assert m[0][0] > m[0][1] and m[1][1] > m[1][0]  # same-depth layers are the most similar
     assert len(pair["matching"]["matches"]) == 16 + 64
     assert (out / "report.html").exists() and (out / pair["cka"]["figure"]).exists()
+
+
+def test_rerun_reuses_visualisations(model_pair, tmp_path, monkeypatch):
+    a, b, *_ = model_pair
+    probes = TensorProbes(torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2)))
+    opts = ReportOptions(top_pairs=2, featvis_steps=3, random_null=False,
+                         compare=CompareSettings(batch_size=8, grid=2, progress=False, top_examples=1))
+    first = run_universality(["net-a", "net-b"], probes, tmp_path, models={"net-a": a, "net-b": b}, options=opts)
+    assert len(list((tmp_path / "vis").glob("*.png"))) == 4
+
+    import importlib
+
+    fr = importlib.import_module("visioncircuits.featvis.render")  # the module (the package re-exports a function of that name)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("rendered again although the pictures were on disk")
+
+    monkeypatch.setattr(fr, "render", boom)
+    second = run_universality(["net-a", "net-b"], probes, tmp_path, models={"net-a": a, "net-b": b}, options=opts)
+    assert second["pairs"][0]["transfer"] == first["pairs"][0]["transfer"]

@@ -2,7 +2,8 @@
 
 ``run_universality(["toy-vgg-s0", "toy-resnet-s0"], probes, out)`` is what the CLI and the
 demo stage call. Outputs (``report.json``, ``report.html``, ``cka_<a>_vs_<b>.png``) are
-written atomically at the end, so a killed run leaves either the old report or none.
+written atomically at the end, so a killed run leaves either the old report or none;
+feature visualisations are kept in ``out/vis`` and reused by the next run.
 """
 from __future__ import annotations
 
@@ -66,18 +67,34 @@ def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]
     return {n: resolve_layers(models[n], s if s in ("main", "all") else s.split(",")) for n, s in zip(names, layers)}
 
 
-def _render(model, units: Sequence[UnitRef], steps: int, size: Optional[int], progress: bool) -> Optional[torch.Tensor]:
+def _render(model, units: Sequence[UnitRef], steps: int, size: Optional[int], progress: bool,
+            cache: Optional[Path] = None) -> Optional[torch.Tensor]:
+    """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
+    run (same model, unit, steps, size) are reused and new ones are written atomically, so an
+    interrupted or repeated report does not render twice."""
     try:
         from visioncircuits.featvis.render import render
     except ImportError:  # featvis part absent: the report goes without pictures
         log.warning("feature visualisation unavailable; skipping it")
         return None
-    res = render(model, [str(u) for u in units], steps=steps, size=size, progress=progress, seed=0)
-    return res.images
+    from visioncircuits.atomic import write_png
+    from visioncircuits.data import load_image
+
+    size = int(size or model.spec.input_size)
+    paths = [cache / (re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
+    todo = [i for i, p in enumerate(paths) if p is None or not p.exists()]
+    images: list[Optional[torch.Tensor]] = [None if i in todo else load_image(paths[i]) for i in range(len(units))]
+    if todo:
+        res = render(model, [str(units[i]) for i in todo], steps=steps, size=size, progress=progress, seed=0)
+        for j, i in enumerate(todo):
+            images[i] = (res.images[j].clamp(0, 1) * 255).round() / 255  # as a PNG holds it: reruns score alike
+            if paths[i] is not None:
+                write_png(paths[i], res.images[j])
+    return torch.stack(images)
 
 
 def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object], probes: ProbeSet, opts: ReportOptions,
-                labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None) -> dict:
+                labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None, vis_cache: Optional[Path] = None) -> dict:
     """JSON-ready summary of one pair, with pictures (tensors) kept under ``_images``."""
     ua, ub = res.units[pr.a], res.units[pr.b]
     sig = pr.significant
@@ -125,8 +142,8 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
     if opts.featvis_steps > 0 and top:
         pairs = [(ua[m.a], ub[m.b]) for m in top]
         prog = res.settings.progress
-        vis_a = _render(models[pr.a], [p[0] for p in pairs], opts.featvis_steps, opts.featvis_size, prog)
-        vis_b = _render(models[pr.b], [p[1] for p in pairs], opts.featvis_steps, opts.featvis_size, prog)
+        vis_a = _render(models[pr.a], [p[0] for p in pairs], opts.featvis_steps, opts.featvis_size, prog, vis_cache)
+        vis_b = _render(models[pr.b], [p[1] for p in pairs], opts.featvis_steps, opts.featvis_size, prog, vis_cache)
         if vis_a is not None and vis_b is not None:
             out["_images"]["vis_a"], out["_images"]["vis_b"] = vis_a, vis_b
             scores = stimulus_transfer(models[pr.a], models[pr.b], pairs, vis_a, vis_b,
@@ -166,8 +183,8 @@ def run_universality(
     labels = None
     if label_fn is not None:
         labels = {n: label_fn(n, models[n], res.units[n]) for n in models}
-    pairs = [pair_report(res, pr, models, probes, opts, labels) for pr in res.pairs]
     out = Path(out)
+    pairs = [pair_report(res, pr, models, probes, opts, labels, vis_cache=out / "vis") for pr in res.pairs]
     figures = {}
     for p in pairs:
         fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"cka_{p['a']}_vs_{p['b']}") + ".png"
