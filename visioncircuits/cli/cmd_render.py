@@ -22,6 +22,8 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                         "the first --redirect-steps steps, so units silent on the initial image still move)")
     p.add_argument("--redirect-steps", type=int, default=None, metavar="N",
                    help="steps with redirected ReLU gradients (default 16, at most half of --steps)")
+    p.add_argument("--init-sd", type=float, default=None, metavar="SD",
+                   help="initial noise scale of the fft/pixel image (default 0.1; 0.5 wakes more units of small toy nets)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -37,6 +39,8 @@ def check_render_options(args: argparse.Namespace) -> None:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.redirect_steps is not None and args.redirect_steps < 0:
         raise InputError(f"--redirect-steps must be >= 0, got {args.redirect_steps}")
+    if args.init_sd is not None and (args.param == "maco" or args.init_sd < 0):
+        raise InputError("--init-sd must be >= 0 and only applies to --param fft or pixel")
     if args.spectrum_from and args.param != "maco":
         raise InputError("--spectrum-from only applies to --param maco")
 
@@ -45,6 +49,8 @@ def param_kwargs(args: argparse.Namespace, size: int) -> dict:
     from visioncircuits.featvis import stats
 
     kw: dict = {}
+    if args.init_sd is not None:
+        kw["sd"] = float(args.init_sd)
     if args.colour_from:
         kw["colour"] = stats.colour_correlation_sqrt(args.colour_from, progress=not args.quiet)
     if args.spectrum_from:
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"unit": str(u), "png": png.name, "value": res.values[i]})
     write_json(out / "render.json", {"model": model.spec.name, "weights": args.weights, "steps": args.steps, "size": size,
                                      "param": args.param, "seed": args.seed, "seconds": res.seconds,
-                                     "redirect_relu_steps": redirect_steps(redirect_option(args), args.steps), "units": rows})
+                                     "redirect_relu_steps": redirect_steps(redirect_option(args), args.steps),
+                                     "init_sd": args.init_sd, "units": rows})
     for r in rows:
         print(f"{r['unit']}\t{r['value']:.4g}\t{out / r['png']}")
     return 0

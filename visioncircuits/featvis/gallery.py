@@ -103,7 +103,7 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
     settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
                 "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
-                "redirect_relu_steps": redirect_steps(redirect_relu, steps)}
+                "redirect_relu_steps": redirect_steps(redirect_relu, steps), "init_sd": (param_kwargs or {}).get("sd")}
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
