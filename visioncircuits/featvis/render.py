@@ -70,6 +70,7 @@ class RenderResult:
     seed: int
     seconds: float
     history: list = field(default_factory=list)
+    redirect_steps: int = 0  # first steps that used redirected ReLU gradients
 
     def pil(self, i: int):
         from visioncircuits.data import to_pil
@@ -251,7 +252,8 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
             values.extend(float(v) for v in vals.cpu())
     seconds = time.perf_counter() - t0
     log.info("rendered %d units x %d steps at %d px in %.1f s", len(objectives), steps, size, seconds)
-    return RenderResult(torch.cat(images), values, [o.name for o in objectives], size, steps, param, seed, seconds, history)
+    return RenderResult(torch.cat(images), values, [o.name for o in objectives], size, steps, param, seed, seconds, history,
+                        n_redirect)
 
 
 def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Optional[int] = None,
@@ -273,7 +275,7 @@ def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Op
                               first_index=0, transforms=resolve_transforms(transforms, size), lr=lr,
                               param_kwargs=dict(param_kwargs or {}), bar=bar, redirect=n_redirect)
     return RenderResult(imgs.cpu(), [float(v) for v in vals.cpu()], [obj.name] * n, size, steps, param, seed,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, redirect_steps=n_redirect)
 
 
 def render_diverse(model, unit: Target, n: int = 4, *, weight: float = 1.0, layer: Optional[str] = None,
