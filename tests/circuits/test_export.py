@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 
 import networkx as nx
 import pytest
@@ -69,35 +67,26 @@ def test_dot_quotes_names(circuit):
 
 
 @pytest.mark.browser
-def test_hovering_an_edge_shows_its_kernel(circuit, tmp_path):
-    exe = os.environ.get("VISIONCIRCUITS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    if exe is None:
-        if ci:
-            pytest.fail("no chromium in CI")
-        pytest.skip("no chromium installed")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+def test_hovering_an_edge_shows_its_kernel(circuit, tmp_path, browser):
     path = write_graph(circuit, tmp_path / "c.html")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            page = b.new_page()
-            errors, requests = [], []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
-            page.goto(path.as_uri())
-            tip = page.locator("#kernel-tooltip")
-            assert not tip.is_visible()
-            hit = page.locator("svg.circuit path.hit").first
-            src, dst = hit.get_attribute("data-src"), hit.get_attribute("data-dst")
-            hit.hover(force=True)
-            assert tip.is_visible()
-            k = circuit.edges[src, dst]["kernel"]
-            assert page.locator("#kernel-tooltip svg.kernel-heatmap rect").count() == len(k) * len(k[0])
-            assert src in tip.inner_text()
-            page.mouse.move(0, 0)
-            assert not tip.is_visible()
-            assert errors == [] and requests == []
-        finally:
-            b.close()
+    page = browser.new_page()
+    try:
+        errors, requests = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(path.as_uri())
+        tip = page.locator("#kernel-tooltip")
+        assert not tip.is_visible()
+        hit = page.locator("svg.circuit path.hit").first
+        src, dst = hit.get_attribute("data-src"), hit.get_attribute("data-dst")
+        hit.hover(force=True)
+        assert tip.is_visible()
+        k = circuit.edges[src, dst]["kernel"]
+        assert page.locator("#kernel-tooltip svg.kernel-heatmap rect").count() == len(k) * len(k[0])
+        assert src in tip.inner_text()
+        page.mouse.move(0, 0)
+        assert not tip.is_visible()
+        assert errors == [] and requests == []
+    finally:
+        page.close()
