@@ -8,20 +8,20 @@ from typing import Optional, Sequence
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _subplots(figsize):
+    """A figure on its own Agg canvas: no pyplot, so the caller's backend (e.g. inline
+    plots in a notebook) is never switched and no global figure state is touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
 
 
 def _png(fig) -> bytes:
-    plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -36,11 +36,10 @@ def cka_heatmap(matrix: np.ndarray, layers_a: Sequence[str], layers_b: Sequence[
     A dot marks each row's most similar layer of B, so the diagonal (or its absence) is
     visible at a glance.
     """
-    plt = _plt()
     m = np.asarray(matrix, dtype=float)
     h = max(3.0, 0.28 * len(layers_a) + 1.5)
     w = max(4.0, 0.22 * len(layers_b) + 2.5)
-    fig, ax = plt.subplots(figsize=(w, h))
+    fig, ax = _subplots((w, h))
     im = ax.imshow(m, vmin=0, vmax=1, cmap="magma", aspect="auto", interpolation="nearest")
     if mark_argmax and m.size:
         ax.scatter(m.argmax(axis=1), np.arange(m.shape[0]), s=12, c="cyan", marker="o", label="row max")
@@ -58,8 +57,7 @@ def cka_heatmap(matrix: np.ndarray, layers_a: Sequence[str], layers_b: Sequence[
 def match_histogram(strengths: Sequence[float], null_permuted: Sequence[float], null_random: Optional[Sequence[float]] = None,
                     title: str = "match strength vs null") -> bytes:
     """Densities of matched correlations: real, permuted-images null, random-weights null."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    fig, ax = _subplots((5.5, 3.0))
     bins = np.linspace(-0.2, 1.0, 49)
     ax.hist(np.asarray(strengths), bins=bins, density=True, alpha=0.6, label="trained vs trained", color="#c0392b")
     ax.hist(np.asarray(null_permuted), bins=bins, density=True, alpha=0.5, label="null: permuted images", color="#7f8c8d")
