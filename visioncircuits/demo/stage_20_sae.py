@@ -1,7 +1,8 @@
 """Demo stage 20: an SAE untangles the narrow toy model's superposition.
 
 ``toy-narrow-s0`` squeezes 26 ground-truth primitives through 12 channels. A TopK SAE trained
-here on its primitive layer (fresh toy scenes) is scored against the ground truth: for each
+here on its primitive layer's pre-activation (``conv3``; fresh toy scenes with a share of
+isolated-primitive images) is scored against the ground truth: for each
 primitive, the best AUC among latents vs. among neurons, on images of isolated primitives
 (each image one primitive alone, so co-occurrence in scenes cannot inflate or blur a unit's
 selectivity) and, as a second table, on full toy scenes. The page shows the table, the
@@ -24,11 +25,22 @@ TITLE = "Sparse autoencoders: latents recover the primitives that neurons mix"
 MODEL = "toy-narrow-s0"
 
 
+# The SAE reads the pre-activation of the primitive layer (``conv3`` = conv + BN, before
+# ``relu3``): the superposition lives there (the auxiliary head that forced 26 primitives
+# into 12 channels reads these pre-activations, negative values included), and the ReLU
+# throws part of it away. Neurons are scored on the same layer; a channel's spatial max is
+# the same before and after the ReLU (up to ties at 0), so the neuron numbers equal relu3's.
+SAE_LAYER = "conv3"
+# Share of each training image batch that is one primitive alone (no labels used): in scenes
+# rare primitives are too few samples for a dictionary to give them their own latent.
+ISOLATED_FRACTION = 0.3
+
+
 def settings(quick: bool) -> dict:
     if quick:
-        return {"d_sae": 64, "k": 3, "steps": 30, "batch_size": 512, "image_batch": 8, "n_label": 200, "per_primitive": 8, "eval_images": 32,
+        return {"d_sae": 64, "k": 1, "steps": 30, "batch_size": 512, "image_batch": 8, "n_label": 200, "per_primitive": 8, "eval_images": 32,
                 "gallery_units": 1, "gallery_steps": 8}
-    return {"d_sae": 128, "k": 4, "steps": 1500, "batch_size": 2048, "image_batch": 32, "n_label": 1000, "per_primitive": 32, "eval_images": 256,
+    return {"d_sae": 256, "k": 1, "steps": 1000, "batch_size": 2048, "image_batch": 32, "n_label": 1000, "per_primitive": 32, "eval_images": 256,
             "gallery_units": 12, "gallery_steps": 128}
 
 
@@ -62,13 +74,13 @@ def run(ctx: DemoContext) -> list[Artefact]:
     if not spec.default_weights or not Path(spec.default_weights).exists():
         raise RuntimeError(f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train narrow --seed 0'")
     model = load_model(MODEL, device=ctx.device)
-    layer = spec.extra["primitive_layer"]
+    layer = SAE_LAYER
     out = ctx.stage_dir("sae")
     sae_dir = out / "sae"
     cfg = TrainConfig(d_sae=s["d_sae"], k=s["k"], steps=s["steps"], batch_size=s["batch_size"], lr=2e-3, seed=ctx.seed,
                       warmup_steps=min(50, s["steps"] // 5), dead_after=20 * s["batch_size"], checkpoint_every=100)
     sae, metrics = train_layer_sae(model, layer, cfg, sae_dir, toyworld=True, image_batch=s["image_batch"],
-                                   eval_images=s["eval_images"], progress=False)
+                                   eval_images=s["eval_images"], progress=False, isolated_fraction=ISOLATED_FRACTION)
     rec = primitive_recovery(model, layer, sae, seed=ctx.seed + 777_001, probe="isolated", per_primitive=s["per_primitive"])
     scenes = primitive_recovery(model, layer, sae, n=s["n_label"], seed=ctx.seed + 777_001, probe="scenes")
     summary = rec.summary()
@@ -84,7 +96,8 @@ def run(ctx: DemoContext) -> list[Artefact]:
                       summary=summary, rows=rec.rows(), n_images=26 * s["per_primitive"], scenes=scenes.summary(),
                       n_scenes=s["n_label"], gallery=gallery,
                       metrics={k: metrics[k] for k in keep if k in metrics},
-                      sae={"architecture": cfg.architecture, "d_sae": cfg.d_sae, "k": cfg.k, "steps": cfg.steps},
+                      sae={"architecture": cfg.architecture, "d_sae": cfg.d_sae, "k": cfg.k, "steps": cfg.steps,
+                           "isolated_fraction": ISOLATED_FRACTION},
                       sae_dir_rel=os.path.relpath(sae_dir, ctx.out))
     ctx.shared["sae"] = {"dir": str(sae_dir), "model": MODEL, "layer": layer, "summary": summary}
     rel = os.path.relpath(page, ctx.out)

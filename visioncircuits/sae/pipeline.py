@@ -26,13 +26,15 @@ log = logging.getLogger(__name__)
 TOY_EVAL_SEED = 424242  # held-out toy-world scenes (training streams use other seeds)
 
 
-def training_source(model, dataset: Optional[Union[str, os.PathLike]] = None, toyworld: bool = False, seed: int = 0):
-    """Augmented image source for training: random crops/flips of ``dataset`` or toy scenes."""
+def training_source(model, dataset: Optional[Union[str, os.PathLike]] = None, toyworld: bool = False, seed: int = 0,
+                    isolated_fraction: float = 0.0):
+    """Augmented image source for training: random crops/flips of ``dataset`` or toy scenes
+    (with ``isolated_fraction`` of each batch images of one primitive alone)."""
     if (dataset is None) == (not toyworld):
         raise InputError("give exactly one training data source: --dataset DIR or --toyworld")
     size = int(model.spec.input_size)
     if toyworld:
-        return ToyWorldSource(size=size, seed=seed)
+        return ToyWorldSource(size=size, seed=seed, isolated_fraction=isolated_fraction)
     return FolderSource(dataset, size=size, seed=seed, paths=split_folder(dataset)[0])
 
 
@@ -66,20 +68,25 @@ def describe_data(dataset, toyworld: bool) -> dict:
 
 def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None, toyworld: bool = False,
                     positions: Optional[int] = None, image_batch: int = 32, buffer: int = 65536, eval_images: int = 256,
-                    progress: bool = True, stop_after: Optional[int] = None) -> tuple[SparseAutoencoder, dict]:
+                    progress: bool = True, stop_after: Optional[int] = None,
+                    isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
-    Resumes from a checkpoint in ``out_dir``; the finished SAE and its metrics
-    (``metrics.json``, also in ``cfg.json``) are written there.
+    ``isolated_fraction`` (toy world only): share of each image batch that is images of one
+    primitive alone (see :class:`ToyWorldSource`). Resumes from a checkpoint in ``out_dir``;
+    the finished SAE and its metrics (``metrics.json``, also in ``cfg.json``) are written there.
     """
     info = model.resolve_layer(layer)
     if len(info.shape) not in (1, 3):
         raise InputError(f"layer '{layer}' has output shape {info.shape}; SAEs need (C,) or (C, H, W) activations")
-    source = training_source(model, dataset, toyworld, seed=cfg.seed)
+    if isolated_fraction and not toyworld:
+        raise InputError("isolated_fraction needs toy-world training data (--toyworld)")
+    source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
     stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer, seed=cfg.seed)
     meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
             "training_data": {**describe_data(dataset, toyworld), "augment": "random resized crops + flips" if dataset else "fresh scenes",
-                              "positions_per_image": positions}}
+                              "positions_per_image": positions,
+                              **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
     sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device, stop_after=stop_after)
     if not sae.cfg["training"]["finished"]:
         return sae, {}

@@ -94,19 +94,44 @@ class FolderSource:
 
 
 class ToyWorldSource:
-    """Fresh toy-world scenes for every batch (``visioncircuits.toyworld.generate``)."""
+    """Fresh toy-world scenes for every batch (``visioncircuits.toyworld.generate``).
 
-    def __init__(self, size: Optional[int] = None, seed: int = 0):
-        self.size, self.seed = size, int(seed)
-        self.description = "toyworld"
+    ``isolated_fraction``: this share of every batch is images of one primitive alone (the
+    ``primitive`` probe set's generator, random variants, shuffled; no labels are used). In
+    scenes most positions are background and rare primitives (a dot, a texture patch) are a
+    tiny share of the samples; mixing in isolated primitives lets a sparse dictionary see each
+    of them often enough to give it its own latent.
+    """
+
+    ISOLATED_SEED_OFFSET = 1_000_000_007  # isolated-primitive seeds never meet scene or evaluation seeds
+
+    def __init__(self, size: Optional[int] = None, seed: int = 0, isolated_fraction: float = 0.0):
+        if not 0.0 <= float(isolated_fraction) < 1.0:
+            raise InputError(f"isolated_fraction must be in [0, 1), got {isolated_fraction}")
+        self.size, self.seed, self.isolated_fraction = size, int(seed), float(isolated_fraction)
+        self.description = "toyworld" + (f"+isolated:{self.isolated_fraction:g}" if self.isolated_fraction else "")
+
+    def _isolated(self, n: int, seed: int) -> torch.Tensor:
+        from visioncircuits.toyworld import PRIMITIVES
+        from visioncircuits.toyworld.probes import probe_set
+
+        per = max(1, math.ceil(n / len(PRIMITIVES)))
+        ps = probe_set("primitive", per_primitive=per, seed=seed, **({"size": self.size} if self.size else {}))
+        order = torch.randperm(len(ps.images), generator=torch.Generator().manual_seed(seed))[:n]
+        return ps.images[order]
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
         from visioncircuits.toyworld import generate
 
         i = 0
+        n_iso = int(round(batch_size * self.isolated_fraction))
         while True:
             kwargs = {"size": self.size} if self.size else {}
-            yield generate(batch_size, seed=self.seed * 1_000_003 + start * 7919 + i, **kwargs).images
+            seed = self.seed * 1_000_003 + start * 7919 + i
+            images = generate(batch_size - n_iso, seed=seed, **kwargs).images
+            if n_iso:
+                images = torch.cat([images, self._isolated(n_iso, self.ISOLATED_SEED_OFFSET + seed)])
+            yield images
             i += 1
 
 

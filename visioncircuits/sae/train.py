@@ -104,7 +104,11 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
 
 def _fingerprint(cfg: TrainConfig, meta: dict) -> dict:
     keep = ("d_sae", "k", "architecture", "steps", "batch_size", "lr", "seed", "aux_k", "l1_coeff")
-    return {**{k: getattr(cfg, k) for k in keep}, "layer": meta.get("layer"), "model": meta.get("model")}
+    fp = {**{k: getattr(cfg, k) for k in keep}, "layer": meta.get("layer"), "model": meta.get("model")}
+    iso = (meta.get("training_data") or {}).get("isolated_fraction")
+    if iso:  # only when set, so fingerprints of runs without it are unchanged
+        fp["isolated_fraction"] = iso
+    return fp
 
 
 def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
