@@ -90,6 +90,10 @@ def test_truncated_and_garbage_files_are_clear_errors(tmp_path):
         read_state_dict(tmp_path / "cut.pth")
     with pytest.raises(WeightsError, match="cannot read safetensors"):
         read_state_dict(tmp_path / "junk.safetensors")
+    # a text file given as weights: torch's unpickler fails with an IndexError deep inside
+    (tmp_path / "passwd.pth").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        read_state_dict(tmp_path / "passwd.pth")
 
 
 def test_missing_file_directory_and_bad_arguments(tmp_path):
