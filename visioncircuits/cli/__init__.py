@@ -41,6 +41,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except FileNotFoundError as e:
         print(f"error: file not found: {e.filename or e}", file=sys.stderr)
         return 2
+    except (NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError) as e:  # unusable --out paths
+        print(f"error: {e.strerror or type(e).__name__}: {e.filename or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
