@@ -52,3 +52,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
     assert not (tmp_path / "a" / "cfg.json").exists()
+
+
+def test_isolated_fraction_reaches_the_trainer_and_needs_the_toy_world(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "sae"
+    rc = main(["sae", "train", "toy-narrow-s0", "conv3", "--latents", "16", "--k", "1", "--toyworld", "--isolated-fraction", "0.3",
+               "--steps", "3", "--batch-size", "128", "--eval-images", "8", "--no-progress", "--threads", "1", "--out", str(out)])
+    assert rc == 0
+    assert json.loads((out / "cfg.json").read_text())["training_data"]["isolated_fraction"] == 0.3
+    rc = main(["sae", "train", "toy-narrow-s0", "conv3", "--latents", "16", "--k", "1", "--dataset", str(tmp_path),
+               "--isolated-fraction", "0.3", "--steps", "3", "--no-progress", "--out", str(tmp_path / "other")])
+    assert rc == 2 and "--toyworld" in capsys.readouterr().err
+    assert not (tmp_path / "other" / "sae.safetensors").exists()

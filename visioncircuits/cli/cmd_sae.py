@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
+    t.add_argument("--isolated-fraction", type=float, default=0.0,
+                   help="with --toyworld: share of each image batch showing one primitive alone (unlabelled; default 0)")
     _common(t)
     t.set_defaults(func=run_train)
 
@@ -100,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
     model = _setup(args)
     _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
                                  positions=args.positions, image_batch=args.image_batch, eval_images=args.eval_images,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, isolated_fraction=args.isolated_fraction)
     print(f"saved SAE to {args.out}")
     _print(metrics)
     return 0
