@@ -7,12 +7,11 @@ thread (restored afterwards). Results do not depend on the thread count.
 from __future__ import annotations
 
 import pytest
-import torch
+
+from visioncircuits.device import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with torch_threads(1):
+        yield

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 
 DESCRIPTION = "toy-world generator speed: images/s with and without masks, on this machine"
 
@@ -17,11 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    from visioncircuits.device import torch_threads
     from visioncircuits.toyworld import generate
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         generate(8, seed=0, size=args.size)  # warm the texture caches
         rows = []
         for masks in (False, True):
@@ -34,5 +32,3 @@ def run(args: argparse.Namespace) -> list[dict]:
             rows.append({"what": "images + masks" if masks else "images", "n": n, "size": args.size,
                          "threads": args.threads, "seconds": round(best, 3), "images_per_s": round(n / best, 1)})
         return rows
-    finally:
-        torch.set_num_threads(old)

@@ -115,11 +115,11 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
-    from visioncircuits.toyworld.render import one_thread
+    from visioncircuits.device import torch_threads
 
     # tiny models and images: extra intra-op threads only cost synchronisation (ten times
     # slower on a busy 2-core machine), so the whole stage runs on one
-    with one_thread():
+    with torch_threads(1):
         return _run(ctx)
 
 

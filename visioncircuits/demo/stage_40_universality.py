@@ -78,9 +78,9 @@ def significant_agreement(pair: dict, top: int) -> dict:
 
 
 def run(ctx: DemoContext) -> list[Artefact]:
-    from visioncircuits.toyworld.render import one_thread
+    from visioncircuits.device import torch_threads
 
-    with one_thread():  # tiny models: extra intra-op threads only cost synchronisation
+    with torch_threads(1):  # tiny models: extra intra-op threads only cost synchronisation
         return _run(ctx)
 
 

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from visioncircuits.errors import InputError
 from visioncircuits.toyworld.primitives import PRIMITIVE_INDEX, PRIMITIVES
-from visioncircuits.toyworld.render import one_thread, render
+from visioncircuits.device import torch_threads
+from visioncircuits.toyworld.render import render
 from visioncircuits.toyworld.scenes import CLASSES, plan_scene
 
 CHUNK = 256
@@ -95,7 +96,7 @@ def generate(n: int, seed: int = 0, size: int = 64, with_masks: bool = False, cl
     _check(n, size)
     if classes is not None and len(classes) != n:
         raise InputError(f"classes must have n={n} entries, got {len(classes)}")
-    with one_thread():
+    with torch_threads(1):
         return _generate(n, seed, size, with_masks, classes, progress)
 
 

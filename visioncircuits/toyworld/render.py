@@ -7,10 +7,9 @@ small tensor operations per group rather than per image or per full canvas.
 """
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from functools import lru_cache
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -106,24 +105,6 @@ def grain_bank(size: int, n: int = 64) -> torch.Tensor:
     seeds = torch.arange(n, dtype=torch.float32)[:, None, None, None] * 3.7
     chan = torch.arange(3, dtype=torch.float32)[None, None, None, :] * 7.31
     return _hash_noise(X[..., None], Y[..., None], seeds + chan) - 0.5
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread inside the block, then restore the setting.
-
-    Drawing is many small element-wise ops; extra threads only add synchronisation, which
-    made the generator ten times slower on a busy 2-core machine.
-    """
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def render(
