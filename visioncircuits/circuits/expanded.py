@@ -26,12 +26,13 @@ from tqdm.auto import tqdm
 from visioncircuits.circuits import window as W
 from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError
+from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.units import Unit
 from visioncircuits.unit_activations import resolve_unit, unit_map
+from visioncircuits.utils import first_line
 
 log = logging.getLogger(__name__)
 
-LOGITS = "logits"
 Readout = Callable[[torch.Tensor], torch.Tensor]  # upper activation (B, ...) -> (B, R)
 Crop = Union[None, int, str]
 UnitsArg = Optional[Sequence[Union[str, Unit, int]]]
@@ -99,7 +100,7 @@ class ExpandedWeights:
     def _check_pair(self, lower: str, upper: str) -> None:
         info = self.model.layer_info(self.size)
         self.model.resolve_layer(lower, self.size)
-        if upper == LOGITS:
+        if is_logits(upper):
             return
         self.model.resolve_layer(upper, self.size)
         if info[lower].order >= info[upper].order:
@@ -107,7 +108,7 @@ class ExpandedWeights:
 
     def _readout(self, upper: str, units: UnitsArg) -> tuple[Readout, int, bool]:
         """(readout, number of rows, whether positions are fixed)."""
-        n_all = self.model.spec.num_classes if upper == LOGITS else self.model.channels(upper)
+        n_all = self.model.spec.num_classes if is_logits(upper) else self.model.channels(upper)
         if units is None:
             return centre_readout, n_all, False
         units = list(units)
@@ -117,7 +118,7 @@ class ExpandedWeights:
                 raise InputError(f"unit {bad[0]} out of range: '{upper}' has {n_all} units (0..{n_all - 1})")
             return (lambda acts: centre_readout(acts, units)), len(units), False
         parsed = [resolve_unit(self.model, u) for u in units]
-        wrong = [str(u) for u in parsed if (u.layer or LOGITS) != upper]
+        wrong = [str(u) for u in parsed if (u.layer or LOGITS) != (LOGITS if is_logits(upper) else upper)]
         if wrong:
             raise InputError(f"units {', '.join(wrong)} do not read from layer '{upper}'")
         return unit_readout(parsed), len(parsed), any(u.has_position for u in parsed)
@@ -140,7 +141,7 @@ class ExpandedWeights:
             got["y"] = out
             raise _Stop
 
-        hooks = [(lower, inject)] + ([] if upper == LOGITS else [(upper, grab)])
+        hooks = [(lower, inject)] + ([] if is_logits(upper) else [(upper, grab)])
         tries = list(dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])]))
         for i, (size, batch) in enumerate(tries):
             img = torch.zeros(batch, 3, size, size, device=x.device)
@@ -196,11 +197,11 @@ class ExpandedWeights:
         g_full = self._probe(lower_shape, lower, upper, readout, v)
         box = W.nonzero_box(g_full)
         rows = None
-        if self.window and not fixed_pos and box is not None and upper != LOGITS and W.is_interior(box, h, w):
+        if self.window and not fixed_pos and box is not None and not is_logits(upper) and W.is_interior(box, h, w):
             try:
                 rows = self._windowed(lower, upper, readout, n, v, g_full, box)
             except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
-                log.debug("no window for %s->%s: %s", lower, upper, str(e).splitlines()[0])
+                log.debug("no window for %s->%s: %s", lower, upper, first_line(e))
         if rows is None:
             self.last_size = (h, w)
             rows = self._rows(lower_shape, lower, upper, readout, n)

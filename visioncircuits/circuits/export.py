@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
+
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -18,6 +18,7 @@ import networkx as nx
 
 from visioncircuits.atomic import write_bytes, write_json, write_text
 from visioncircuits.errors import InputError
+from visioncircuits.utils import slug
 
 FORMATS = ("graphml", "json", "gexf", "dot", "html")
 SUFFIX = {"graphml": ".graphml", "json": ".json", "gexf": ".gexf", "dot": ".dot", "html": ".html"}
@@ -95,5 +96,5 @@ def write_graph(graph: nx.DiGraph, path: Union[str, os.PathLike], fmt: str | Non
 def export_all(graph: nx.DiGraph, out_dir: Union[str, os.PathLike], stem: str = "circuit",
                formats: Iterable[str] = FORMATS, **html_kwargs) -> dict[str, Path]:
     """Write every format to ``out_dir/<stem>.<suffix>``; returns ``{format: path}``."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_") or "circuit"
+    stem = slug(stem, default="circuit")
     return {fmt: write_graph(graph, Path(out_dir) / f"{stem}{SUFFIX[fmt]}", fmt, **html_kwargs) for fmt in formats}

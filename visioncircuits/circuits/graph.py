@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from visioncircuits.circuits.attribution import Inputs, get_method, iter_batches
-from visioncircuits.circuits.expanded import LOGITS, ExpandedWeights
+from visioncircuits.circuits.expanded import ExpandedWeights
 from visioncircuits.circuits.prune import check_pruning, select
 from visioncircuits.errors import InputError, unknown
+from visioncircuits.keys import LOGITS, SAELayer, is_sae_layer, model_layer
 from visioncircuits.units import Unit
-from visioncircuits.unit_activations import get_sae, resolve_unit, sae_config, unit_map
+from visioncircuits.unit_activations import resolve_unit
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,16 @@ def lower_chain(model, target: Unit, layers: Optional[Sequence[str]] = None) -> 
     if not layers:
         raise InputError(f"{model.spec.name} has no main layers; pass layers=[...]")
     info = model.layer_info()
-    model_layer = {name: (sae_config(name[4:])["layer"] if name.startswith("sae:") else name) for name in layers}
-    for name, layer in model_layer.items():
+    under = {name: model_layer(name) for name in layers}
+    for name, layer in under.items():
         if layer not in info:
             raise unknown(f"layer of {model.spec.name}", layer, list(info))
     if target.kind == "logit":
         below = layers
     else:
         top = info[target.layer].order
-        below = [n for n in layers if info[model_layer[n]].order < top]
-    return sorted(below, key=lambda n: -info[model_layer[n]].order)
+        below = [n for n in layers if info[under[n]].order < top]
+    return sorted(below, key=lambda n: -info[under[n]].order)
 
 
 def _kernel_summary(k: torch.Tensor, logits: bool) -> list:
@@ -98,9 +99,10 @@ class _Scorer:
         else:
             units = list(uppers)
         sae = None
-        if lower.startswith("sae:"):
-            sae = get_sae(lower[4:], self.model.device)
-            lower = sae_config(lower[4:])["layer"]
+        if is_sae_layer(lower):
+            sae_layer = SAELayer.parse(lower)
+            sae = sae_layer.load(self.model.device)
+            lower = sae_layer.layer
         rows = self.expander.compute(lower, upper_layer, self.crop, units)  # (R, C, kh, kw)
         if sae is not None:  # latent j writes W_dec[j] / scale into the layer
             dec = (sae.W_dec / sae.input_scale).detach().to(rows.dtype)
@@ -166,13 +168,14 @@ def build_circuit(model, target: Union[str, Unit], depth: int = 2, top_k: int = 
 
 
 def _lower_unit(lower: str, j: int) -> Unit:
-    if lower.startswith("sae:"):
-        return Unit(sae_config(lower[4:])["layer"], j, sae=lower[4:], kind="sae")
+    if is_sae_layer(lower):
+        sae_layer = SAELayer.parse(lower)
+        return Unit(sae_layer.layer, j, sae=sae_layer.sae, kind="sae")
     return Unit(lower, j)
 
 
 def _add_node(g: nx.DiGraph, model, unit: Unit, depth: int, labels: Optional[LabelFn]) -> None:
-    layer = LOGITS if unit.kind == "logit" else unit.layer
+    layer = str(LOGITS) if unit.kind == "logit" else unit.layer  # plain str: GraphML needs it
     label = None
     if unit.kind == "logit" and model.spec.class_names:
         label = str(model.spec.class_names[unit.index])
@@ -205,17 +208,13 @@ def node_stats(model, g: nx.DiGraph, dataset: Inputs, n_images: Optional[int] = 
     by_layer: dict[str, list[str]] = {}
     for n, d in g.nodes(data=True):
         by_layer.setdefault(d["layer"], []).append(n)
-    layers = [layer for layer in by_layer if layer != LOGITS]
+    units = {n: resolve_unit(model, n) for n in g.nodes}
     vals: dict[str, list[torch.Tensor]] = {n: [] for n in g.nodes}
     for batch in iter_batches(model, dataset, 32, n_images):
-        acts = model.run_with_cache(batch, layers) if layers else {}
-        logits = model(batch) if LOGITS in by_layer else None
-        for n in g.nodes:
-            unit = resolve_unit(model, n)
-            if unit.kind == "logit":
-                vals[n].append(logits[:, unit.index].float().cpu())
-            else:
-                vals[n].append(unit_map(unit, acts[unit.layer]).mean((1, 2)).float().cpu())
+        cache = model.run_with_cache(batch, list(units.values()))  # one pass, to the logits only if needed
+        for n, unit in units.items():
+            m = cache[unit]
+            vals[n].append((m if unit.kind == "logit" else m.mean((1, 2))).float().cpu())
     for n, v in vals.items():
         if v:
             t = torch.cat(v)

@@ -89,11 +89,7 @@ def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | N
 
 
 def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
-    try:
-        from visioncircuits.featvis.gallery import build_gallery
-    except ImportError:  # feature visualisation not installed: the labels table still stands
-        log.warning("visioncircuits.featvis not available; the toy gallery is skipped")
-        return None
+    from visioncircuits.featvis.gallery import build_gallery
     from visioncircuits.units import parse_range
 
     units = parse_range(s["units"], model.channels(GALLERY_LAYER))

@@ -45,10 +45,7 @@ def settings(quick: bool) -> dict:
 
 
 def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, out: Path) -> str | None:
-    try:
-        from visioncircuits.featvis.gallery import build_gallery
-    except ImportError:
-        return None
+    from visioncircuits.featvis.gallery import build_gallery
     best = sorted(range(len(rec.primitives)), key=lambda p: -rec.latent_auc[p])
     units, notes = [], {}
     for p in best:

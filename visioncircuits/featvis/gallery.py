@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Union
 
 from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
+from visioncircuits.utils import slug
 from visioncircuits.featvis.dataset_examples import dataset_examples
 from visioncircuits.featvis.objectives import as_objective
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
@@ -68,9 +69,7 @@ def unit_prefix_and_count(model, layer: str, unit_spec: Optional[str] = None) ->
 
 
 def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120] or "unit"
+    return slug(text, max_len=120, default="unit")
 
 
 def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units: Union[str, Sequence[int], None] = None,

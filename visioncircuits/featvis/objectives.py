@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from visioncircuits.errors import InputError
+from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.unit_activations import resolve_unit, sae_config, unit_map
 from visioncircuits.units import Unit
 
-LOGITS = "<logits>"  # pseudo-layer: the model's output
 Acts = dict
 
 
@@ -235,7 +235,7 @@ def as_objective(model, target: Union[str, Unit, Objective]) -> Objective:
     """A unit string / :class:`Unit` (validated against ``model``) or an objective (layers checked)."""
     if isinstance(target, Objective):
         for layer in target.layers:
-            if layer != LOGITS:
+            if not is_logits(layer):
                 model.resolve_layer(layer)
         return target
     if isinstance(target, (str, Unit)):

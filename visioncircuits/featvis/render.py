@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
@@ -21,12 +22,16 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
+from visioncircuits.cache import ActivationCache
 from visioncircuits.errors import InputError
-from visioncircuits.featvis.objectives import LOGITS, Objective, UnitObjective, as_objective, needed_layers
+from visioncircuits.featvis.objectives import Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.redirect import redirect_relus
 from visioncircuits.featvis.transforms import resolve_transforms
+from visioncircuits.hooks import HookedModel
+from visioncircuits.keys import is_logits
 from visioncircuits.units import Unit
+from visioncircuits.utils import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +87,16 @@ class RenderResult:
 
 
 # ---------------------------------------------------------------- forward pass
-def forward_acts(model, images: torch.Tensor, layers: frozenset) -> dict:
+def forward_acts(model: HookedModel, images: torch.Tensor, layers: frozenset) -> ActivationCache:
+    """Deprecated: use ``model.run_with_cache(images, layers, detach=False)`` (handles ``LOGITS``)."""
+    warnings.warn("forward_acts is deprecated; use model.run_with_cache(images, layers, detach=False)",
+                  DeprecationWarning, stacklevel=2)
+    return _acts(model, images, layers)
+
+
+def _acts(model: HookedModel, images: torch.Tensor, layers: frozenset) -> ActivationCache:
     """Activations of ``layers`` with the graph kept; stops early unless the logits are needed."""
-    real = [layer for layer in layers if layer != LOGITS]
-    if LOGITS not in layers:
-        return model.run_with_cache(images, real, detach=False)
-    cache: dict = {}
-
-    def grab(out, layer):
-        cache.setdefault(layer, out)
-        return None  # never replace the output
-
-    with model.hooks([(layer, grab) for layer in real]):
-        cache[LOGITS] = model(images)
-    return cache
+    return model.run_with_cache(images, sorted(layers), detach=False)
 
 
 def per_image_values(objectives: Sequence[Objective], acts: dict) -> torch.Tensor:
@@ -134,8 +135,8 @@ def per_image_values(objectives: Sequence[Objective], acts: dict) -> torch.Tenso
 def auto_batch_size(model, layers: frozenset, size: int, budget_mb: Optional[float] = None) -> int:
     """Images per chunk so the activations kept for backward fit in ``budget_mb`` (a rough bound)."""
     info = model.layer_info(size)
-    deepest = max((info[layer].order for layer in layers if layer != LOGITS), default=-1)
-    if LOGITS in layers:
+    deepest = max((info[layer].order for layer in layers if not is_logits(layer)), default=-1)
+    if any(is_logits(layer) for layer in layers):
         deepest = len(info)
     floats = sum(_numel(i.shape) for i in info.values() if i.order <= deepest)
     per_image = max(1, floats * 4 * 3)  # activation + grad + transforms slack, float32
@@ -178,13 +179,13 @@ def _optimise(model, n, value_fn, layers, *, steps, size, param, seed, first_ind
     params = [t for t in p.parameters() if t.requires_grad]
     opt = torch.optim.Adam(params, lr=lr or p.default_lr)
     gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) * 7919 + first_index)
+    gen.manual_seed(derive_seed(seed, first_index))
     elapsed = 0.0
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
         rr.active = step <= redirect
         images = transforms(p(), gen)
-        acts = forward_acts(model, images, layers)
+        acts = _acts(model, images, layers)
         loss = -value_fn(acts).sum()
         grads = torch.autograd.grad(loss, params)
         for t, g in zip(params, grads):
@@ -196,11 +197,11 @@ def _optimise(model, n, value_fn, layers, *, steps, size, param, seed, first_ind
         if history is not None and eval_every and (step % eval_every == 0 or step == steps):
             rr.active = False
             with torch.no_grad():
-                history.append((step, elapsed, value_fn(forward_acts(model, p(), layers)).tolist()))
+                history.append((step, elapsed, value_fn(_acts(model, p(), layers)).tolist()))
     rr.active = False
     with torch.no_grad():
         final = p().detach()
-        values = value_fn(forward_acts(model, final, layers))
+        values = value_fn(_acts(model, final, layers))
     return final, values.detach()
 
 
@@ -286,7 +287,7 @@ def render_diverse(model, unit: Target, n: int = 4, *, weight: float = 1.0, laye
     the unit's own activation on each image (not including the diversity term).
     """
     obj = as_objective(model, unit)
-    div_layer = layer or next((l for l in sorted(obj.layers) if l != LOGITS), None)
+    div_layer = layer or next((l for l in sorted(obj.layers) if not is_logits(l)), None)
     if div_layer is None:
         raise InputError("give layer= for the diversity term of a class-logit objective")
     from visioncircuits.featvis.objectives import diversity
@@ -294,6 +295,6 @@ def render_diverse(model, unit: Target, n: int = 4, *, weight: float = 1.0, laye
     result = render_batch(model, obj + weight * diversity(div_layer), n, **kwargs)
     with torch.no_grad():
         imgs = result.images.to(model.device)
-        result.values = [float(v) for v in obj(forward_acts(model, imgs, obj.layers)).cpu()]
+        result.values = [float(v) for v in obj(_acts(model, imgs, obj.layers)).cpu()]
     result.names = [obj.name] * n
     return result

@@ -8,7 +8,7 @@ feature visualisations are kept in ``out/vis`` and reused by the next run.
 from __future__ import annotations
 
 import logging
-import re
+
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from visioncircuits.universality.activations import UnitRef, resolve_layers
 from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
 from visioncircuits.universality.probes import ProbeSet
 from visioncircuits.universality.transfer import stimulus_transfer
+from visioncircuits.utils import slug
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def load_models(names: Sequence[str], device=None, random_null: bool = True) -> 
 
 
 def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]]) -> dict[str, list[str]]:
-    """``--layers``: none/"main" (each model's main layers), "all", one comma list for every
+    """Layer choice per model: none/"main" (each model's main layers), "all", one comma list for every
     model, or one entry per model in order."""
     names = list(models)
     if not layers:
@@ -63,7 +64,7 @@ def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]
         spec = layers[0]
         return {n: resolve_layers(models[n], spec if spec in ("main", "all") else spec.split(",")) for n in names}
     if len(layers) != len(names):
-        raise InputError(f"--layers takes one entry for all models or one per model ({len(names)}), got {len(layers)}")
+        raise InputError(f"layers takes one entry for all models or one per model ({len(names)}), got {len(layers)}")
     return {n: resolve_layers(models[n], s if s in ("main", "all") else s.split(",")) for n, s in zip(names, layers)}
 
 
@@ -72,16 +73,12 @@ def _render(model, units: Sequence[UnitRef], steps: int, size: Optional[int], pr
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
     run (same model, unit, steps, size) are reused and new ones are written atomically, so an
     interrupted or repeated report does not render twice."""
-    try:
-        from visioncircuits.featvis.render import render
-    except ImportError:  # featvis part absent: the report goes without pictures
-        log.warning("feature visualisation unavailable; skipping it")
-        return None
+    from visioncircuits.featvis.render import render
     from visioncircuits.atomic import write_png
     from visioncircuits.data import load_image
 
     size = int(size or model.spec.input_size)
-    paths = [cache / (re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
+    paths = [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
     todo = [i for i, p in enumerate(paths) if p is None or not p.exists()]
     images: list[Optional[torch.Tensor]] = [None if i in todo else load_image(paths[i]) for i in range(len(units))]
     if todo:
@@ -187,7 +184,7 @@ def run_universality(
     pairs = [pair_report(res, pr, models, probes, opts, labels, vis_cache=out / "vis") for pr in res.pairs]
     figures = {}
     for p in pairs:
-        fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"cka_{p['a']}_vs_{p['b']}") + ".png"
+        fname = slug(f"cka_{p['a']}_vs_{p['b']}") + ".png"
         png = cka_heatmap(np.array(p["cka"]["matrix"]), p["cka"]["layers_a"], p["cka"]["layers_b"], p["a"], p["b"])
         write_bytes(out / fname, png)
         figures[(p["a"], p["b"])] = png

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from visioncircuits.errors import WeightsError, unknown
+from visioncircuits.utils import first_line
 from visioncircuits.zoo.registry import register_prefix
 from visioncircuits.zoo.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
@@ -207,7 +208,7 @@ def _timm_loader(name: str) -> Callable[[nn.Module], nn.Module]:
         except WeightsError:
             raise
         except Exception as e:  # network, hub and format errors come in many types
-            msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            msg = first_line(e, 160)
             raise _timm_weights_error(name, cfg, cache, f"{type(e).__name__}: {msg}") from None
         return net
 
