@@ -34,11 +34,10 @@ def _sae_splice(sae: nn.Module, key: str, cache: dict, keep: Callable, after: Ca
     from visioncircuits.sae.models import flatten_positions, unflatten_positions
 
     def hook(out, _layer):
-        flat = flatten_positions(out)
-        z = sae.encode(flat.to(sae.W_enc.dtype))
-        recon = unflatten_positions(sae.decode(z), out.shape).to(out.dtype)
+        z = unflatten_positions(sae.encode(flatten_positions(out).to(sae.W_enc.dtype)), out.shape)
+        recon = unflatten_positions(sae.decode(flatten_positions(z)), out.shape).to(out.dtype)  # through z: z gets grads
         if key not in cache:
-            cache[key] = keep(unflatten_positions(z, out.shape))
+            cache[key] = keep(z)
         result = recon + (out - recon).detach()
         after()
         return result
