@@ -85,12 +85,10 @@ class TinyNet(nn.Module):
 
 def make_tiny(seed: int = 0):
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
     torch.manual_seed(seed)
-    spec = ModelSpec(name="tiny", family="test", description="tiny test net", build=TinyNet, input_size=16,
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_classes=3, main_layers=("relu1", "relu2"))
-    return HookedModel(TinyNet(), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(TinyNet(), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name="tiny",
+                            main_layers=("relu1", "relu2"))
 
 
 @pytest.fixture

@@ -99,6 +99,65 @@ class HookedModel(nn.Module):
         self.check_input = True
         self._trace_cache: dict[tuple, dict[str, LayerInfo]] = {}
 
+    @classmethod
+    def wrap(
+        cls,
+        net: nn.Module,
+        *,
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+        input_size: int = 224,
+        name: Optional[str] = None,
+        num_classes: Optional[int] = None,
+        main_layers: Sequence[str] = (),
+        class_names: Optional[Sequence[str]] = None,
+        scale: float = 1.0,
+    ) -> "HookedModel":
+        """Hook any ``nn.Module`` that takes normalised RGB: your own network, a timm model.
+
+        ``mean``/``std`` (and ``scale``) are the normalisation the network expects of [0, 1]
+        RGB (``(x * scale - mean) / std``); ``num_classes`` defaults to the output width
+        of a forward pass at ``input_size``. The result is in eval mode, on ``net``'s device.
+
+        Examples:
+            >>> net = torchvision.models.resnet18(num_classes=10)                  # doctest: +SKIP
+            >>> model = HookedModel.wrap(net, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            ...                          input_size=64, name="my-resnet")           # doctest: +SKIP
+            >>> model.run_with_cache(torch.rand(2, 3, 64, 64), "layer4").output    # doctest: +SKIP
+        """
+        from visioncircuits.zoo.spec import ModelSpec
+
+        if not isinstance(net, nn.Module):
+            raise InputError(f"HookedModel.wrap needs an nn.Module, got {type(net).__name__}")
+        if len(mean) != 3 or len(std) != 3 or any(float(s) == 0 for s in std):
+            raise InputError(f"mean and std must have 3 values (RGB) and std no zeros, got mean={mean}, std={std}")
+        if int(input_size) < 1:
+            raise InputError(f"input_size must be >= 1, got {input_size}")
+        spec = ModelSpec(name=name or type(net).__name__, family="wrapped", description=f"user module {type(net).__name__}",
+                         build=type(net), input_size=int(input_size), mean=tuple(mean), std=tuple(std), scale=scale,
+                         num_classes=int(num_classes or 0), main_layers=tuple(main_layers), class_names=class_names)
+        model = cls(net, spec, spec.preprocess())
+        dev = next((t.device for t in list(net.parameters()) + list(net.buffers())), None)
+        if dev is not None:
+            model.preprocess.to(dev)
+        model.eval()
+        if num_classes is None:
+            spec.num_classes = model._output_width()
+        for layer in main_layers:
+            model.resolve_layer(layer)
+        return model
+
+    def _output_width(self) -> int:
+        """Width of the output of one forward pass at the spec's input size (0 if not (N, K))."""
+        size = int(self.spec.input_size)
+        dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+        with torch.no_grad():
+            try:
+                out = self.net(self.preprocess(torch.zeros(1, 3, size, size, device=self.device, dtype=dtype)))
+            except RuntimeError as e:
+                raise InputError(f"{self.spec.name} cannot run on a {size}x{size} input ({first_line(e, 160)})") from None
+        return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
+
     # ------------------------------------------------------------------ basics
     @property
     def name(self) -> str:

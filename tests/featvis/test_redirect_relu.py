@@ -37,11 +37,9 @@ class DeadNet(nn.Module):
 
 def make_dead(inplace: bool = False):
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
-    spec = ModelSpec(name="dead", family="test", description="dead unit", build=DeadNet, input_size=16,
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_classes=2, main_layers=("relu2",))
-    return HookedModel(DeadNet(inplace), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(DeadNet(inplace), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name="dead",
+                            num_classes=2, main_layers=("relu2",))
 
 
 @pytest.mark.parametrize("inplace", [False, True])
