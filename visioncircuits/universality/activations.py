@@ -9,33 +9,35 @@ deepest). Spatial maps are flattened (CKA), averaged (``pool``) or resized to a 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
+import warnings
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from visioncircuits.errors import InputError
+from visioncircuits.keys import SAELayer, is_sae_layer, model_layer
+from visioncircuits.unit_activations import sae_config
+from visioncircuits.units import Unit
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
 MODES = ("flatten", "pool", "grid")
 
 
-@dataclass(frozen=True)
-class UnitRef:
-    """One channel of one layer: the address used in reports (``layer:channel``)."""
-
-    layer: str
-    channel: int
-
-    def __str__(self) -> str:
-        return f"{self.layer}:{self.channel}"
+def UnitRef(layer: str, channel: int) -> Unit:  # noqa: N802 - deprecated class name kept as a factory
+    """Deprecated: universality uses :class:`visioncircuits.units.Unit` (``Unit(layer, channel)``)."""
+    warnings.warn("UnitRef is deprecated; use visioncircuits.units.Unit(layer, index)", DeprecationWarning, stacklevel=2)
+    return Unit(layer, int(channel))
 
 
-def resolve_layers(model, layers: Union[str, Sequence[str], None]) -> list[str]:
-    """``None``/"main" -> the model's main layers; "all" -> every hookable layer; else validated names."""
+def resolve_layers(model: HookedModel, layers: Union[str, Sequence[str], None]) -> list[str]:
+    """``None``/"main" -> the model's main layers; "all" -> every hookable layer; else validated
+    names. ``"sae:DIR"`` entries stand for that SAE's latents (on the layer it was trained on)."""
     if layers is None or layers == "main" or list(layers) == ["main"]:
         names = list(model.spec.main_layers) or model.layer_names()
     elif layers == "all" or list(layers) == ["all"]:
@@ -43,16 +45,28 @@ def resolve_layers(model, layers: Union[str, Sequence[str], None]) -> list[str]:
     else:
         names = [layers] if isinstance(layers, str) else list(layers)
     for n in names:
-        model.resolve_layer(n)  # unknown -> clear error with closest names
+        model.resolve_layer(model_layer(n))  # unknown -> clear error with closest names
     if not names:
         raise InputError(f"no layers selected for {model.spec.name}")
     order = model.layer_info()
-    return sorted(dict.fromkeys(names), key=lambda n: order[n].order)
+    return sorted(dict.fromkeys(names), key=lambda n: order[model_layer(n)].order + (0.5 if is_sae_layer(n) else 0))
 
 
-def unit_refs(model, layers: Sequence[str]) -> list[UnitRef]:
-    """Every channel of ``layers`` in order: the unit space that matching works in."""
-    return [UnitRef(layer, c) for layer in layers for c in range(model.channels(layer))]
+def layer_units(model: HookedModel, layers: Sequence[str]) -> list[Unit]:
+    """Every unit of ``layers`` in order (channels, or an SAE layer's latents): the unit space
+    that matching works in."""
+    out: list[Unit] = []
+    for layer in layers:
+        if is_sae_layer(layer):
+            sae = SAELayer.parse(layer)
+            d_sae = int(sae_config(sae.sae).get("d_sae", 0))
+            out.extend(Unit(sae.layer, j, sae=sae.sae, kind="sae") for j in range(d_sae))
+        else:
+            out.extend(Unit(layer, c) for c in range(model.channels(layer)))
+    return out
+
+
+unit_refs = layer_units  # the old name
 
 
 def model_input(model, images: torch.Tensor) -> torch.Tensor:

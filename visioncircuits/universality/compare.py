@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.universality.activations import UnitRef, reduce_activation, stream_activations, unit_refs
+from visioncircuits.units import Unit
+from visioncircuits.universality.activations import layer_units, reduce_activation, stream_activations
 from visioncircuits.universality.matching import CrossCorrelation, Match, match_units
 from visioncircuits.universality.minibatch import MIN_BATCH, BatchGrams, MinibatchCKA
 from visioncircuits.universality.nulls import Significance, null_strengths, permute_images, significance
@@ -74,11 +75,21 @@ class PairResult:
         return sig
 
 
+@dataclass(frozen=True)
+class RandomNull:
+    """Key of the random-weights twin of model ``of`` in the activation stream (was ``"NAME#random"``)."""
+
+    of: str
+
+    def __str__(self) -> str:
+        return f"{self.of} (random weights)"
+
+
 @dataclass
 class CompareResult:
     models: list[str]
     layers: dict[str, list[str]]
-    units: dict[str, list[UnitRef]]
+    units: dict[str, list[Unit]]
     pairs: list[PairResult]
     top_values: dict[str, np.ndarray]  # (units, k) strongest per-image activation (max over grid)
     top_indices: dict[str, np.ndarray]  # (units, k) probe indices of those images
@@ -123,9 +134,9 @@ def compare(
     if st.grid < 1 or st.top_examples < 0 or st.n_permutations < 1:
         raise InputError("grid must be >= 1, top_examples >= 0 and n_permutations >= 1")
     null_models = {k: v for k, v in (null_models or {}).items() if k in models}
-    units = {k: unit_refs(models[k], layers[k]) for k in names}
+    units = {k: layer_units(models[k], layers[k]) for k in names}
     for k, m in null_models.items():
-        if unit_refs(m, layers[k]) != units[k]:
+        if layer_units(m, layers[k]) != units[k]:
             raise InputError(f"the random-weights null model for '{k}' has different layers or channels than '{k}'")
     pairs = list(itertools.combinations(names, 2))
     cka = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
@@ -137,8 +148,8 @@ def compare(
     gen = torch.Generator().manual_seed(st.seed)
     gram_makers = {k: BatchGrams() for k in names}
     all_models = dict(models)
-    all_models.update({f"{k}#random": m for k, m in null_models.items()})
-    all_layers = {k: list(layers[k.split("#")[0]]) for k in all_models}
+    all_models.update({RandomNull(k): m for k, m in null_models.items()})
+    all_layers = {k: list(layers[k.of if isinstance(k, RandomNull) else k]) for k in all_models}
 
     index_batches: list[list[int]] = []
 
@@ -169,7 +180,7 @@ def compare(
                 for acc in cc_perm[p]:
                     acc.update(maps[a], permute_images(maps[bb], gen))
             if p in cc_rand:
-                cc_rand[p].update(maps[a], maps[f"{bb}#random"])
+                cc_rand[p].update(maps[a], maps[RandomNull(bb)])
     if n_images == 0:
         raise InputError("the probe set yielded no images")
 

@@ -19,7 +19,8 @@ import torch
 
 from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
-from visioncircuits.universality.activations import UnitRef, resolve_layers
+from visioncircuits.units import Unit
+from visioncircuits.universality.activations import resolve_layers
 from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
 from visioncircuits.universality.probes import ProbeSet
 from visioncircuits.universality.transfer import stimulus_transfer
@@ -28,7 +29,7 @@ from visioncircuits.utils import slug
 log = logging.getLogger(__name__)
 
 # unit label provider: (model name, HookedModel, units) -> {unit index: label or None}
-LabelFn = Callable[[str, object, Sequence[UnitRef]], dict[int, Optional[str]]]
+LabelFn = Callable[[str, object, Sequence[Unit]], dict[int, Optional[str]]]
 
 
 @dataclass
@@ -68,7 +69,7 @@ def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]
     return {n: resolve_layers(models[n], s if s in ("main", "all") else s.split(",")) for n, s in zip(names, layers)}
 
 
-def _render(model, units: Sequence[UnitRef], steps: int, size: Optional[int], progress: bool,
+def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progress: bool,
             cache: Optional[Path] = None) -> Optional[torch.Tensor]:
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
     run (same model, unit, steps, size) are reused and new ones are written atomically, so an

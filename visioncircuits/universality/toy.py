@@ -9,7 +9,7 @@ import logging
 from typing import Optional, Sequence
 
 from visioncircuits.errors import InputError
-from visioncircuits.universality.activations import UnitRef
+from visioncircuits.units import Unit
 from visioncircuits.universality.probes import TensorProbes
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def toy_label_fn(n: int = 500, confident_only: bool = True, progress: bool = Fal
 
     cache: dict[int, object] = {}
 
-    def labels(name: str, model, units: Sequence[UnitRef]) -> dict[int, Optional[str]]:
+    def labels(name: str, model, units: Sequence[Unit]) -> dict[int, Optional[str]]:
         size = int(model.spec.input_size)
         if size not in cache:
             cache[size] = generate(n, seed=LABEL_SEED, size=size)
@@ -42,9 +42,12 @@ def toy_label_fn(n: int = 500, confident_only: bool = True, progress: bool = Fal
         out: dict[int, Optional[str]] = {}
         by_layer: dict[str, list[int]] = {}
         for i, u in enumerate(units):
-            by_layer.setdefault(u.layer, []).append(i)
+            if u.kind == "channel":  # ground truth labels channels; SAE latents stay unlabelled
+                by_layer.setdefault(u.layer, []).append(i)
+            else:
+                out[i] = None
         for layer, idx in by_layer.items():
-            labs = label_units(model, layer, units=[units[i].channel for i in idx], data=data, progress=progress)
+            labs = label_units(model, layer, units=[units[i].index for i in idx], data=data, progress=progress)
             for i, lab in zip(idx, labs):
                 out[i] = lab.primitive if (lab.confident or not confident_only) else None
         log.info("%s: %d of %d units confidently labelled", name, sum(v is not None for v in out.values()), len(out))

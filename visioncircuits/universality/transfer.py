@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.unit_activations import unit_value
+from visioncircuits.unit_activations import resolve_unit, unit_value
 from visioncircuits.units import Unit
-from visioncircuits.universality.activations import UnitRef, model_input
+from visioncircuits.universality.activations import model_input
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,14 @@ class TransferScore:
         return asdict(self)
 
 
-def unit_values(model, units: Sequence[UnitRef], images: torch.Tensor) -> torch.Tensor:
-    """``out[i, j]``: unit ``units[j]`` (spatial mean of its channel) on image ``i``."""
+def unit_values(model: HookedModel, units: Sequence[Union[str, Unit]], images: torch.Tensor) -> torch.Tensor:
+    """``out[i, j]``: unit ``units[j]`` (channel or SAE latent; spatial mean, or its position)
+    on image ``i``."""
     if images.dim() != 4 or images.shape[0] == 0:
         raise InputError(f"images must be a non-empty (N, 3, H, W) batch, got {tuple(images.shape)}")
-    layers = list(dict.fromkeys(u.layer for u in units))
-    acts = model.run_with_cache(model_input(model, images), layers)
-    return torch.stack([unit_value(Unit(u.layer, u.channel), acts[u.layer]) for u in units], dim=1).float().cpu()
+    resolved = [resolve_unit(model, u) for u in units]
+    acts = model.run_with_cache(model_input(model, images), resolved)
+    return torch.stack([unit_value(u, acts[u.layer]) for u in resolved], dim=1).float().cpu()
 
 
 def _relative(on_other: float, on_own: float, base: float) -> Optional[float]:
@@ -56,7 +60,7 @@ def _relative(on_other: float, on_own: float, base: float) -> Optional[float]:
 def stimulus_transfer(
     model_a,
     model_b,
-    pairs: Sequence[tuple[UnitRef, UnitRef]],
+    pairs: Sequence[tuple[Unit, Unit]],
     vis_a: torch.Tensor,
     vis_b: torch.Tensor,
     baseline_a: Optional[Sequence[float]] = None,
