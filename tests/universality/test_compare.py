@@ -6,11 +6,17 @@ import pytest
 import torch
 
 from visioncircuits.errors import InputError, VisionCircuitsError
-from visioncircuits.universality.activations import reduce_activation, resolve_layers, stream_activations
-from visioncircuits.universality.compare import CompareSettings, cka_matrices, compare
-from visioncircuits.universality.probes import FolderProbes, TensorProbes
-from visioncircuits.universality.transfer import stimulus_transfer, unit_values
 from visioncircuits.units import Unit
+from visioncircuits.universality.compare import CompareSettings, cka_matrices, compare
+from visioncircuits.universality.probes import (
+    FolderProbes,
+    TensorProbes,
+    reduce_activation,
+    resolve_layers,
+    stimulus_transfer,
+    stream_activations,
+    unit_values,
+)
 
 
 def _probes(n=48, size=24, seed=0):

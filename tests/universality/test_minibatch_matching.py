@@ -8,9 +8,16 @@ import pytest
 import torch
 
 from visioncircuits.errors import InputError, VisionCircuitsError
-from visioncircuits.universality.matching import CrossCorrelation, match_units
-from visioncircuits.universality.minibatch import MinibatchCKA, full_cka_matrix
-from visioncircuits.universality.nulls import benjamini_hochberg, null_strengths, permute_images, significance
+from visioncircuits.universality.matching import (
+    CrossCorrelation,
+    MinibatchCKA,
+    benjamini_hochberg,
+    full_cka_matrix,
+    match_units,
+    null_strengths,
+    permute_images,
+    significance,
+)
 
 
 def _layers(n=600, seed=0):
@@ -155,7 +162,7 @@ def test_minibatch_cka_is_scale_free_across_batches_in_float32():
 
 
 def test_minibatch_cka_equals_hand_computed_sum_of_unbiased_hsic():
-    from visioncircuits.universality.cka import center_gram
+    from visioncircuits.universality.measures import center_gram
 
     a, b, _ = _layers(300, seed=9)
     a = a * np.repeat([1.0, 50.0, 0.02], 100)[:, None]  # batches of very different magnitude

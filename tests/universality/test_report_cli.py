@@ -7,9 +7,8 @@ import re
 import pytest
 import torch
 
-from visioncircuits.errors import InputError
-
 from visioncircuits.cli import main
+from visioncircuits.errors import InputError
 from visioncircuits.universality.compare import CompareSettings
 from visioncircuits.universality.pipeline import ReportOptions, run_universality
 from visioncircuits.universality.probes import TensorProbes

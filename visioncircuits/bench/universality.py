@@ -53,9 +53,16 @@ def _worker(method: str, cfg: dict, queue) -> None:
 def _measure(method: str, cfg: dict) -> dict:
     import torch
 
-    from visioncircuits.universality.activations import resolve_layers, stream_activations
-    from visioncircuits.universality.minibatch import BatchGrams, MinibatchCKA, full_cka_matrix
-    from visioncircuits.universality.probes import FolderProbes
+    from visioncircuits.universality.matching import (
+        BatchGrams,
+        MinibatchCKA,
+        full_cka_matrix,
+    )
+    from visioncircuits.universality.probes import (
+        FolderProbes,
+        resolve_layers,
+        stream_activations,
+    )
     from visioncircuits.zoo import load_model
 
     torch.set_num_threads(cfg["threads"])

@@ -74,7 +74,11 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
 
 
 def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | None:
-    from visioncircuits.toyworld.labels import isolated_selectivity, label_units, monosemanticity
+    from visioncircuits.toyworld.labels import (
+        isolated_selectivity,
+        label_units,
+        monosemanticity,
+    )
     from visioncircuits.zoo import get_spec, load_model
 
     spec = get_spec(name)

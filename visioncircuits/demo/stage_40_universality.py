@@ -54,7 +54,7 @@ def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, 
     """Top-N label agreement when B has random weights (labels of its random units measured
     the same way): what matching finds when nothing was learnt."""
     from visioncircuits.universality.compare import CompareSettings, compare
-    from visioncircuits.universality.labels import label_agreement
+    from visioncircuits.universality.toy import label_agreement
     from visioncircuits.zoo import load_model
 
     b_rand = load_model(name_b, weights="random", device=device)
@@ -86,7 +86,11 @@ def run(ctx: DemoContext) -> list[Artefact]:
 
 def _run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.universality.compare import CompareSettings
-    from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
+    from visioncircuits.universality.pipeline import (
+        ReportOptions,
+        load_models,
+        run_universality,
+    )
     from visioncircuits.universality.toy import toy_label_fn, toy_probes
 
     s = _settings(ctx.quick)

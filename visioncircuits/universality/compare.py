@@ -18,11 +18,24 @@ import torch
 
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
-from visioncircuits.universality.activations import layer_units, reduce_activation, stream_activations
-from visioncircuits.universality.matching import CrossCorrelation, Match, match_units
-from visioncircuits.universality.minibatch import MIN_BATCH, BatchGrams, MinibatchCKA
-from visioncircuits.universality.nulls import Significance, null_strengths, permute_images, significance
-from visioncircuits.universality.probes import ProbeSet
+from visioncircuits.universality.matching import (
+    MIN_BATCH,
+    BatchGrams,
+    CrossCorrelation,
+    Match,
+    MinibatchCKA,
+    Significance,
+    match_units,
+    null_strengths,
+    permute_images,
+    significance,
+)
+from visioncircuits.universality.probes import (
+    ProbeSet,
+    layer_units,
+    reduce_activation,
+    stream_activations,
+)
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ feature visualisations are kept in ``out/vis`` and reused by the next run.
 from __future__ import annotations
 
 import logging
-
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +19,17 @@ import torch
 from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
-from visioncircuits.universality.activations import resolve_layers
-from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
-from visioncircuits.universality.probes import ProbeSet
-from visioncircuits.universality.transfer import stimulus_transfer
+from visioncircuits.universality.compare import (
+    CompareResult,
+    CompareSettings,
+    PairResult,
+    compare,
+)
+from visioncircuits.universality.probes import (
+    ProbeSet,
+    resolve_layers,
+    stimulus_transfer,
+)
 from visioncircuits.utils import slug
 
 log = logging.getLogger(__name__)
@@ -74,9 +80,9 @@ def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progr
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
     run (same model, unit, steps, size) are reused and new ones are written atomically, so an
     interrupted or repeated report does not render twice."""
-    from visioncircuits.featvis.render import render
     from visioncircuits.atomic import write_png
     from visioncircuits.data import load_image
+    from visioncircuits.featvis.render import render
 
     size = int(size or model.spec.input_size)
     paths = [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
@@ -129,7 +135,7 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
         "_images": {},
     }
     if labels and pr.a in labels and pr.b in labels:
-        from visioncircuits.universality.labels import label_agreement
+        from visioncircuits.universality.toy import label_agreement
 
         out["labels"] = label_agreement(pr.matches, labels[pr.a], labels[pr.b], opts.label_top)
     top = pr.matches[: opts.top_pairs]
@@ -168,8 +174,7 @@ def run_universality(
     are loaded by name. ``label_fn`` gives ground-truth unit labels (toy world). Returns the
     report dictionary (as written to report.json).
     """
-    from visioncircuits.universality.figures import cka_heatmap
-    from visioncircuits.universality.report import write_report
+    from visioncircuits.universality.report import cka_heatmap, write_report
 
     opts = options or ReportOptions()
     t0 = time.perf_counter()

@@ -1,19 +1,58 @@
-"""Toy-world glue: toy images as probes and ground-truth unit labels for matches.
+"""Toy-world glue: toy images as probes, ground-truth unit labels and label agreement of matches.
 
-Kept apart so the rest of the package works on any models and image folders; only this
-file knows about :mod:`visioncircuits.toyworld`.
+Merged from: ``labels``, ``toy`` (their old module paths still import).
 """
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from collections import Counter
+from typing import Mapping, Optional, Sequence
 
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
+from visioncircuits.universality.matching import Match
 from visioncircuits.universality.probes import TensorProbes
 
 log = logging.getLogger(__name__)
 
+
+# ------------------------------------------------------------ labels
+UNLABELLED = (None, "", "none", "unlabelled", "dead")
+
+
+def chance_agreement(labels_a: Sequence[str], labels_b: Sequence[str]) -> float:
+    """Probability that a random pair of labelled units shares its label."""
+    ca, cb = Counter(labels_a), Counter(labels_b)
+    na, nb = sum(ca.values()), sum(cb.values())
+    if not na or not nb:
+        return 0.0
+    return sum(ca[k] / na * cb.get(k, 0) / nb for k in ca)
+
+
+def label_agreement(
+    matches: Sequence[Match],
+    labels_a: Mapping[int, Optional[str]],
+    labels_b: Mapping[int, Optional[str]],
+    top: int = 50,
+) -> dict:
+    """Fraction of the ``top`` strongest matches (among pairs where both units are labelled)
+    whose labels agree, with the random-pairing chance level over the same labelled units."""
+    labelled = [m for m in matches if labels_a.get(m.a) not in UNLABELLED and labels_b.get(m.b) not in UNLABELLED]
+    chosen = labelled[:top]
+    same = sum(labels_a[m.a] == labels_b[m.b] for m in chosen)
+    la = [v for v in labels_a.values() if v not in UNLABELLED]
+    lb = [v for v in labels_b.values() if v not in UNLABELLED]
+    return {
+        "top": top,
+        "n": len(chosen),
+        "same_label": int(same),
+        "fraction": same / len(chosen) if chosen else 0.0,
+        "chance": chance_agreement(la, lb),
+        "pairs": [{"a": m.a, "b": m.b, "r": m.r, "label_a": labels_a[m.a], "label_b": labels_b[m.b]} for m in chosen],
+    }
+
+
+# ------------------------------------------------------------ toy
 PROBE_SEED = 777_000_000  # toy images for universality: not the training, accuracy or labelling seeds
 
 
