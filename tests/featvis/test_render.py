@@ -111,3 +111,19 @@ def test_memory_budget_sets_chunk_size(tiny_model):
     chunked = render(tiny_model, units, steps=3, size=16, memory_budget_mb=0.05, transforms="none", progress=False)
     whole = render(tiny_model, units, steps=3, size=16, batch_size=5, transforms="none", progress=False)
     assert torch.allclose(chunked.images, whole.images, atol=1e-5)
+
+
+def test_render_config_is_the_single_source(tiny_model):
+    from visioncircuits.errors import InputError
+    from visioncircuits.featvis import RenderConfig
+
+    cfg = RenderConfig(steps=6, size=16, seed=3, progress=False)
+    a = render(tiny_model, ["conv2:1", "conv2:2"], cfg)
+    b = render(tiny_model, ["conv2:1", "conv2:2"], steps=6, size=16, seed=3, progress=False)  # keywords still work
+    c = render(tiny_model, ["conv2:1", "conv2:2"], cfg, seed=4)  # a keyword overrides one field
+    assert torch.equal(a.images, b.images) and a.values == b.values
+    assert not torch.equal(a.images, c.images) and c.seed == 4 and cfg.seed == 3
+    with pytest.raises(TypeError, match="stepz"):
+        render(tiny_model, "conv2:1", cfg, stepz=3)
+    with pytest.raises(InputError, match="RenderConfig.steps"):
+        RenderConfig(steps=-1)

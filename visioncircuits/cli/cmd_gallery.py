@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, param_kwargs, redirect_option
+from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, render_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,12 +51,9 @@ def run(args: argparse.Namespace) -> int:
     notes = _read_notes(args.notes)
     model = load(args)
     size = args.size or model.spec.input_size
-    res = build_gallery(model, args.layer, args.out, units=args.units, dataset=args.dataset, steps=args.steps,
-                        size=size, param=args.param, seed=args.seed, batch_size=args.batch_size, diverse=args.diverse,
-                        negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
-                        param_kwargs=param_kwargs(args, size), transforms=args.transforms,
-                        embed_images=not args.link_images, progress=not args.quiet, max_examples=args.max_examples,
-                        redirect_relu=redirect_option(args))
+    res = build_gallery(model, args.layer, args.out, render_config(args, size), units=args.units, dataset=args.dataset,
+                        diverse=args.diverse, negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
+                        embed_images=not args.link_images, max_examples=args.max_examples)
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

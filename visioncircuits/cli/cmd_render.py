@@ -65,6 +65,15 @@ def redirect_option(args: argparse.Namespace):
     return True if args.redirect_steps is None else int(args.redirect_steps)
 
 
+def render_config(args: argparse.Namespace, size: int):
+    """The :class:`RenderConfig` the render options describe (shared by ``render`` and ``gallery``)."""
+    from visioncircuits.featvis.config import RenderConfig
+
+    return RenderConfig(steps=args.steps, size=size, param=args.param, seed=args.seed, batch_size=args.batch_size,
+                        transforms=args.transforms, lr=args.lr, progress=not args.quiet,
+                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
+
+
 def load(args: argparse.Namespace):
     from visioncircuits.device import pick_device
     from visioncircuits.zoo import load_model
@@ -91,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
     model = load(args)
     units = [resolve_unit(model, u) for u in args.units]  # all errors before any work
     size = args.size or model.spec.input_size
-    res = render(model, units, steps=args.steps, size=size, param=args.param, seed=args.seed, lr=args.lr,
-                 batch_size=args.batch_size, transforms=args.transforms, progress=not args.quiet,
-                 param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
+    cfg = render_config(args, size)
+    res = render(model, units, cfg)
     out = Path(args.out)
     rows = []
     for i, u in enumerate(units):
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"unit": str(u), "png": png.name, "value": res.values[i]})
     write_json(out / "render.json", {"model": model.spec.name, "weights": args.weights, "steps": args.steps, "size": size,
                                      "param": args.param, "seed": args.seed, "seconds": res.seconds,
-                                     "redirect_relu_steps": redirect_steps(redirect_option(args), args.steps),
+                                     "redirect_relu_steps": redirect_steps(cfg.redirect_relu, cfg.steps),
                                      "init_sd": args.init_sd, "units": rows})
     for r in rows:
         print(f"{r['unit']}\t{r['value']:.4g}\t{out / r['png']}")
