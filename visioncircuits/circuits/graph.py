@@ -19,17 +19,19 @@ import networkx as nx
 import torch
 import torch.nn.functional as F
 
+from visioncircuits.circuits.config import METHODS as METHODS  # re-exported: the CLI reads it here
+from visioncircuits.circuits.config import CircuitConfig
 from visioncircuits.circuits.attribution import Inputs, get_method, iter_batches
 from visioncircuits.circuits.expanded import ExpandedWeights
-from visioncircuits.circuits.prune import check_pruning, select
+from visioncircuits.circuits.prune import select
 from visioncircuits.errors import InputError, unknown
+from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import LOGITS, SAELayer, is_sae_layer, model_layer
 from visioncircuits.units import Unit
 from visioncircuits.unit_activations import resolve_unit
 
 log = logging.getLogger(__name__)
 
-METHODS = ("weights", "attribution")
 LabelFn = Callable[[str, int], Optional[str]]  # (layer, index) -> label
 VisFn = Callable[[str], Optional[str]]  # node key -> image path
 KERNEL_MAX = 9
@@ -110,36 +112,39 @@ class _Scorer:
         return rows.sum((2, 3)), rows
 
 
-def build_circuit(model, target: Union[str, Unit], depth: int = 2, top_k: int = 3, method: str = "weights",
-                  dataset: Optional[Inputs] = None, layers: Optional[Sequence[str]] = None, *,
-                  share: Optional[float] = None, rank: str = "abs", attribution: str = "activation_x_gradient",
-                  n_images: Optional[int] = 64, crop: Union[None, int, str] = "auto", labels: Optional[LabelFn] = None,
-                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, stats: bool = True,
-                  progress: bool = False) -> nx.DiGraph:
-    """The circuit feeding ``target``: ``depth`` layers down, ``top_k`` inputs per node.
+def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional[CircuitConfig] = None, *,
+                  dataset: Optional[Inputs] = None, labels: Optional[LabelFn] = None,
+                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, **kwargs) -> nx.DiGraph:
+    """The circuit feeding ``target``: ``config.depth`` layers down, ``config.top_k`` inputs per node.
 
-    ``method="weights"`` is data-free (expanded weights); ``"attribution"`` needs ``dataset``
-    (an image folder or a tensor) and uses ``attribution`` (activation_x_gradient,
-    integrated_gradients, conductance). ``labels(layer, index)`` names units (ground truth
-    on toy models); ``vis`` gives each node's visualisation path (a function of the node key,
-    or a folder of ``<unit slug>.png``). With a dataset and ``stats``, nodes get the mean and
-    max of their spatially averaged activation over it.
+    Settings come from ``config`` (:class:`CircuitConfig`), overridden by keyword arguments
+    named like its fields (``depth=``, ``top_k=``, ``method=`` ...). ``dataset`` (an image
+    folder or a tensor) feeds ``method="attribution"`` and the node statistics.
+    ``labels(layer, index)`` names units (ground truth on toy models); ``vis`` gives each
+    node's visualisation path (a function of the node key, or a folder of
+    ``<unit slug>.png``). With a dataset and ``config.stats``, nodes get the mean and max of
+    their spatially averaged activation over it.
+
+    Examples:
+        >>> model = load_model("toy-convnet-s0")                                         # doctest: +SKIP
+        >>> g = build_circuit(model, "logit:2", CircuitConfig(depth=2, top_k=3, rank="positive"))  # doctest: +SKIP
+        >>> sorted(g.predecessors("logit:2"))                                          # doctest: +SKIP
+        ['block3.relu2:5', 'block3.relu2:9', 'block3.relu2:14']
     """
-    if method not in METHODS:
-        raise unknown("circuit method", method, METHODS)
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise InputError(f"depth must be a positive integer, got {depth!r}")
-    check_pruning(top_k, share, rank)
+    if isinstance(config, int) and not isinstance(config, bool):  # the old positional ``depth``
+        kwargs["depth"], config = config, None
+    cfg = CircuitConfig.resolve(config, **kwargs)
+    method, depth, top_k, share, rank = cfg.method, cfg.depth, cfg.top_k, cfg.share, cfg.rank
     if method == "attribution" and dataset is None:
         raise InputError("method 'attribution' needs a dataset (an image folder or a tensor of images)")
     root = resolve_unit(model, target)
-    chain = lower_chain(model, root, layers)
+    chain = lower_chain(model, root, cfg.layers)
     if len(chain) < depth:
         log.info("only %d layers below %s; depth cut from %d", len(chain), root, depth)
-    score = _Scorer(model, method, dataset, attribution, n_images, crop, progress)
+    score = _Scorer(model, method, dataset, cfg.attribution, cfg.n_images, cfg.crop, cfg.progress)
 
     g = nx.DiGraph(model=model.spec.name, target=str(root), method=method, depth=depth, top_k=top_k,
-                   rank=rank, share=share if share is not None else "", attribution=attribution if method == "attribution" else "")
+                   rank=rank, share=share if share is not None else "", attribution=cfg.attribution if method == "attribution" else "")
     _add_node(g, model, root, 0, labels)
     frontier = [root]
     for d, lower in enumerate(chain[:depth], start=1):
@@ -162,8 +167,8 @@ def build_circuit(model, target: Union[str, Unit], depth: int = 2, top_k: int = 
             break
     if vis is not None:
         _attach_vis(g, vis)
-    if stats and dataset is not None:
-        node_stats(model, g, dataset, n_images)
+    if cfg.stats and dataset is not None:
+        node_stats(model, g, dataset, cfg.n_images)
     return g
 
 

@@ -28,19 +28,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def circuit_config(args: argparse.Namespace):
+    """The :class:`CircuitConfig` the flags describe."""
+    from visioncircuits.circuits.config import CircuitConfig
+
+    return CircuitConfig(depth=args.depth, top_k=args.top_k, method=args.method, layers=args.layers, share=args.share,
+                         rank=args.rank, attribution=args.attribution, n_images=args.n_images, progress=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from visioncircuits.circuits.export import export_all
-    from visioncircuits.circuits.graph import METHODS, build_circuit
+    from visioncircuits.circuits.graph import build_circuit
     from visioncircuits.device import pick_device
-    from visioncircuits.errors import InputError, unknown
+    from visioncircuits.errors import InputError
     from visioncircuits.zoo import load_model
 
-    if args.method not in METHODS:
-        raise unknown("circuit method", args.method, METHODS)
     if args.dataset is not None and not Path(args.dataset).is_dir():
         raise InputError(f"--dataset must be an image folder: {args.dataset} not found")
     if args.n_images < 1 or args.vis_steps < 1:
         raise InputError("--n-images and --vis-steps must be positive")
+    config = circuit_config(args)  # bad settings fail before the model loads
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
@@ -50,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from visioncircuits.circuits.toy import toy_labeller
 
         labels = toy_labeller(model)
-    graph = build_circuit(model, args.unit, depth=args.depth, top_k=args.top_k, method=args.method, dataset=args.dataset,
-                          layers=args.layers, share=args.share, rank=args.rank, attribution=args.attribution,
-                          n_images=args.n_images, labels=labels, progress=True)
+    graph = build_circuit(model, args.unit, config, dataset=args.dataset, labels=labels)
     if not args.no_vis:
         from visioncircuits.circuits.vis import render_node_vis
 
