@@ -7,7 +7,7 @@ import torch
 
 from visioncircuits.errors import InputError, VisionCircuitsError
 from visioncircuits.units import Unit
-from visioncircuits.universality.compare import CompareSettings, cka_matrices, compare
+from visioncircuits.universality.compare import CompareConfig, cka_matrices, compare
 from visioncircuits.universality.probes import (
     FolderProbes,
     TensorProbes,
@@ -58,7 +58,7 @@ def test_permuted_copy_is_recovered_exactly(model_pair):
     torch.manual_seed(3)
     b_random = type(b)(b.net.__class__(), b.spec, b.spec.preprocess()).eval()
     res = compare({"a": a, "b": b}, {"a": ["relu1", "relu2"], "b": ["relu1", "relu2"]}, _probes(),
-                  null_models={"b": b_random}, settings=CompareSettings(batch_size=16, grid=4, progress=False, top_examples=3))
+                  null_models={"b": b_random}, settings=CompareConfig(batch_size=16, grid=4, progress=False, top_examples=3))
     pr = res.pairs[0]
     np.testing.assert_allclose(np.diag(pr.cka), 1.0, atol=1e-6)
     assert pr.cka[0, 1] < 0.99
@@ -82,7 +82,7 @@ def test_compare_and_cka_input_errors(model_pair):
     with pytest.raises(InputError, match="at least two"):
         compare({"a": a}, {"a": ["relu1"]}, _probes())
     with pytest.raises(InputError, match="at least 4"):
-        compare({"a": a, "b": b}, {"a": ["relu1"], "b": ["relu1"]}, _probes(), settings=CompareSettings(batch_size=2))
+        compare({"a": a, "b": b}, {"a": ["relu1"], "b": ["relu1"]}, _probes(), settings=CompareConfig(batch_size=2))
     with pytest.raises(VisionCircuitsError, match="closest"):
         resolve_layers(a, ["relu3"])
     with pytest.raises(InputError, match="image folder not found"):
@@ -149,7 +149,7 @@ def test_sae_latents_are_units_of_universality(model_pair, tmp_path):
     layers_a = resolve_layers(a, ["relu1", f"sae:{sae_dir}"])
     assert layers_a == ["relu1", f"sae:{sae_dir}"]
     res = compare({"a": a, "b": b}, {"a": layers_a, "b": ["relu2"]}, _probes(),
-                  settings=CompareSettings(batch_size=16, progress=False, n_permutations=2))
+                  settings=CompareConfig(batch_size=16, progress=False, n_permutations=2))
     units_a, units_b = res.units["a"], res.units["b"]
     assert [u.kind for u in units_a] == ["channel"] * 4 + ["sae"] * 6
     assert str(units_a[4]) == f"sae:{sae_dir}:0"

@@ -9,8 +9,8 @@ import torch
 
 from visioncircuits.cli import main
 from visioncircuits.errors import InputError
-from visioncircuits.universality.compare import CompareSettings
-from visioncircuits.universality.pipeline import ReportOptions, run_universality
+from visioncircuits.universality.compare import CompareConfig
+from visioncircuits.universality.pipeline import ReportConfig, run_universality
 from visioncircuits.universality.probes import TensorProbes
 
 
@@ -33,7 +33,7 @@ def test_report_is_self_contained_escaped_and_finite(model_pair, tmp_path):
                          null_models={"net-c": b})
     labels = {evil: {i: ("edge" if i < 4 else "curve" if i < 8 else None) for i in range(10)},
               "net-c": {i: ("edge" if i % 2 else "curve") for i in range(12)}}
-    opts = ReportOptions(top_pairs=3, featvis_steps=4, compare=CompareSettings(batch_size=8, grid=4, progress=False, top_examples=2))
+    opts = ReportConfig(top_pairs=3, featvis_steps=4, compare=CompareConfig(batch_size=8, grid=4, progress=False, top_examples=2))
     rep = run_universality([evil, "net-c"], probes, tmp_path, models={evil: a, "net-c": c}, null_models={"net-c": c_random},
                            options=opts, label_fn=lambda name, model, units: labels[name])
     html = (tmp_path / "report.html").read_text()
@@ -96,8 +96,8 @@ def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys)
 def test_rerun_reuses_visualisations(model_pair, tmp_path, monkeypatch):
     a, b, *_ = model_pair
     probes = TensorProbes(torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2)))
-    opts = ReportOptions(top_pairs=2, featvis_steps=3, random_null=False,
-                         compare=CompareSettings(batch_size=8, grid=2, progress=False, top_examples=1))
+    opts = ReportConfig(top_pairs=2, featvis_steps=3, random_null=False,
+                         compare=CompareConfig(batch_size=8, grid=2, progress=False, top_examples=1))
     first = run_universality(["net-a", "net-b"], probes, tmp_path, models={"net-a": a, "net-b": b}, options=opts)
     assert len(list((tmp_path / "vis").glob("*.png"))) == 4
 

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     from visioncircuits.errors import InputError, unknown
     from visioncircuits.universality.matching import METHODS
-    from visioncircuits.universality.compare import CompareSettings
-    from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
+    from visioncircuits.universality.compare import CompareConfig
+    from visioncircuits.universality.pipeline import ReportConfig, load_models, run_universality
     from visioncircuits.universality.probes import FolderProbes
 
     if len(args.models) < 2:
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         probes = FolderProbes(args.dataset, size, limit=args.n)
     models, nulls = load_models(args.models, device, random_null=not args.no_random_null)
-    opts = ReportOptions(
+    opts = ReportConfig(
         top_pairs=args.top_pairs, featvis_steps=args.featvis_steps, random_null=not args.no_random_null,
-        compare=CompareSettings(batch_size=args.batch_size, grid=args.grid, method=args.method, n_permutations=args.permutations,
+        compare=CompareConfig(batch_size=args.batch_size, grid=args.grid, method=args.method, n_permutations=args.permutations,
                                 seed=args.seed, progress=logging.getLogger().level > logging.DEBUG),
     )
     report = run_universality(args.models, probes, args.out, layers=args.layers, options=opts, label_fn=label_fn,

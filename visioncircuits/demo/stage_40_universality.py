@@ -53,14 +53,14 @@ def _layers(name: str) -> list[str]:
 def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, label_fn, device) -> dict:
     """Top-N label agreement when B has random weights (labels of its random units measured
     the same way): what matching finds when nothing was learnt."""
-    from visioncircuits.universality.compare import CompareSettings, compare
+    from visioncircuits.universality.compare import CompareConfig, compare
     from visioncircuits.universality.toy import label_agreement
     from visioncircuits.zoo import load_model
 
     b_rand = load_model(name_b, weights="random", device=device)
     layers = {"a": _layers(name_a), "b": _layers(name_b)}
     res = compare({"a": model_a, "b": b_rand}, layers, probes, None,
-                  CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
+                  CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
     labels_a = label_fn(name_a, model_a, res.units["a"])
     labels_b = label_fn(name_b + " (random)", b_rand, res.units["b"])
     pr = res.pairs[0]
@@ -85,9 +85,9 @@ def run(ctx: DemoContext) -> list[Artefact]:
 
 
 def _run(ctx: DemoContext) -> list[Artefact]:
-    from visioncircuits.universality.compare import CompareSettings
+    from visioncircuits.universality.compare import CompareConfig
     from visioncircuits.universality.pipeline import (
-        ReportOptions,
+        ReportConfig,
         load_models,
         run_universality,
     )
@@ -100,8 +100,8 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     label_fn = toy_label_fn(n=s["n_label"])
     models, nulls = load_models([name_a, name_b], ctx.device)
     layers = [",".join(_layers(name_a)), ",".join(_layers(name_b))]
-    opts = ReportOptions(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
-                         compare=CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
+    opts = ReportConfig(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
+                         compare=CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
                                                  seed=ctx.seed, progress=False))
     report = run_universality([name_a, name_b], probes, out, layers=layers, options=opts, label_fn=label_fn,
                               models=models, null_models=nulls)

@@ -40,6 +40,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
     sys.meta_path.append(_MovedModules())
 from visioncircuits.universality.compare import (
+    CompareConfig,
     CompareResult,
     CompareSettings,
     cka_matrices,
@@ -65,7 +66,7 @@ from visioncircuits.universality.measures import (
     similarity,
     svcca,
 )
-from visioncircuits.universality.pipeline import ReportOptions, run_universality
+from visioncircuits.universality.pipeline import ReportConfig, ReportOptions, run_universality
 from visioncircuits.universality.probes import (
     FolderProbes,
     TensorProbes,
@@ -75,6 +76,6 @@ from visioncircuits.universality.probes import (
 __all__ = [
     "linear_cka", "rbf_cka", "mean_squared_cca", "svcca", "pwcca", "procrustes_similarity", "procrustes_distance", "mutual_knn",
     "similarity", "METRICS", "MinibatchCKA", "full_cka_matrix", "CrossCorrelation", "Match", "match_units", "significance",
-    "compare", "cka_matrices", "CompareSettings", "CompareResult", "stimulus_transfer", "run_universality", "ReportOptions",
+    "compare", "cka_matrices", "CompareConfig", "CompareSettings", "CompareResult", "stimulus_transfer", "run_universality", "ReportConfig", "ReportOptions",
     "FolderProbes", "TensorProbes",
 ]

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CompareSettings:
+class CompareConfig:
     """Knobs of :func:`compare`; the defaults suit a few hundred probe images on a CPU."""
 
     batch_size: int = 50
@@ -88,6 +88,9 @@ class PairResult:
         return sig
 
 
+CompareSettings = CompareConfig  # deprecated name (one suffix, *Config, everywhere)
+
+
 @dataclass(frozen=True)
 class RandomNull:
     """Key of the random-weights twin of model ``of`` in the activation stream (was ``"NAME#random"``)."""
@@ -108,7 +111,7 @@ class CompareResult:
     top_indices: dict[str, np.ndarray]  # (units, k) probe indices of those images
     unit_means: dict[str, np.ndarray]  # (units,) mean activation over images and positions
     n_images: int
-    settings: CompareSettings
+    settings: CompareConfig
 
 
 class _TopK:
@@ -131,14 +134,14 @@ def compare(
     layers: Mapping[str, Sequence[str]],
     probes: ProbeSet,
     null_models: Optional[Mapping[str, object]] = None,
-    settings: Optional[CompareSettings] = None,
+    settings: Optional[CompareConfig] = None,
 ) -> CompareResult:
     """Compare every pair of ``models`` (dict name -> HookedModel) on ``probes``.
 
     ``null_models`` maps a model name to the same architecture with random weights; pairs
     whose second model has one get the random-weights null as well as the permutation null.
     """
-    st = settings or CompareSettings()
+    st = settings or CompareConfig()
     names = list(models)
     if len(names) < 2:
         raise InputError("universality needs at least two models to compare")

@@ -21,7 +21,7 @@ from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
 from visioncircuits.universality.compare import (
     CompareResult,
-    CompareSettings,
+    CompareConfig,
     PairResult,
     compare,
 )
@@ -39,7 +39,7 @@ LabelFn = Callable[[str, object, Sequence[Unit]], dict[int, Optional[str]]]
 
 
 @dataclass
-class ReportOptions:
+class ReportConfig:
     """What the report shows beyond the comparison itself."""
 
     top_pairs: int = 12  # matched pairs shown with pictures
@@ -47,7 +47,10 @@ class ReportOptions:
     featvis_size: Optional[int] = None
     label_top: int = 50
     random_null: bool = True
-    compare: CompareSettings = field(default_factory=CompareSettings)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+
+ReportOptions = ReportConfig  # deprecated name (one suffix, *Config, everywhere)
 
 
 def load_models(names: Sequence[str], device=None, random_null: bool = True) -> tuple[dict, dict]:
@@ -97,7 +100,7 @@ def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progr
     return torch.stack(images)
 
 
-def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object], probes: ProbeSet, opts: ReportOptions,
+def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object], probes: ProbeSet, opts: ReportConfig,
                 labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None, vis_cache: Optional[Path] = None) -> dict:
     """JSON-ready summary of one pair, with pictures (tensors) kept under ``_images``."""
     ua, ub = res.units[pr.a], res.units[pr.b]
@@ -162,7 +165,7 @@ def run_universality(
     probes: ProbeSet,
     out: str | Path,
     layers: Optional[Sequence[str]] = None,
-    options: Optional[ReportOptions] = None,
+    options: Optional[ReportConfig] = None,
     device=None,
     label_fn: Optional[LabelFn] = None,
     models: Optional[Mapping[str, object]] = None,
@@ -176,7 +179,7 @@ def run_universality(
     """
     from visioncircuits.universality.report import cka_heatmap, write_report
 
-    opts = options or ReportOptions()
+    opts = options or ReportConfig()
     t0 = time.perf_counter()
     if models is None:
         models, loaded_nulls = load_models(model_names, device, opts.random_null)
