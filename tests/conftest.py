@@ -1,4 +1,5 @@
-"""Shared fixtures: headless Chromium (one Playwright session for the whole run), the ../shared folder (skip cleanly when absent), a temporary torch.hub
+"""Shared fixtures: headless Chromium (one Playwright session for the whole run), the ../shared folder
+(skip cleanly when absent), a temporary torch.hub
 cache holding the real CIFAR weights, and tiny hooked models for fast tests."""
 from __future__ import annotations
 
@@ -162,7 +163,8 @@ def open_page(browser, tmp_path):
         page.on("requestfailed", lambda r: rep.failed_requests.append(r.url))
         page.goto(rep.url, wait_until="load")
         rep.broken_images = page.evaluate(
-            "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 120))"
+            "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.src.slice(0, 120))"
         )
         rep.image_count = page.evaluate("() => document.images.length")
         shot = Path(os.environ.get("VISIONCIRCUITS_SCREENSHOTS", tmp_path)) / screenshot_name

@@ -88,7 +88,7 @@ class ActivationCache(Mapping):
         """The model output (logits), or None when the pass stopped early."""
         return self._output
 
-    def to(self, device: Union[str, torch.device]) -> "ActivationCache":
+    def to(self, device: Union[str, torch.device]) -> ActivationCache:
         """A copy with every tensor on ``device``."""
         out = self._output.to(device) if self._output is not None else None
         return ActivationCache({k: v.to(device) for k, v in self._acts.items()}, out, self._include_output)

@@ -68,7 +68,9 @@ class ImageFolder:
     Unreadable files are logged, counted in ``stats.skipped`` and never crash the run.
     """
 
-    def __init__(self, folder: str | os.PathLike, size: int, limit: Optional[int] = None, paths: Optional[Sequence[Path]] = None):
+    def __init__(
+        self, folder: str | os.PathLike, size: int, limit: Optional[int] = None, paths: Optional[Sequence[Path]] = None
+    ):
         self.folder = Path(folder)
         self.size = int(size)
         self.paths = list(paths) if paths is not None else list_images(folder)

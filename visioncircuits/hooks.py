@@ -35,7 +35,9 @@ def _sae_splice(sae: nn.Module, key: str, cache: dict, keep: Callable, after: Ca
 
     def hook(out, _layer):
         z = unflatten_positions(sae.encode(flatten_positions(out).to(sae.W_enc.dtype)), out.shape)
-        recon = unflatten_positions(sae.decode(flatten_positions(z)), out.shape).to(out.dtype)  # through z: z gets grads
+        recon = unflatten_positions(sae.decode(flatten_positions(z)), out.shape).to(
+            out.dtype
+        )  # through z: z gets grads
         if key not in cache:
             cache[key] = keep(z)
         result = recon + (out - recon).detach()
@@ -112,7 +114,7 @@ class HookedModel(nn.Module):
         main_layers: Sequence[str] = (),
         class_names: Optional[Sequence[str]] = None,
         scale: float = 1.0,
-    ) -> "HookedModel":
+    ) -> HookedModel:
         """Hook any ``nn.Module`` that takes normalised RGB: your own network, a timm model.
 
         ``mean``/``std`` (and ``scale``) are the normalisation the network expects of [0, 1]
@@ -133,9 +135,19 @@ class HookedModel(nn.Module):
             raise InputError(f"mean and std must have 3 values (RGB) and std no zeros, got mean={mean}, std={std}")
         if int(input_size) < 1:
             raise InputError(f"input_size must be >= 1, got {input_size}")
-        spec = ModelSpec(name=name or type(net).__name__, family="wrapped", description=f"user module {type(net).__name__}",
-                         build=type(net), input_size=int(input_size), mean=tuple(mean), std=tuple(std), scale=scale,
-                         num_classes=int(num_classes or 0), main_layers=tuple(main_layers), class_names=class_names)
+        spec = ModelSpec(
+            name=name or type(net).__name__,
+            family="wrapped",
+            description=f"user module {type(net).__name__}",
+            build=type(net),
+            input_size=int(input_size),
+            mean=tuple(mean),
+            std=tuple(std),
+            scale=scale,
+            num_classes=int(num_classes or 0),
+            main_layers=tuple(main_layers),
+            class_names=class_names,
+        )
         model = cls(net, spec, spec.preprocess())
         dev = next((t.device for t in list(net.parameters()) + list(net.buffers())), None)
         if dev is not None:
@@ -155,7 +167,9 @@ class HookedModel(nn.Module):
             try:
                 out = self.net(self.preprocess(torch.zeros(1, 3, size, size, device=self.device, dtype=dtype)))
             except RuntimeError as e:
-                raise InputError(f"{self.spec.name} cannot run on a {size}x{size} input ({first_line(e, 160)})") from None
+                raise InputError(
+                    f"{self.spec.name} cannot run on a {size}x{size} input ({first_line(e, 160)})"
+                ) from None
         return int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
 
     # ------------------------------------------------------------------ basics
@@ -180,7 +194,9 @@ class HookedModel(nn.Module):
         check_images(images)
         dev = self.device
         if images.device != dev and any(True for _ in self.parameters()):
-            raise InputError(f"images are on {images.device} but {self.spec.name} is on {dev}; use images.to(model.device)")
+            raise InputError(
+                f"images are on {images.device} but {self.spec.name} is on {dev}; use images.to(model.device)"
+            )
 
     def _modules_by_name(self) -> dict[str, nn.Module]:
         return {n: m for n, m in self.net.named_modules() if n}
@@ -216,7 +232,9 @@ class HookedModel(nn.Module):
         """Raise a clear error if ``index`` is not a channel of ``layer``."""
         n = self.channels(layer)
         if not 0 <= index < n:
-            raise InputError(f"channel {index} out of range: layer '{layer}' of {self.spec.name} has {n} channels (0..{n - 1})")
+            raise InputError(
+                f"channel {index} out of range: layer '{layer}' of {self.spec.name} has {n} channels (0..{n - 1})"
+            )
 
     def _trace(self, size: int) -> dict[str, LayerInfo]:
         mods = self._modules_by_name()
@@ -247,7 +265,9 @@ class HookedModel(nn.Module):
                     self.net(self.preprocess(x))
             except RuntimeError as e:  # e.g. "Kernel size can't be greater than actual input size"
                 first = first_line(e, 160)
-                raise InputError(f"{self.spec.name} cannot run on a {size}x{size} input ({first}); try a larger size") from None
+                raise InputError(
+                    f"{self.spec.name} cannot run on a {size}x{size} input ({first}); try a larger size"
+                ) from None
             finally:
                 self.train(was_training)
         finally:
@@ -260,7 +280,7 @@ class HookedModel(nn.Module):
 
     # ------------------------------------------------------------------ hooks
     @contextlib.contextmanager
-    def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]] = ()) -> Iterator["HookedModel"]:
+    def hooks(self, fwd_hooks: Iterable[tuple[str, HookFn]] = ()) -> Iterator[HookedModel]:
         """Scoped forward hooks: ``fn(output, layer)`` may return a replacement output.
 
         The hooks are removed when the block exits, also on exceptions.

@@ -26,7 +26,7 @@ class _LogitsKey(str):
         return (_logits, ())
 
 
-def _logits() -> "_LogitsKey":
+def _logits() -> _LogitsKey:
     return LOGITS
 
 
@@ -50,7 +50,7 @@ class SAELayer:
     sae: str
 
     @classmethod
-    def parse(cls, text: Union[str, "SAELayer"]) -> "SAELayer":
+    def parse(cls, text: Union[str, SAELayer]) -> SAELayer:
         """``"sae:DIR"`` -> ``SAELayer("DIR")`` (an ``SAELayer`` passes through)."""
         if isinstance(text, SAELayer):
             return text

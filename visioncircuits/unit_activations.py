@@ -37,13 +37,17 @@ def resolve_unit(model, unit: Union[str, Unit]) -> Unit:
         model.resolve_layer(layer)
         d_sae = int(cfg.get("d_sae", 0))
         if not 0 <= unit.index < d_sae:
-            raise InputError(f"latent {unit.index} out of range: the SAE at {unit.sae} has {d_sae} latents (0..{d_sae - 1})")
+            raise InputError(
+                f"latent {unit.index} out of range: the SAE at {unit.sae} has {d_sae} latents (0..{d_sae - 1})"
+            )
     else:
         model.check_unit(unit.layer, unit.index)
     if unit.has_position:
         shape = model.resolve_layer(unit.layer).shape
         if len(shape) < 3 or not (0 <= unit.y < shape[1] and 0 <= unit.x < shape[2]):
-            raise InputError(f"position @{unit.y},{unit.x} out of range for layer '{unit.layer}' of shape {tuple(shape)}")
+            raise InputError(
+                f"position @{unit.y},{unit.x} out of range for layer '{unit.layer}' of shape {tuple(shape)}"
+            )
     return unit
 
 

@@ -53,7 +53,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_bench_compares_against_the_loop(capsys):
-    rc = main(["bench", "circuits", "--model", "cifar10-resnet20", "--mode", "compare", "--loop-rows", "2", "--max-pairs", "1"])
+    rc = main(
+        [
+            "bench",
+            "circuits",
+            "--model",
+            "cifar10-resnet20",
+            "--mode",
+            "compare",
+            "--loop-rows",
+            "2",
+            "--max-pairs",
+            "1",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| compare")]

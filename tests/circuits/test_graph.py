@@ -65,7 +65,9 @@ def test_attribution_circuit_uses_the_dataset(tiny_model):
 
 def test_channel_target_labels_and_vis(tiny_model, tmp_path):
     write_png(tmp_path / "relu1_2.png", torch.rand(3, 8, 8))
-    g = build_circuit(tiny_model, "relu2:3", depth=3, top_k=4, labels=lambda layer, i: f"{layer} feature {i}", vis=tmp_path)
+    g = build_circuit(
+        tiny_model, "relu2:3", depth=3, top_k=4, labels=lambda layer, i: f"{layer} feature {i}", vis=tmp_path
+    )
     assert set(d["layer"] for _, d in g.nodes(data=True)) == {"relu2", "relu1"}  # depth cut at the first layer
     assert g.nodes["relu1:2"]["label"] == "relu1 feature 2"
     assert g.nodes["relu1:2"]["vis"].endswith("relu1_2.png") and g.nodes["relu2:3"]["vis"] == ""

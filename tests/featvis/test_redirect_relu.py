@@ -146,7 +146,22 @@ def test_cli_switches(tmp_path, capsys):
 
     base = ["--weights", "random", "--steps", "4", "--size", "16", "--quiet"]
     out = tmp_path / "r"
-    assert main(["render", "cifar10-resnet20", "layer1.0:3", "--no-redirect-relu", "--init-sd", "0.5", "--out", str(out), *base]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "cifar10-resnet20",
+                "layer1.0:3",
+                "--no-redirect-relu",
+                "--init-sd",
+                "0.5",
+                "--out",
+                str(out),
+                *base,
+            ]
+        )
+        == 0
+    )
     rec = json.loads((out / "render.json").read_text())
     assert rec["redirect_relu_steps"] == 0 and rec["init_sd"] == 0.5
     assert main(["render", "cifar10-resnet20", "layer1.0:3", "--redirect-steps", "3", "--out", str(out), *base]) == 0
@@ -156,5 +171,10 @@ def test_cli_switches(tmp_path, capsys):
         assert main(["render", "cifar10-resnet20", "layer1.0:3", "--out", str(tmp_path / "x"), *base, *bad]) == 2
         assert capsys.readouterr().err.startswith("error:")
     g = tmp_path / "g"
-    assert main(["gallery", "cifar10-resnet20", "layer1.0", "--units", "0:1", "--no-redirect-relu", "--out", str(g), *base]) == 0
+    assert (
+        main(
+            ["gallery", "cifar10-resnet20", "layer1.0", "--units", "0:1", "--no-redirect-relu", "--out", str(g), *base]
+        )
+        == 0
+    )
     assert json.loads((g / "gallery.json").read_text())["settings"]["redirect_relu_steps"] == 0

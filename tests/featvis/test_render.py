@@ -46,7 +46,12 @@ def test_chunking_gives_same_values_as_one_batch_without_transforms(tiny_model):
 
 
 def test_objectives_sae_free_mix_and_logit(tiny_model):
-    objs = [obj.channel("relu2", 1) - obj.channel("relu2", 2), obj.class_logit(2), obj.neuron("relu1", 0, 3, 4), "relu2:5@1,1"]
+    objs = [
+        obj.channel("relu2", 1) - obj.channel("relu2", 2),
+        obj.class_logit(2),
+        obj.neuron("relu1", 0, 3, 4),
+        "relu2:5@1,1",
+    ]
     r = render(tiny_model, objs, steps=3, size=16, progress=False)
     assert len(r.values) == 4 and r.names[1] == "logit:2"
     with torch.no_grad():

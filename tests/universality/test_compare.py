@@ -57,8 +57,13 @@ def test_permuted_copy_is_recovered_exactly(model_pair):
     a, b, p1, p2, _ = model_pair
     torch.manual_seed(3)
     b_random = type(b)(b.net.__class__(), b.spec, b.spec.preprocess()).eval()
-    res = compare({"a": a, "b": b}, {"a": ["relu1", "relu2"], "b": ["relu1", "relu2"]}, _probes(),
-                  null_models={"b": b_random}, settings=CompareConfig(batch_size=16, grid=4, progress=False, top_examples=3))
+    res = compare(
+        {"a": a, "b": b},
+        {"a": ["relu1", "relu2"], "b": ["relu1", "relu2"]},
+        _probes(),
+        null_models={"b": b_random},
+        settings=CompareConfig(batch_size=16, grid=4, progress=False, top_examples=3),
+    )
     pr = res.pairs[0]
     np.testing.assert_allclose(np.diag(pr.cka), 1.0, atol=1e-6)
     assert pr.cka[0, 1] < 0.99
@@ -67,7 +72,9 @@ def test_permuted_copy_is_recovered_exactly(model_pair):
     expected.update({f"relu2:{int(p2[j])}": f"relu2:{j}" for j in range(6)})
     live = [m for m in pr.matches if m.a not in pr.dead_a]
     assert live and all(m.r == pytest.approx(1.0, abs=1e-5) for m in live)
-    assert {str(units_a[m.a]): str(units_b[m.b]) for m in live} == {k: v for k, v in expected.items() if k in {str(units_a[m.a]) for m in live}}
+    assert {str(units_a[m.a]): str(units_b[m.b]) for m in live} == {
+        k: v for k, v in expected.items() if k in {str(units_a[m.a]) for m in live}
+    }
     # every live match beats both nulls
     assert pr.significant[: len(live)].all()
     assert pr.null_permuted.max() < 0.99 and pr.random_best is not None
@@ -87,7 +94,9 @@ def test_compare_and_cka_input_errors(model_pair):
         resolve_layers(a, ["relu3"])
     with pytest.raises(InputError, match="image folder not found"):
         FolderProbes("/nonexistent/folder", 32)
-    accs = cka_matrices({"a": a, "b": b}, {"a": ["relu1", "relu2"], "b": ["relu2"]}, _probes(10), batch_size=4, progress=False)
+    accs = cka_matrices(
+        {"a": a, "b": b}, {"a": ["relu1", "relu2"], "b": ["relu2"]}, _probes(10), batch_size=4, progress=False
+    )
     acc = accs[("a", "b")]
     assert acc.examples == 8 and acc.skipped_examples == 2  # the last batch of 2 has no unbiased estimate
     assert acc.result()[1, 0] == pytest.approx(1.0)

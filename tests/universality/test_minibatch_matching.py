@@ -128,7 +128,9 @@ def test_significance_against_null():
     assert s.p[2] == pytest.approx(1.0)
     assert s.significant.tolist() == [True, False, False]
     assert s.z[0] > 3 and s.null_n == 100
-    np.testing.assert_allclose(benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    np.testing.assert_allclose(
+        benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
+    )
     with pytest.raises(InputError):
         significance([0.1], [])
 
@@ -151,7 +153,10 @@ def test_minibatch_cka_is_scale_free_across_batches_in_float32():
     big = MinibatchCKA(1, 1)
     for i in range(0, 400, 100):
         ref.update([a[i:i + 100]], [b[i:i + 100]])
-        big.update([torch.tensor(a[i:i + 100] * 1e25, dtype=torch.float32)], [torch.tensor(b[i:i + 100] * 1e-25, dtype=torch.float32)])
+        big.update(
+            [torch.tensor(a[i : i + 100] * 1e25, dtype=torch.float32)],
+            [torch.tensor(b[i : i + 100] * 1e-25, dtype=torch.float32)],
+        )
     assert np.isfinite(big.result()).all()
     assert big.result()[0, 0] == pytest.approx(ref.result()[0, 0], abs=1e-4)
     # the estimate is the sum over batches: batch order does not matter

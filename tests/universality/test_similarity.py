@@ -37,7 +37,9 @@ def test_reference_values_kornblith_colab(xy):
     # the colab's cca() applies QR to the raw (uncentred) features
     assert round(mean_squared_cca(x, y, center=False), 5) == 0.54312
     # centring first is the same computation on centred data
-    assert mean_squared_cca(x, y) == pytest.approx(mean_squared_cca(x - x.mean(0), y - y.mean(0), center=False), abs=1e-12)
+    assert mean_squared_cca(x, y) == pytest.approx(
+        mean_squared_cca(x - x.mean(0), y - y.mean(0), center=False), abs=1e-12
+    )
 
 
 def test_gram_and_feature_space_linear_cka_agree(xy):

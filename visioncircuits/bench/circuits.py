@@ -18,14 +18,21 @@ import time
 import torch
 
 DESCRIPTION = "expanded weights: batched vs per-channel backward loop, and every InceptionV1 main-layer pair"
-COMPARE = (("mixed3a", "mixed3b", None), ("maxpool4", "mixed4a", 5), ("mixed4c", "mixed4d", 5), ("mixed5a", "mixed5b", 5))
+COMPARE = (
+    ("mixed3a", "mixed3b", None),
+    ("maxpool4", "mixed4a", 5),
+    ("mixed4c", "mixed4d", 5),
+    ("mixed5a", "mixed5b", 5),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="inceptionv1")
     p.add_argument("--weights", default="random")
     p.add_argument("--mode", default="both", choices=("compare", "all", "both"))
-    p.add_argument("--loop-rows", type=int, default=48, help="rows the per-channel loop is timed on (then extrapolated)")
+    p.add_argument(
+        "--loop-rows", type=int, default=48, help="rows the per-channel loop is timed on (then extrapolated)"
+    )
     p.add_argument("--max-pairs", type=int, default=None, help="compare at most this many pairs (quick checks)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default=None)
@@ -73,10 +80,21 @@ def run(args: argparse.Namespace) -> list[dict]:
             idx = torch.linspace(0, n - 1, k).round().long().unique().tolist()
             ref, t_loop = _timed(lambda: ew.compute_loop(lower, upper, crop, units=idx))
             loop = t_loop / len(idx) * n
-            rows.append({"measure": "compare", "pair": f"{lower} -> {upper}", "shape": "x".join(map(str, w.shape)),
-                         "rows_on": "x".join(map(str, ew.last_size or ())), "fast_s": round(fast, 2),
-                         "fast_cpu_s": round(cpu, 1), "loop_s": round(loop, 1), "loop_timed_rows": len(idx), "speedup": round(loop / fast, 1),
-                         "max_abs_diff": float((w[idx] - ref).abs().max()), "threads": threads})
+            rows.append(
+                {
+                    "measure": "compare",
+                    "pair": f"{lower} -> {upper}",
+                    "shape": "x".join(map(str, w.shape)),
+                    "rows_on": "x".join(map(str, ew.last_size or ())),
+                    "fast_s": round(fast, 2),
+                    "fast_cpu_s": round(cpu, 1),
+                    "loop_s": round(loop, 1),
+                    "loop_timed_rows": len(idx),
+                    "speedup": round(loop / fast, 1),
+                    "max_abs_diff": float((w[idx] - ref).abs().max()),
+                    "threads": threads,
+                }
+            )
             del w, ref
     if args.mode in ("all", "both"):
         total = total_cpu = 0.0
@@ -90,9 +108,21 @@ def run(args: argparse.Namespace) -> list[dict]:
                          "fast_cpu_s": round(cpu, 1), "loop_s": "",
                          "loop_timed_rows": "", "speedup": "", "max_abs_diff": "", "threads": threads})
             del w
-        rows.append({"measure": "all pairs", "pair": f"TOTAL ({len(pairs)} pairs)", "shape": "", "rows_on": "",
-                     "fast_s": round(total, 1), "fast_cpu_s": round(total_cpu, 1), "loop_s": "", "loop_timed_rows": "", "speedup": "", "max_abs_diff": "",
-                     "threads": threads})
+        rows.append(
+            {
+                "measure": "all pairs",
+                "pair": f"TOTAL ({len(pairs)} pairs)",
+                "shape": "",
+                "rows_on": "",
+                "fast_s": round(total, 1),
+                "fast_cpu_s": round(total_cpu, 1),
+                "loop_s": "",
+                "loop_timed_rows": "",
+                "speedup": "",
+                "max_abs_diff": "",
+                "threads": threads,
+            }
+        )
     return rows
 
 

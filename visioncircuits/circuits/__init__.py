@@ -12,5 +12,16 @@ from visioncircuits.circuits.export import export_all, write_graph
 from visioncircuits.circuits.graph import build_circuit
 from visioncircuits.circuits.prune import prune_graph
 
-__all__ = ["CircuitConfig", "ExpandedWeights", "expanded_weights", "expanded_weights_loop", "ActivationGradient", "IntegratedGradients",
-           "Conductance", "build_circuit", "prune_graph", "export_all", "write_graph"]
+__all__ = [
+    "CircuitConfig",
+    "ExpandedWeights",
+    "expanded_weights",
+    "expanded_weights_loop",
+    "ActivationGradient",
+    "IntegratedGradients",
+    "Conductance",
+    "build_circuit",
+    "prune_graph",
+    "export_all",
+    "write_graph",
+]

@@ -26,8 +26,8 @@ from visioncircuits.data import ImageFolder
 from visioncircuits.errors import InputError
 from visioncircuits.hooks import check_images
 from visioncircuits.keys import SAELayer, is_sae_layer
-from visioncircuits.units import Unit
 from visioncircuits.unit_activations import resolve_unit, unit_value
+from visioncircuits.units import Unit
 
 log = logging.getLogger(__name__)
 

@@ -58,17 +58,19 @@ class CircuitConfig:
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
 
-    def replace(self, **changes) -> "CircuitConfig":
+    def replace(self, **changes) -> CircuitConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def resolve(cls, config: Optional["CircuitConfig"] = None, **overrides) -> "CircuitConfig":
+    def resolve(cls, config: Optional[CircuitConfig] = None, **overrides) -> CircuitConfig:
         """``config`` with keyword ``overrides`` (unknown names are a ``TypeError``)."""
         base = config if config is not None else None
         names = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(set(overrides) - names)
         if bad:
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(bad)}; CircuitConfig fields are {', '.join(sorted(names))}")
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(bad)}; CircuitConfig fields are {', '.join(sorted(names))}"
+            )
         if base is None:
             return cls(**overrides)
         if not isinstance(base, cls):

@@ -27,8 +27,8 @@ from visioncircuits.circuits import window as W
 from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError
 from visioncircuits.keys import LOGITS, is_logits
-from visioncircuits.units import Unit
 from visioncircuits.unit_activations import resolve_unit, unit_map
+from visioncircuits.units import Unit
 from visioncircuits.utils import first_line
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,9 @@ class ExpandedWeights:
             raise _Stop
 
         hooks = [(lower, inject)] + ([] if is_logits(upper) else [(upper, grab)])
-        tries = list(dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])]))
+        tries = list(
+            dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])])
+        )
         for i, (size, batch) in enumerate(tries):
             img = torch.zeros(batch, 3, size, size, device=x.device)
             try:
@@ -173,7 +175,9 @@ class ExpandedWeights:
         per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
         chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
         out = []
-        for s in tqdm(range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False):
+        for s in tqdm(
+            range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False
+        ):
             b = min(chunk, n - s)
             with torch.enable_grad():
                 x = self._leaf(shape, b)
@@ -236,7 +240,11 @@ class ExpandedWeights:
             except (RuntimeError, IndexError):  # too small for this path
                 continue
             b = W.nonzero_box(g)
-            if b is None or W.box_shape(b) != W.box_shape(box) or not W.matches(g[:, b[0]:b[1] + 1, b[2]:b[3] + 1], ref):
+            if (
+                b is None
+                or W.box_shape(b) != W.box_shape(box)
+                or not W.matches(g[:, b[0] : b[1] + 1, b[2] : b[3] + 1], ref)
+            ):
                 continue
             log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
             small = self._rows((c, L, L), lower, upper, readout, n)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -27,7 +26,9 @@ SUFFIX = {"graphml": ".graphml", "json": ".json", "gexf": ".gexf", "dot": ".dot"
 def _scalar_copy(graph: nx.DiGraph) -> nx.DiGraph:
     """Same graph with lists/dicts/None turned into strings, as GraphML and GEXF require."""
     def fix(d: dict) -> dict:
-        return {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else ("" if v is None else v)) for k, v in d.items()}
+        return {
+            k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else ("" if v is None else v)) for k, v in d.items()
+        }
 
     g = nx.DiGraph()
     g.graph.update(fix(graph.graph))

@@ -19,16 +19,16 @@ import networkx as nx
 import torch
 import torch.nn.functional as F
 
+from visioncircuits.circuits.attribution import Inputs, get_method, iter_batches
 from visioncircuits.circuits.config import METHODS as METHODS  # re-exported: the CLI reads it here
 from visioncircuits.circuits.config import CircuitConfig
-from visioncircuits.circuits.attribution import Inputs, get_method, iter_batches
 from visioncircuits.circuits.expanded import ExpandedWeights
 from visioncircuits.circuits.prune import select
 from visioncircuits.errors import InputError, unknown
 from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import LOGITS, SAELayer, is_sae_layer, model_layer
-from visioncircuits.units import Unit
 from visioncircuits.unit_activations import resolve_unit
+from visioncircuits.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def lower_chain(model, target: Unit, layers: Optional[Sequence[str]] = None) -> 
         raise InputError(f"{model.spec.name} has no main layers; pass layers=[...]")
     info = model.layer_info()
     under = {name: model_layer(name) for name in layers}
-    for name, layer in under.items():
+    for layer in under.values():
         if layer not in info:
             raise unknown(f"layer of {model.spec.name}", layer, list(info))
     if target.kind == "logit":
@@ -88,7 +88,9 @@ class _Scorer:
             return self._weights(uppers, lower)
         rows = []
         for u in uppers:
-            s = self.attr_cls(self.model, u).attribute(self.dataset, [lower], limit=self.n_images, progress=self.progress)
+            s = self.attr_cls(self.model, u).attribute(
+                self.dataset, [lower], limit=self.n_images, progress=self.progress
+            )
             rows.append(s[lower])
         return torch.stack(rows), None
 
@@ -143,8 +145,16 @@ def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional
         log.info("only %d layers below %s; depth cut from %d", len(chain), root, depth)
     score = _Scorer(model, method, dataset, cfg.attribution, cfg.n_images, cfg.crop, cfg.progress)
 
-    g = nx.DiGraph(model=model.spec.name, target=str(root), method=method, depth=depth, top_k=top_k,
-                   rank=rank, share=share if share is not None else "", attribution=cfg.attribution if method == "attribution" else "")
+    g = nx.DiGraph(
+        model=model.spec.name,
+        target=str(root),
+        method=method,
+        depth=depth,
+        top_k=top_k,
+        rank=rank,
+        share=share if share is not None else "",
+        attribution=cfg.attribution if method == "attribution" else "",
+    )
     _add_node(g, model, root, 0, labels)
     frontier = [root]
     for d, lower in enumerate(chain[:depth], start=1):

@@ -6,19 +6,28 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("circuit", help="circuit graph of a unit: GraphML, JSON, GEXF, DOT and an interactive HTML diagram")
+    p = sub.add_parser(
+        "circuit", help="circuit graph of a unit: GraphML, JSON, GEXF, DOT and an interactive HTML diagram"
+    )
     p.add_argument("model", help="registered model name (see `visioncircuits models`)")
     p.add_argument("unit", help="target: LAYER:CHANNEL, logit:CLASS or sae:DIR:LATENT")
     p.add_argument("--depth", type=int, default=2, help="layers to walk down (default 2)")
     p.add_argument("--top-k", type=int, default=3, help="strongest inputs kept per node (default 3)")
     p.add_argument("--share", type=float, default=None, help="also stop once kept edges hold this share of |influence|")
-    p.add_argument("--rank", default="abs", choices=("abs", "positive", "negative"), help="rank edges by |strength| or sign")
+    p.add_argument(
+        "--rank", default="abs", choices=("abs", "positive", "negative"), help="rank edges by |strength| or sign"
+    )
     p.add_argument("--method", default="weights", help="weights (data-free) or attribution (needs --dataset)")
     p.add_argument("--attribution", default="activation_x_gradient",
                    help="activation_x_gradient, integrated_gradients or conductance")
     p.add_argument("--dataset", default=None, help="image folder for attribution and activation statistics")
     p.add_argument("--n-images", type=int, default=64, help="images read from --dataset (default 64)")
-    p.add_argument("--layers", nargs="*", default=None, help="layers to walk (default: the model's main layers); sae:DIR for SAE latents")
+    p.add_argument(
+        "--layers",
+        nargs="*",
+        default=None,
+        help="layers to walk (default: the model's main layers); sae:DIR for SAE latents",
+    )
     p.add_argument("--weights", default=None, help="weights file, or 'random' (default: the model's published weights)")
     p.add_argument("--no-vis", action="store_true", help="skip feature visualisations of the nodes")
     p.add_argument("--vis-steps", type=int, default=128, help="optimisation steps per visualisation (default 128)")

@@ -9,7 +9,9 @@ from visioncircuits.cli.cmd_render import add_render_options, check_render_optio
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gallery", help="gallery of a layer's units (or sae:DIR latents): PNGs, gallery.json, index.html")
+    p = sub.add_parser(
+        "gallery", help="gallery of a layer's units (or sae:DIR latents): PNGs, gallery.json, index.html"
+    )
     p.add_argument("model")
     p.add_argument("layer", help="a layer name, or sae:SAE_DIR for the SAE's latents")
     p.add_argument("--units", default="all", help="unit range: 0:64, 3,7,9 or all (default)")
@@ -20,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", default=None, metavar="K/N", help="only every N-th unit, starting with the K-th (1..N)")
     p.add_argument("--diverse", type=int, default=0, metavar="N", help="also render N diverse images per unit")
     p.add_argument("--negative", action="store_true", help="also render what most suppresses each unit")
-    p.add_argument("--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards')
+    p.add_argument(
+        "--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards'
+    )
     p.add_argument("--link-images", action="store_true", help="link PNGs from index.html instead of embedding them")
     add_render_options(p)
     p.set_defaults(func=run)

@@ -30,15 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--l1", type=float, default=1.0, help="L1 coefficient (relu architecture)")
-    t.add_argument("--aux-k", type=int, default=None, help="dead latents used by the auxiliary loss (default: channels / 2)")
+    t.add_argument(
+        "--aux-k", type=int, default=None, help="dead latents used by the auxiliary loss (default: channels / 2)"
+    )
     t.add_argument("--dead-after", type=int, default=200_000, help="samples without firing before a latent is dead")
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
     t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
-    t.add_argument("--isolated-fraction", type=float, default=0.0,
-                   help="with --toyworld: share of each image batch showing one primitive alone (unlabelled; default 0)")
+    t.add_argument(
+        "--isolated-fraction",
+        type=float,
+        default=0.0,
+        help="with --toyworld: share of each image batch showing one primitive alone (unlabelled; default 0)",
+    )
     _common(t)
     t.set_defaults(func=run_train)
 
@@ -95,9 +101,20 @@ def run_train(args: argparse.Namespace) -> int:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.positions is not None and args.positions < 1:
         raise InputError(f"--positions must be positive, got {args.positions}")
-    cfg = TrainConfig(d_sae=args.latents, k=args.k if args.arch != "relu" else None, architecture=args.arch, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, l1_coeff=args.l1, aux_k=args.aux_k, dead_after=args.dead_after,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed, init_bias=args.init_bias)
+    cfg = TrainConfig(
+        d_sae=args.latents,
+        k=args.k if args.arch != "relu" else None,
+        architecture=args.arch,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        l1_coeff=args.l1,
+        aux_k=args.aux_k,
+        dead_after=args.dead_after,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        init_bias=args.init_bias,
+    )
     cfg.check()
     model = _setup(args)
     _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,

@@ -33,14 +33,34 @@ def choose_pair() -> tuple[str, str]:
     for a, b in PREFERRED:
         if _has_weights(a) and _has_weights(b):
             return a, b
-    raise RuntimeError("universality needs two trained toy models in models/toy: train them with "
-                       "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'")
+    raise RuntimeError(
+        "universality needs two trained toy models in models/toy: train them with "
+        "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'"
+    )
 
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"n_probe": 64, "n_label": 200, "steps": 0, "top_pairs": 3, "grid": 4, "permutations": 1, "batch": 32, "top": 50}
-    return {"n_probe": 600, "n_label": 1000, "steps": 128, "top_pairs": 12, "grid": 8, "permutations": 2, "batch": 50, "top": 50}
+        return {
+            "n_probe": 64,
+            "n_label": 200,
+            "steps": 0,
+            "top_pairs": 3,
+            "grid": 4,
+            "permutations": 1,
+            "batch": 32,
+            "top": 50,
+        }
+    return {
+        "n_probe": 600,
+        "n_label": 1000,
+        "steps": 128,
+        "top_pairs": 12,
+        "grid": 8,
+        "permutations": 2,
+        "batch": 50,
+        "top": 50,
+    }
 
 
 def _layers(name: str) -> list[str]:
@@ -59,8 +79,13 @@ def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, 
 
     b_rand = load_model(name_b, weights="random", device=device)
     layers = {"a": _layers(name_a), "b": _layers(name_b)}
-    res = compare({"a": model_a, "b": b_rand}, layers, probes, None,
-                  CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
+    res = compare(
+        {"a": model_a, "b": b_rand},
+        layers,
+        probes,
+        None,
+        CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False),
+    )
     labels_a = label_fn(name_a, model_a, res.units["a"])
     labels_b = label_fn(name_b + " (random)", b_rand, res.units["b"])
     pr = res.pairs[0]
@@ -121,10 +146,20 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         "cka": pair["cka"]["matrix"],
     }
     write_json(out / "summary.json", metrics)
-    summary = (f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
-               f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
-               f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant, "
-               f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
-               f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})")
+    summary = (
+        f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
+        f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
+        f"random pairing: {100 * lab['chance']:.0f}%); "
+        f"{metrics['significant_matches']} of {metrics['matches']} matches significant, "
+        f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
+        f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})"
+    )
     ctx.shared["universality"] = metrics
-    return [Artefact(title=f"Universality report: {name_a} vs {name_b}", href="universality/report.html", summary=summary, metrics=metrics)]
+    return [
+        Artefact(
+            title=f"Universality report: {name_a} vs {name_b}",
+            href="universality/report.html",
+            summary=summary,
+            metrics=metrics,
+        )
+    ]

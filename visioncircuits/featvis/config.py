@@ -58,12 +58,12 @@ class RenderConfig:
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "param_kwargs", dict(self.param_kwargs or {}))
 
-    def replace(self, **changes) -> "RenderConfig":
+    def replace(self, **changes) -> RenderConfig:
         """A copy with ``changes`` (validated again)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def resolve(cls, config: Optional["RenderConfig"] = None, **overrides) -> "RenderConfig":
+    def resolve(cls, config: Optional[RenderConfig] = None, **overrides) -> RenderConfig:
         """``config`` (default: the defaults) with keyword ``overrides``; unknown names are a
         ``TypeError``, as for any function. Lets ``render(model, u, steps=64)`` keep working."""
         base = config if config is not None else cls()
@@ -72,6 +72,8 @@ class RenderConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(set(overrides) - names)
         if bad:
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(bad)}; RenderConfig fields are {', '.join(sorted(names))}")
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(bad)}; RenderConfig fields are {', '.join(sorted(names))}"
+            )
         overrides = {k: v for k, v in overrides.items() if k != "param_kwargs" or v is not None}
         return dataclasses.replace(base, **overrides) if overrides else base

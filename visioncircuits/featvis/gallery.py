@@ -19,15 +19,15 @@ from typing import Optional, Sequence, Union
 
 from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
-from visioncircuits.hooks import HookedModel
-from visioncircuits.keys import SAELayer, is_sae_layer
-from visioncircuits.utils import slug
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import dataset_examples
 from visioncircuits.featvis.objectives import as_objective
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
+from visioncircuits.hooks import HookedModel
+from visioncircuits.keys import SAELayer, is_sae_layer
 from visioncircuits.unit_activations import sae_config
 from visioncircuits.units import parse_range
+from visioncircuits.utils import slug
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,26 @@ def _slug(text: str) -> str:
     return slug(text, max_len=120, default="unit")
 
 
-def build_gallery(model: HookedModel, layer: str, out_dir: Union[str, os.PathLike], config: Optional[RenderConfig] = None,
-                  *, units: Union[str, Sequence[int], None] = None, unit_spec: Optional[str] = None,
-                  dataset: Union[str, os.PathLike, None] = None, diverse: int = 0, diversity_weight: float = 1.0,
-                  negative: bool = False, k: int = 9, shard: Union[str, tuple, None] = None,
-                  unit_notes: Optional[dict] = None, embed_images: bool = True, write_html: bool = True,
-                  max_examples: Optional[int] = None, **render_kwargs) -> GalleryResult:
+def build_gallery(
+    model: HookedModel,
+    layer: str,
+    out_dir: Union[str, os.PathLike],
+    config: Optional[RenderConfig] = None,
+    *,
+    units: Union[str, Sequence[int], None] = None,
+    unit_spec: Optional[str] = None,
+    dataset: Union[str, os.PathLike, None] = None,
+    diverse: int = 0,
+    diversity_weight: float = 1.0,
+    negative: bool = False,
+    k: int = 9,
+    shard: Union[str, tuple, None] = None,
+    unit_notes: Optional[dict] = None,
+    embed_images: bool = True,
+    write_html: bool = True,
+    max_examples: Optional[int] = None,
+    **render_kwargs,
+) -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
 
     Rendering settings come from ``config`` (:class:`RenderConfig`), overridden by keyword
@@ -157,9 +171,18 @@ def build_gallery(model: HookedModel, layer: str, out_dir: Union[str, os.PathLik
                 ue = examples[addr]
                 rec["stats"] = ue.stats
                 rec["examples"] = [
-                    {"path": e.path, "name": Path(e.path).name, "value": e.value, "y": e.y, "x": e.x,
-                     "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out) if e.crop is not None else None}
-                    for r, e in enumerate(ue.top)]
+                    {
+                        "path": e.path,
+                        "name": Path(e.path).name,
+                        "value": e.value,
+                        "y": e.y,
+                        "x": e.x,
+                        "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out)
+                        if e.crop is not None
+                        else None,
+                    }
+                    for r, e in enumerate(ue.top)
+                ]
                 rec["dataset"] = ds_info
             write_json(udir / "unit.json", rec)  # last: marks the unit finished
     result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None)

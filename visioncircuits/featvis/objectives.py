@@ -34,7 +34,7 @@ class Objective:
         raise NotImplementedError
 
     # -- algebra: everything becomes a flat weighted sum
-    def _terms(self) -> list[tuple[float, "Objective"]]:
+    def _terms(self) -> list[tuple[float, Objective]]:
         return [(1.0, self)]
 
     def __add__(self, other):
@@ -167,7 +167,9 @@ class Direction(Objective):
         if a.dim() == 2:
             a = a[:, :, None, None]
         if a.shape[1] != self.vector.numel():
-            raise InputError(f"direction has {self.vector.numel()} entries but layer {self.layer} has {a.shape[1]} channels")
+            raise InputError(
+                f"direction has {self.vector.numel()} entries but layer {self.layer} has {a.shape[1]} channels"
+            )
         v = self.vector.to(a.device, a.dtype)
         if self.cosine:
             return F.cosine_similarity(a, v[None, :, None, None], dim=1, eps=1e-8).mean(dim=(1, 2))

@@ -139,7 +139,9 @@ class MacoParam(ImageParam):
             magnitude = one_over_f(size, size).expand(shape).clone()
         magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
         if tuple(magnitude.shape) != shape:
-            raise InputError(f"MACO magnitude spectrum must have shape {shape} for size {size}, got {tuple(magnitude.shape)}")
+            raise InputError(
+                f"MACO magnitude spectrum must have shape {shape} for size {size}, got {tuple(magnitude.shape)}"
+            )
         self.register_buffer("magnitude", magnitude.clone(), persistent=False)
         g = torch.Generator(device="cpu")
         phases = []

@@ -56,7 +56,9 @@ def redirect_steps(redirect_relu: Union[bool, int, float, None], steps: int) -> 
         return int(round(redirect_relu * steps))
     if isinstance(redirect_relu, (int, float)) and redirect_relu >= 0 and float(redirect_relu).is_integer():
         return min(int(redirect_relu), steps)
-    raise InputError(f"redirect_relu must be True/False, a number of steps >= 0 or a fraction in (0, 1), got {redirect_relu!r}")
+    raise InputError(
+        f"redirect_relu must be True/False, a number of steps >= 0 or a fraction in (0, 1), got {redirect_relu!r}"
+    )
 
 
 @dataclass
@@ -234,7 +236,9 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
     images, values, history = [], [], []
     n_chunks = -(-len(objectives) // bs)
     steps = cfg.steps
-    with tqdm(total=steps * n_chunks, desc=f"render {len(objectives)} units", unit="step", disable=not cfg.progress) as bar:
+    with tqdm(
+        total=steps * n_chunks, desc=f"render {len(objectives)} units", unit="step", disable=not cfg.progress
+    ) as bar:
         for start in range(0, len(objectives), bs):
             chunk = objectives[start:start + bs]
             chunk_layers = needed_layers(chunk)
@@ -246,8 +250,18 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
             values.extend(float(v) for v in vals.cpu())
     seconds = time.perf_counter() - t0
     log.info("rendered %d units x %d steps at %d px in %.1f s", len(objectives), steps, size, seconds)
-    return RenderResult(torch.cat(images), values, [o.name for o in objectives], size, steps, cfg.param, cfg.seed, seconds,
-                        history, n_redirect)
+    return RenderResult(
+        torch.cat(images),
+        values,
+        [o.name for o in objectives],
+        size,
+        steps,
+        cfg.param,
+        cfg.seed,
+        seconds,
+        history,
+        n_redirect,
+    )
 
 
 def render_batch(model: HookedModel, objective: Target, n: int, config: Optional[RenderConfig] = None,
@@ -267,8 +281,17 @@ def render_batch(model: HookedModel, objective: Target, n: int, config: Optional
     with tqdm(total=cfg.steps, desc=f"render {obj.name} x{n}", unit="step", disable=not cfg.progress) as bar:
         imgs, vals = optimise(model, n, obj, obj.layers, cfg.replace(eval_every=0), size=size, first_index=0,
                               transforms=resolve_transforms(cfg.transforms, size), bar=bar, redirect=n_redirect)
-    return RenderResult(imgs.cpu(), [float(v) for v in vals.cpu()], [obj.name] * n, size, cfg.steps, cfg.param, cfg.seed,
-                        time.perf_counter() - t0, redirect_steps=n_redirect)
+    return RenderResult(
+        imgs.cpu(),
+        [float(v) for v in vals.cpu()],
+        [obj.name] * n,
+        size,
+        cfg.steps,
+        cfg.param,
+        cfg.seed,
+        time.perf_counter() - t0,
+        redirect_steps=n_redirect,
+    )
 
 
 def render_diverse(model: HookedModel, unit: Target, n: int = 4, *, weight: float = 1.0, layer: Optional[str] = None,

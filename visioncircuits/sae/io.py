@@ -35,7 +35,9 @@ def save_sae(sae: SparseAutoencoder, out_dir: Union[str, os.PathLike], extra_cfg
     if extra_cfg:
         sae.cfg.update(extra_cfg)
     tensors = {name: getattr(sae, name).detach().to("cpu", torch.float32).contiguous() for name in TENSORS}
-    write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "visioncircuits-sae", "version": str(FORMAT_VERSION)}))
+    write_bytes(
+        out / WEIGHTS_FILE, save(tensors, metadata={"format": "visioncircuits-sae", "version": str(FORMAT_VERSION)})
+    )
     write_json(out / CONFIG_FILE, {**sae.cfg, "format_version": FORMAT_VERSION})
     return out
 

@@ -108,7 +108,15 @@ def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k
     fired[cols[active]] = True
     aux = _aux_loss(sae, x_s, bias, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k)
     loss = recon + aux_coeff * aux if aux.requires_grad else recon
-    return StepOut(loss, recon.detach(), aux.detach(), float(active.sum()) / b, fired, x_hat_s.detach() / sae.input_scale, min_active)
+    return StepOut(
+        loss,
+        recon.detach(),
+        aux.detach(),
+        float(active.sum()) / b,
+        fired,
+        x_hat_s.detach() / sae.input_scale,
+        min_active,
+    )
 
 
 def relu_l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1_coeff: float) -> StepOut:

@@ -34,7 +34,9 @@ class SparseAutoencoder(nn.Module):
     model's own units; the input scaling is internal.
     """
 
-    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None, cfg: Optional[dict] = None):
+    def __init__(
+        self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None, cfg: Optional[dict] = None
+    ):
         super().__init__()
         if architecture not in ARCHITECTURES:
             from visioncircuits.errors import unknown
@@ -44,7 +46,9 @@ class SparseAutoencoder(nn.Module):
             raise InputError(f"SAE sizes must be positive, got d_in={d_in}, d_sae={d_sae}")
         if architecture in ("topk", "batchtopk"):
             if k is None or not 1 <= int(k) <= d_sae:
-                raise InputError(f"k must be between 1 and the number of latents ({d_sae}) for a {architecture} SAE, got {k}")
+                raise InputError(
+                    f"k must be between 1 and the number of latents ({d_sae}) for a {architecture} SAE, got {k}"
+                )
             k = int(k)
         self.d_in, self.d_sae, self.architecture, self.k = int(d_in), int(d_sae), architecture, k
         self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
@@ -128,7 +132,9 @@ class SparseAutoencoder(nn.Module):
 
     def extra_repr(self) -> str:
         k = f", k={self.k}" if self.k is not None else ""
-        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={float(self.input_scale):.4g}"
+        return (
+            f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={float(self.input_scale):.4g}"
+        )
 
 
 def flatten_positions(acts: torch.Tensor) -> torch.Tensor:

@@ -62,14 +62,30 @@ def describe_data(dataset, toyworld: bool) -> dict:
     if toyworld:
         return {"kind": "toyworld"}
     train, held = split_folder(dataset)
-    return {"kind": "folder", "path": str(Path(dataset).resolve()), "train_images": len(train), "heldout_images": len(held),
-            "split": "every 5th file (sorted) held out for evaluation"}
+    return {
+        "kind": "folder",
+        "path": str(Path(dataset).resolve()),
+        "train_images": len(train),
+        "heldout_images": len(held),
+        "split": "every 5th file (sorted) held out for evaluation",
+    }
 
 
-def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None, toyworld: bool = False,
-                    positions: Optional[int] = None, image_batch: int = 32, buffer: int = 65536, eval_images: int = 256,
-                    progress: bool = True, stop_after: Optional[int] = None,
-                    isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
+def train_layer_sae(
+    model,
+    layer: str,
+    cfg: TrainConfig,
+    out_dir: Union[str, os.PathLike],
+    dataset=None,
+    toyworld: bool = False,
+    positions: Optional[int] = None,
+    image_batch: int = 32,
+    buffer: int = 65536,
+    eval_images: int = 256,
+    progress: bool = True,
+    stop_after: Optional[int] = None,
+    isolated_fraction: float = 0.0,
+) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
     ``isolated_fraction`` (toy world only): share of each image batch that is images of one
@@ -82,12 +98,30 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     if isolated_fraction and not toyworld:
         raise InputError("isolated_fraction needs toy-world training data (--toyworld)")
     source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
-    stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer, seed=cfg.seed)
-    meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
-            "training_data": {**describe_data(dataset, toyworld), "augment": "random resized crops + flips" if dataset else "fresh scenes",
-                              "positions_per_image": positions,
-                              **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
-    sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device, stop_after=stop_after)
+    stream = ActivationStream(
+        model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer, seed=cfg.seed
+    )
+    meta = {
+        "model": model.spec.name,
+        "layer": layer,
+        "layer_shape": list(info.shape),
+        "training_data": {
+            **describe_data(dataset, toyworld),
+            "augment": "random resized crops + flips" if dataset else "fresh scenes",
+            "positions_per_image": positions,
+            **({"isolated_fraction": isolated_fraction} if isolated_fraction else {}),
+        },
+    }
+    sae = train_sae(
+        stream,
+        info.channels,
+        cfg,
+        out_dir=out_dir,
+        meta=meta,
+        progress=progress,
+        device=model.device,
+        stop_after=stop_after,
+    )
     if not sae.cfg["training"]["finished"]:
         return sae, {}
     metrics = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, eval_images), layer, progress=progress)
@@ -110,11 +144,15 @@ def evaluate_dir(model, sae_dir: Union[str, os.PathLike], dataset=None, toyworld
         elif td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
             dataset = td["path"]
         else:
-            raise InputError(f"no evaluation data: pass --dataset DIR or --toyworld (the SAE's training data {td or 'is unknown'})")
+            raise InputError(
+                f"no evaluation data: pass --dataset DIR or --toyworld (the SAE's training data {td or 'is unknown'})"
+            )
     layer = sae.cfg.get("layer")
     info = model.resolve_layer(layer)
     if info.channels != sae.d_in:
-        raise InputError(f"the SAE reads {sae.d_in} channels but layer '{layer}' of {model.spec.name} has {info.channels}")
+        raise InputError(
+            f"the SAE reads {sae.d_in} channels but layer '{layer}' of {model.spec.name} has {info.channels}"
+        )
     out = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, n_images), layer, progress=progress)
     out["eval_data"] = describe_data(dataset, toyworld)
     return out

@@ -61,7 +61,9 @@ class FolderSource:
         side = max(1, int(round(math.sqrt(scale) * min(h, w))))
         top, left = int(r[1] * (h - side + 1)), int(r[2] * (w - side + 1))
         crop = img[:, top:top + side, left:left + side][None]
-        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=side > self.size)[0]
+        crop = F.interpolate(
+            crop, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=side > self.size
+        )[0]
         if self.flip and r[3] < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1)

@@ -127,8 +127,16 @@ def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
     return sae if tr.get("finished") and tr.get("fingerprint") == fp else None
 
 
-def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None, meta: Optional[dict] = None,
-              progress: bool = True, device: Optional[torch.device] = None, stop_after: Optional[int] = None) -> SparseAutoencoder:
+def train_sae(
+    stream,
+    d_in: int,
+    cfg: TrainConfig,
+    out_dir: Union[str, os.PathLike, None] = None,
+    meta: Optional[dict] = None,
+    progress: bool = True,
+    device: Optional[torch.device] = None,
+    stop_after: Optional[int] = None,
+) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
 
     With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
@@ -203,7 +211,9 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
                 bar.set_postfix(ev=f"{ema['ev']:.3f}", l0=f"{ema['l0']:.1f}", dead=f"{dead_frac:.2f}",
                                 sps=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
             if out is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-                save_checkpoint(out, sae, opt, since_fired, {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}})
+                save_checkpoint(
+                    out, sae, opt, since_fired, {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}}
+                )
         else:
             step = cfg.steps
     finally:

@@ -57,7 +57,8 @@ class ResBlock(nn.Module):
 
 
 class ToyResNet(nn.Module):
-    """stem (5x5 conv, stride 2) -> block1 (stride 2) -> block2 (the primitive layer) -> block3 (stride 2) -> GAP -> linear."""
+    """stem (5x5 conv, stride 2) -> block1 (stride 2) -> block2 (the primitive layer) -> block3 (stride 2)
+    -> GAP -> linear."""
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 26, 64), num_classes: int = NUM_CLASSES):
         super().__init__()

@@ -14,31 +14,6 @@ import importlib.abc
 import importlib.util
 import sys
 
-_MOVED = {  # old module -> merged module (deprecated paths, kept for one release)
-    "features": "measures", "cka": "measures", "cca": "measures", "similarity": "measures",
-    "nulls": "matching", "minibatch": "matching", "activations": "probes", "transfer": "probes",
-    "figures": "report", "labels": "toy",
-}
-
-
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """``import visioncircuits.universality.cka`` gives the merged ``measures`` module."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        pkg, _, old = fullname.rpartition(".")
-        if pkg == __name__ and old in _MOVED:
-            return importlib.util.spec_from_loader(fullname, self)
-        return None
-
-    def create_module(self, spec):
-        return importlib.import_module(f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}")
-
-    def exec_module(self, module):
-        pass
-
-
-if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
-    sys.meta_path.append(_MovedModules())
 from visioncircuits.universality.compare import (
     CompareConfig,
     CompareResult,
@@ -73,9 +48,57 @@ from visioncircuits.universality.probes import (
     stimulus_transfer,
 )
 
+_MOVED = {  # old module -> merged module (deprecated paths, kept for one release)
+    "features": "measures", "cka": "measures", "cca": "measures", "similarity": "measures",
+    "nulls": "matching", "minibatch": "matching", "activations": "probes", "transfer": "probes",
+    "figures": "report", "labels": "toy",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import visioncircuits.universality.cka`` gives the merged ``measures`` module."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        pkg, _, old = fullname.rpartition(".")
+        if pkg == __name__ and old in _MOVED:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}")
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
 __all__ = [
-    "linear_cka", "rbf_cka", "mean_squared_cca", "svcca", "pwcca", "procrustes_similarity", "procrustes_distance", "mutual_knn",
-    "similarity", "METRICS", "MinibatchCKA", "full_cka_matrix", "CrossCorrelation", "Match", "match_units", "significance",
-    "compare", "cka_matrices", "CompareConfig", "CompareSettings", "CompareResult", "stimulus_transfer", "run_universality", "ReportConfig", "ReportOptions",
-    "FolderProbes", "TensorProbes",
+    "linear_cka",
+    "rbf_cka",
+    "mean_squared_cca",
+    "svcca",
+    "pwcca",
+    "procrustes_similarity",
+    "procrustes_distance",
+    "mutual_knn",
+    "similarity",
+    "METRICS",
+    "MinibatchCKA",
+    "full_cka_matrix",
+    "CrossCorrelation",
+    "Match",
+    "match_units",
+    "significance",
+    "compare",
+    "cka_matrices",
+    "CompareConfig",
+    "CompareSettings",
+    "CompareResult",
+    "stimulus_transfer",
+    "run_universality",
+    "ReportConfig",
+    "ReportOptions",
+    "FolderProbes",
+    "TensorProbes",
 ]

@@ -157,7 +157,9 @@ def compare(
     pairs = list(itertools.combinations(names, 2))
     cka = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     cc = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs}
-    cc_perm = {p: [CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for _ in range(st.n_permutations)] for p in pairs}
+    cc_perm = {
+        p: [CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for _ in range(st.n_permutations)] for p in pairs
+    }
     cc_rand = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs if p[1] in null_models}
     tops = {k: _TopK(len(units[k]), st.top_examples) for k in names}
     sums = {k: torch.zeros(len(units[k]), dtype=torch.float64) for k in names}
@@ -175,13 +177,22 @@ def compare(
             yield imgs
 
     n_images = 0
-    stream = stream_activations(all_models, all_layers, batches(), mode=None, progress=st.progress, total=probes.n_batches(st.batch_size))
+    stream = stream_activations(
+        all_models, all_layers, batches(), mode=None, progress=st.progress, total=probes.n_batches(st.batch_size)
+    )
     for raw in stream:
         idx = index_batches[-1]
         b = len(idx)
         n_images += b
-        maps = {k: torch.cat([reduce_activation(raw[k][layer], "grid", st.grid) for layer in all_layers[k]], dim=1) for k in raw}
-        grams = {k: gram_makers[k]([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names} if b >= MIN_BATCH else {}
+        maps = {
+            k: torch.cat([reduce_activation(raw[k][layer], "grid", st.grid) for layer in all_layers[k]], dim=1)
+            for k in raw
+        }
+        grams = (
+            {k: gram_makers[k]([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names}
+            if b >= MIN_BATCH
+            else {}
+        )
         for k in names:
             tops[k].update(maps[k].amax(dim=(2, 3)), idx)
             sums[k] += maps[k].double().mean(dim=(2, 3)).sum(0).cpu()
@@ -242,7 +253,9 @@ def cka_matrices(
     acc = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     gram_makers = {k: BatchGrams() for k in names}
     batches = (imgs for _, imgs in probes.batches(batch_size))
-    for feats in stream_activations(models, layers, batches, mode="flatten", progress=progress, total=probes.n_batches(batch_size)):
+    for feats in stream_activations(
+        models, layers, batches, mode="flatten", progress=progress, total=probes.n_batches(batch_size)
+    ):
         b = next(iter(next(iter(feats.values())).values())).shape[0]
         grams = {k: gram_makers[k](list(feats[k].values())) for k in names} if b >= MIN_BATCH else None
         for p in pairs:

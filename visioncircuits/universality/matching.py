@@ -54,7 +54,10 @@ class CrossCorrelation:
         if sa.shape[1] != self.n_a or sb.shape[1] != self.n_b:
             raise InputError(f"expected {self.n_a} and {self.n_b} units, got {sa.shape[1]} and {sb.shape[1]}")
         if sa.shape[0] != sb.shape[0]:
-            raise InputError(f"A and B must be sampled at the same images and positions ({sa.shape[0]} vs {sb.shape[0]} samples); use a common grid")
+            raise InputError(
+                f"A and B must be sampled at the same images and positions ({sa.shape[0]} vs {sb.shape[0]} samples); "
+                "use a common grid"
+            )
         if not (torch.isfinite(sa).all() and torch.isfinite(sb).all()):
             raise InputError("unit activations contain NaN or infinite values")
         if self._shift_a is None:
@@ -287,7 +290,9 @@ class MinibatchCKA:
             raise InputError(f"expected {n} {name} layers in this batch, got {len(items)}")
         return [torch.from_numpy(t) if not isinstance(t, torch.Tensor) else t for t in items]
 
-    def update(self, xs: Sequence[ArrayLike] | Mapping[str, ArrayLike], ys: Sequence[ArrayLike] | Mapping[str, ArrayLike]) -> None:
+    def update(
+        self, xs: Sequence[ArrayLike] | Mapping[str, ArrayLike], ys: Sequence[ArrayLike] | Mapping[str, ArrayLike]
+    ) -> None:
         fx, fy = self._list(xs, self.n_x, "X"), self._list(ys, self.n_y, "Y")
         b = fx[0].shape[0]
         if any(t.shape[0] != b for t in fx + fy):
@@ -315,13 +320,19 @@ class MinibatchCKA:
     def result(self) -> np.ndarray:
         """The CKA matrix (finite, 0 for degenerate layers)."""
         if self.batches == 0:
-            raise InputError(f"minibatch CKA saw no batch of at least {MIN_BATCH} images ({self.skipped_examples} skipped)")
+            raise InputError(
+                f"minibatch CKA saw no batch of at least {MIN_BATCH} images ({self.skipped_examples} skipped)"
+            )
         tiny = 1e-12 * max(self.hsic_xx.max(initial=0.0), self.hsic_yy.max(initial=0.0), 1e-300)
         okx, oky = self.hsic_xx > tiny, self.hsic_yy > tiny
         self.degenerate_x = [int(i) for i in np.flatnonzero(~okx)]
         self.degenerate_y = [int(i) for i in np.flatnonzero(~oky)]
         if self.degenerate_x or self.degenerate_y:
-            log.warning("minibatch CKA: layers without variance (CKA set to 0): X %s, Y %s", self.degenerate_x, self.degenerate_y)
+            log.warning(
+                "minibatch CKA: layers without variance (CKA set to 0): X %s, Y %s",
+                self.degenerate_x,
+                self.degenerate_y,
+            )
         norm = np.sqrt(np.where(okx, self.hsic_xx, 1.0))[:, None] * np.sqrt(np.where(oky, self.hsic_yy, 1.0))[None, :]
         out = self.hsic_xy / norm
         out[~okx, :] = 0.0

@@ -50,7 +50,9 @@ def check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
         raise InputError(f"X and Y are on different devices ({x.device}, {y.device})")
 
 
-def feature_pair(x: ArrayLike, y: ArrayLike, min_examples: int = 2, centre: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def feature_pair(
+    x: ArrayLike, y: ArrayLike, min_examples: int = 2, centre: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The preamble every measure shares: ``as_features`` both, ``check_pair``, and (``centre``)
     ``centered_unit`` both. Returns float64 (n, d) tensors."""
     xt, yt = as_features(x, "X", min_examples), as_features(y, "Y", min_examples)
@@ -70,7 +72,9 @@ def centered_unit(x: torch.Tensor, name: str = "X") -> torch.Tensor:
     scale = xc.abs().max()
     magnitude = x.abs().max()
     if scale == 0 or scale <= 1e-12 * magnitude:  # rounding noise of a constant column
-        raise InputError(f"{name} is constant across all {x.shape[0]} examples (zero variance); similarity is undefined")
+        raise InputError(
+            f"{name} is constant across all {x.shape[0]} examples (zero variance); similarity is undefined"
+        )
     xc = xc / scale  # first bring into a safe range, then normalise exactly
     norm = torch.linalg.norm(xc)
     return xc / norm
@@ -194,7 +198,13 @@ def _basis(x: torch.Tensor, keep: float | int | None, name: str) -> torch.Tensor
     return u[:, :r]
 
 
-def cca(x: ArrayLike, y: ArrayLike, center: bool = True, keep_x: float | int | None = None, keep_y: float | int | None = None) -> CCAResult:
+def cca(
+    x: ArrayLike,
+    y: ArrayLike,
+    center: bool = True,
+    keep_x: float | int | None = None,
+    keep_y: float | int | None = None,
+) -> CCAResult:
     """Canonical correlations between ``x`` and ``y`` (n examples each).
 
     CCA with as many directions as examples is trivially perfect, so that is an error that

@@ -20,8 +20,8 @@ from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
 from visioncircuits.universality.compare import (
-    CompareResult,
     CompareConfig,
+    CompareResult,
     PairResult,
     compare,
 )
@@ -88,7 +88,11 @@ def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progr
     from visioncircuits.featvis.render import render
 
     size = int(size or model.spec.input_size)
-    paths = [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
+    paths = (
+        [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units]
+        if cache
+        else [None] * len(units)
+    )
     todo = [i for i, p in enumerate(paths) if p is None or not p.exists()]
     images: list[Optional[torch.Tensor]] = [None if i in todo else load_image(paths[i]) for i in range(len(units))]
     if todo:
@@ -100,8 +104,15 @@ def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progr
     return torch.stack(images)
 
 
-def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object], probes: ProbeSet, opts: ReportConfig,
-                labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None, vis_cache: Optional[Path] = None) -> dict:
+def pair_report(
+    res: CompareResult,
+    pr: PairResult,
+    models: Mapping[str, object],
+    probes: ProbeSet,
+    opts: ReportConfig,
+    labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None,
+    vis_cache: Optional[Path] = None,
+) -> dict:
     """JSON-ready summary of one pair, with pictures (tensors) kept under ``_images``."""
     ua, ub = res.units[pr.a], res.units[pr.b]
     sig = pr.significant
@@ -109,10 +120,18 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
     matches = []
     for rank, m in enumerate(pr.matches):
         row = {
-            "rank": rank + 1, "unit_a": str(ua[m.a]), "unit_b": str(ub[m.b]), "index_a": m.a, "index_b": m.b, "r": m.r,
-            "p_permuted": float(pr.sig_permuted.p[rank]), "q_permuted": float(pr.sig_permuted.q[rank]), "z_permuted": float(pr.sig_permuted.z[rank]),
+            "rank": rank + 1,
+            "unit_a": str(ua[m.a]),
+            "unit_b": str(ub[m.b]),
+            "index_a": m.a,
+            "index_b": m.b,
+            "r": m.r,
+            "p_permuted": float(pr.sig_permuted.p[rank]),
+            "q_permuted": float(pr.sig_permuted.q[rank]),
+            "z_permuted": float(pr.sig_permuted.z[rank]),
             "random_baseline": None if pr.random_best is None else float(pr.random_best[m.a]),
-            "beats_random": None if beats is None else bool(beats[rank]), "significant": bool(sig[rank]),
+            "beats_random": None if beats is None else bool(beats[rank]),
+            "significant": bool(sig[rank]),
         }
         if labels:
             row["label_a"] = labels.get(pr.a, {}).get(m.a)
@@ -127,13 +146,27 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
 
     strengths = np.array([m.r for m in pr.matches])
     out = {
-        "a": pr.a, "b": pr.b,
-        "cka": {"metric": "minibatch linear CKA (unbiased HSIC)", "layers_a": res.layers[pr.a], "layers_b": res.layers[pr.b],
-                "matrix": pr.cka.round(6).tolist(), "argmax_b_for_each_a": pr.cka.argmax(axis=1).tolist()},
-        "matching": {"method": res.settings.method, "grid": res.settings.grid, "units_a": len(ua), "units_b": len(ub),
-                     "dead_a": [str(ua[i]) for i in pr.dead_a], "dead_b": [str(ub[i]) for i in pr.dead_b],
-                     "n_significant": int(sig.sum()), "n_beat_random": None if beats is None else int(beats.sum()),
-                     "mean_r": float(strengths.mean()), "matches": matches},
+        "a": pr.a,
+        "b": pr.b,
+        "cka": {
+            "metric": "minibatch linear CKA (unbiased HSIC)",
+            "layers_a": res.layers[pr.a],
+            "layers_b": res.layers[pr.b],
+            "matrix": pr.cka.round(6).tolist(),
+            "argmax_b_for_each_a": pr.cka.argmax(axis=1).tolist(),
+        },
+        "matching": {
+            "method": res.settings.method,
+            "grid": res.settings.grid,
+            "units_a": len(ua),
+            "units_b": len(ub),
+            "dead_a": [str(ua[i]) for i in pr.dead_a],
+            "dead_b": [str(ub[i]) for i in pr.dead_b],
+            "n_significant": int(sig.sum()),
+            "n_beat_random": None if beats is None else int(beats.sum()),
+            "mean_r": float(strengths.mean()),
+            "matches": matches,
+        },
         "null": {"permuted_images": summary(pr.null_permuted), "random_weights": summary(pr.null_random)},
         "_images": {},
     }

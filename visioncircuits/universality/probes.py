@@ -60,7 +60,9 @@ class TensorProbes(ProbeSet):
 
     def __init__(self, images: torch.Tensor, name: str = "tensor"):
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            raise InputError(f"probe images must be a (N, 3, H, W) tensor, got {getattr(images, 'shape', type(images))}")
+            raise InputError(
+                f"probe images must be a (N, 3, H, W) tensor, got {getattr(images, 'shape', type(images))}"
+            )
         if images.shape[0] == 0:
             raise InputError("the probe set is empty")
         self._images = images.float()
@@ -139,7 +141,9 @@ MODES = ("flatten", "pool", "grid")
 
 def UnitRef(layer: str, channel: int) -> Unit:  # noqa: N802 - deprecated class name kept as a factory
     """Deprecated: universality uses :class:`visioncircuits.units.Unit` (``Unit(layer, channel)``)."""
-    warnings.warn("UnitRef is deprecated; use visioncircuits.units.Unit(layer, index)", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "UnitRef is deprecated; use visioncircuits.units.Unit(layer, index)", DeprecationWarning, stacklevel=2
+    )
     return Unit(layer, int(channel))
 
 
@@ -182,7 +186,9 @@ def model_input(model, images: torch.Tensor) -> torch.Tensor:
     images = images.to(model.device, non_blocking=True)
     size = int(model.spec.input_size)
     if images.shape[-1] != size or images.shape[-2] != size:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(
+            0, 1
+        )
     return images
 
 
@@ -232,7 +238,10 @@ def stream_activations(
         out: dict[str, dict[str, torch.Tensor]] = {}
         for key, model in models.items():
             acts = model.run_with_cache(model_input(model, images), list(layers[key]))
-            out[key] = {layer: acts[layer] if mode is None else reduce_activation(acts[layer], mode, grid) for layer in layers[key]}
+            out[key] = {
+                layer: acts[layer] if mode is None else reduce_activation(acts[layer], mode, grid)
+                for layer in layers[key]
+            }
         yield out
 
 
@@ -242,7 +251,12 @@ def unit_maps(acts: Mapping[str, torch.Tensor], layers: Sequence[str]) -> torch.
 
 
 def collect(
-    models: Mapping[str, object], layers: Mapping[str, Sequence[str]], batches: Iterable[torch.Tensor], mode: str = "flatten", grid: int = 8, progress: bool = True
+    models: Mapping[str, object],
+    layers: Mapping[str, Sequence[str]],
+    batches: Iterable[torch.Tensor],
+    mode: str = "flatten",
+    grid: int = 8,
+    progress: bool = True,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """All activations in memory (small probe sets and tests only; reports stream)."""
     parts: dict[str, dict[str, list[torch.Tensor]]] = {k: {layer: [] for layer in layers[k]} for k in models}
@@ -305,7 +319,9 @@ def stimulus_transfer(
     if n == 0:
         return []
     if vis_a.shape[0] != n or vis_b.shape[0] != n:
-        raise InputError(f"need one visualisation per pair on each side: {n} pairs, {vis_a.shape[0]} and {vis_b.shape[0]} images")
+        raise InputError(
+            f"need one visualisation per pair on each side: {n} pairs, {vis_a.shape[0]} and {vis_b.shape[0]} images"
+        )
     base_a = list(baseline_a) if baseline_a is not None else [0.0] * n
     base_b = list(baseline_b) if baseline_b is not None else [0.0] * n
     if len(base_a) != n or len(base_b) != n:
@@ -318,8 +334,16 @@ def stimulus_transfer(
     for i in range(n):
         a_on_a, a_on_b = float(a_a[i, i]), float(a_b[i, i])
         b_on_a, b_on_b = float(b_a[i, i]), float(b_b[i, i])
-        out.append(TransferScore(
-            unit_a=str(ua[i]), unit_b=str(ub[i]), b_on_vis_a=b_on_a, b_on_vis_b=b_on_b, a_on_vis_b=a_on_b, a_on_vis_a=a_on_a,
-            transfer_ab=_relative(b_on_a, b_on_b, float(base_b[i])), transfer_ba=_relative(a_on_b, a_on_a, float(base_a[i])),
-        ))
+        out.append(
+            TransferScore(
+                unit_a=str(ua[i]),
+                unit_b=str(ub[i]),
+                b_on_vis_a=b_on_a,
+                b_on_vis_b=b_on_b,
+                a_on_vis_b=a_on_b,
+                a_on_vis_a=a_on_a,
+                transfer_ab=_relative(b_on_a, b_on_b, float(base_b[i])),
+                transfer_ba=_relative(a_on_b, a_on_a, float(base_a[i])),
+            )
+        )
     return out

@@ -61,15 +61,29 @@ def cka_heatmap(matrix: np.ndarray, layers_a: Sequence[str], layers_b: Sequence[
     return _png(fig)
 
 
-def match_histogram(strengths: Sequence[float], null_permuted: Sequence[float], null_random: Optional[Sequence[float]] = None,
-                    title: str = "match strength vs null") -> bytes:
+def match_histogram(
+    strengths: Sequence[float],
+    null_permuted: Sequence[float],
+    null_random: Optional[Sequence[float]] = None,
+    title: str = "match strength vs null",
+) -> bytes:
     """Densities of matched correlations: real, permuted-images null, random-weights null."""
     fig, ax = _subplots((5.5, 3.0))
     bins = np.linspace(-0.2, 1.0, 49)
     ax.hist(np.asarray(strengths), bins=bins, density=True, alpha=0.6, label="trained vs trained", color="#c0392b")
-    ax.hist(np.asarray(null_permuted), bins=bins, density=True, alpha=0.5, label="null: permuted images", color="#7f8c8d")
+    ax.hist(
+        np.asarray(null_permuted), bins=bins, density=True, alpha=0.5, label="null: permuted images", color="#7f8c8d"
+    )
     if null_random is not None:
-        ax.hist(np.asarray(null_random), bins=bins, density=True, histtype="step", lw=1.5, label="null: random weights", color="#2e6fb7")
+        ax.hist(
+            np.asarray(null_random),
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=1.5,
+            label="null: random weights",
+            color="#2e6fb7",
+        )
     ax.set_xlabel("correlation of matched units")
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=9)
@@ -100,7 +114,9 @@ def page_context(report: dict, figures: Mapping[tuple, bytes]) -> dict:
             })
         strengths = [m["r"] for m in ms]
         null_p = report.get("_nulls", {}).get((p["a"], p["b"]), {})
-        hist = match_histogram(strengths, null_p.get("permuted", []), null_p.get("random"), title=f"{p['a']} vs {p['b']}")
+        hist = match_histogram(
+            strengths, null_p.get("permuted", []), null_p.get("random"), title=f"{p['a']} vs {p['b']}"
+        )
         cka = np.array(p["cka"]["matrix"])
         pairs.append({
             "a": p["a"], "b": p["b"], "heatmap": data_uri(figures[(p["a"], p["b"])]), "histogram": data_uri(hist),

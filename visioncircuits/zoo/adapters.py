@@ -238,7 +238,9 @@ def timm_spec(name: str) -> ModelSpec:
     net = _on_meta(build)
     cfg = dict(getattr(net, "pretrained_cfg", {}) or {})
     feature_info = getattr(net, "feature_info", None) or []
-    main = tuple(f["module"] for f in feature_info if isinstance(f, dict) and f.get("module")) or _generic_main_layers(net)
+    main = tuple(f["module"] for f in feature_info if isinstance(f, dict) and f.get("module")) or _generic_main_layers(
+        net
+    )
     size = int((cfg.get("input_size") or (3, 224, 224))[-1])
     classes = _timm_class_names(cfg)
     return ModelSpec(
@@ -256,10 +258,21 @@ def timm_spec(name: str) -> ModelSpec:
         main_layers=main,
         card="models/torchvision-timm.md",
         load_pretrained=_timm_loader(name),
-        extra={"hf_hub_id": cfg.get("hf_hub_id"), "interpolation": cfg.get("interpolation"), "crop_pct": cfg.get("crop_pct"),
-               "license": cfg.get("license")},
+        extra={
+            "hf_hub_id": cfg.get("hf_hub_id"),
+            "interpolation": cfg.get("interpolation"),
+            "crop_pct": cfg.get("crop_pct"),
+            "license": cfg.get("license"),
+        },
     )
 
 
-register_prefix("torchvision", torchvision_spec, _tv_examples, "any torchvision classification model, its DEFAULT weights via the torch.hub cache")
-register_prefix("timm", timm_spec, _timm_examples, "any timm model, pretrained weights via timm's Hugging Face hub cache")
+register_prefix(
+    "torchvision",
+    torchvision_spec,
+    _tv_examples,
+    "any torchvision classification model, its DEFAULT weights via the torch.hub cache",
+)
+register_prefix(
+    "timm", timm_spec, _timm_examples, "any timm model, pretrained weights via timm's Hugging Face hub cache"
+)

@@ -184,5 +184,15 @@ def _spec(name: str, lrn: str, description: str) -> ModelSpec:
     )
 
 
-register(_spec("inceptionv1", "tf", "Lucid InceptionV1 (inception5h, Circuits thread), Lucid layer names, TF-correct LRN, 224px"))
-register(_spec("inceptionv1-lucent", "lucent", "InceptionV1 with lucent's LRN (size 9, k 1) for comparisons with lucent, 224px"))
+register(
+    _spec(
+        "inceptionv1",
+        "tf",
+        "Lucid InceptionV1 (inception5h, Circuits thread), Lucid layer names, TF-correct LRN, 224px",
+    )
+)
+register(
+    _spec(
+        "inceptionv1-lucent", "lucent", "InceptionV1 with lucent's LRN (size 9, k 1) for comparisons with lucent, 224px"
+    )
+)

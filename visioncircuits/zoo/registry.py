@@ -35,7 +35,9 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def register_prefix(prefix: str, resolve: Callable[[str], ModelSpec], examples: Callable[[], list[str]], description: str) -> None:
+def register_prefix(
+    prefix: str, resolve: Callable[[str], ModelSpec], examples: Callable[[], list[str]], description: str
+) -> None:
     """Resolve ``prefix:<name>`` on demand (torchvision:, timm:)."""
     _PREFIXES[prefix] = (resolve, examples, description)
 
@@ -100,7 +102,10 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
         net = spec.build()
         if weights is not None:
             if not Path(weights).exists() and not Path(weights).suffix:
-                raise WeightsError(f"weights file not found: {weights} (pass a file path, 'random' for untrained weights, or nothing for the published ones)")
+                raise WeightsError(
+                    f"weights file not found: {weights} "
+                    "(pass a file path, 'random' for untrained weights, or nothing for the published ones)"
+                )
             state = read_state_dict(weights)
             source = str(weights)
         elif spec.default_weights:

@@ -11,7 +11,9 @@ from torch import nn
 class Preprocess(nn.Module):
     """[0, 1] RGB -> the network's own input space: ``(x * scale - mean) / std`` per channel."""
 
-    def __init__(self, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1.0):
+    def __init__(
+        self, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1.0
+    ):
         super().__init__()
         self.scale = float(scale)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)

@@ -111,7 +111,9 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if shapes:
             k = shapes[0]
-            parts.append(f"{len(shapes)} of wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
+            parts.append(
+                f"{len(shapes)} of wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})"
+            )
         raise WeightsError(f"weights {source} do not match the model: " + "; ".join(parts))
     net.load_state_dict(state, strict=True)
     return net
