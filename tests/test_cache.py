@@ -115,3 +115,12 @@ def test_keys_and_bad_keys(tiny_model, sae_dir):
         tiny_model.run_with_cache(torch.rand(1, 3, 16, 16), "relu1", layers="relu2")
     old = tiny_model.run_with_cache(torch.rand(1, 3, 16, 16), layers=["relu1"])  # the old keyword
     assert list(old) == ["relu1"]
+
+
+def test_cache_accepts_dict_style_writes(tiny_model):
+    cache = tiny_model.run_with_cache(torch.rand(1, 3, 16, 16), ["relu1", "relu2"])
+    cache["extra"] = torch.zeros(1)
+    del cache["relu1"]
+    assert list(cache) == ["relu2", "extra"]
+    cache[LOGITS] = torch.ones(1, 3)
+    assert list(cache)[-1] == LOGITS and torch.equal(cache.output, torch.ones(1, 3))

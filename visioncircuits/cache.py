@@ -1,7 +1,7 @@
 """``ActivationCache``: what :meth:`HookedModel.run_with_cache` returns (TransformerLens's idea).
 
-A read-only mapping ``{key: tensor}`` in the order the layers ran, so code written for the
-old ``dict`` return keeps working, plus:
+A mapping ``{key: tensor}`` in the order the layers ran (a ``MutableMapping``, so code written
+for the old ``dict`` return, which added or removed entries, keeps working), plus:
 
 - ``cache.output``: the model's logits when they were computed (``return_output=True`` or
   ``LOGITS`` among the keys), else ``None``;
@@ -14,7 +14,7 @@ old ``dict`` return keeps working, plus:
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Optional, Union
 
 import torch
@@ -25,7 +25,7 @@ from visioncircuits.units import Unit
 CacheKey = Union[str, SAELayer, Unit]
 
 
-class ActivationCache(Mapping):
+class ActivationCache(MutableMapping):
     """Activations of one forward pass, keyed by layer name (run order) and readable by unit.
 
     Examples:
@@ -81,6 +81,20 @@ class ActivationCache(Mapping):
         if layer is None or layer not in self._acts:
             raise KeyError(f"{unit}: its layer {layer!r} is not in this cache (have {list(self._acts)})")
         return unit_map(unit, self._acts[layer])
+
+    def __setitem__(self, key: CacheKey, value: torch.Tensor) -> None:
+        if is_logits(key) and not (isinstance(key, str) and key in self._acts):
+            self._output, self._include_output = value, True
+        else:
+            self._acts[str(key)] = value
+
+    def __delitem__(self, key: CacheKey) -> None:
+        if isinstance(key, str) and key in self._acts:
+            del self._acts[key]
+        elif is_logits(key) and self._include_output:
+            self._output, self._include_output = None, False
+        else:
+            raise KeyError(key)
 
     # -------------------------------------------------------------- extras
     @property

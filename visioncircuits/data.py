@@ -41,7 +41,7 @@ def load_image(path: str | os.PathLike, size: Optional[int] = None) -> torch.Ten
             w, h = im.size
             s = size / min(w, h)
             nw, nh = max(size, round(w * s)), max(size, round(h * s))
-            im = im.resize((nw, nh), Image.BILINEAR)
+            im = im.resize((nw, nh), Image.BILINEAR)  # pyright: ignore[reportAttributeAccessIssue]
             left, top = (nw - size) // 2, (nh - size) // 2
             im = im.crop((left, top, left + size, top + size))
         arr = np.asarray(im, dtype=np.float32) / 255.0

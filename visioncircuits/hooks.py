@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from visioncircuits.keys import SAELayer, is_logits, is_sae_layer
 from visioncircuits.units import Unit
 from visioncircuits.utils import first_line
 
+if TYPE_CHECKING:
+    from visioncircuits.sae.models import SparseAutoencoder
+
 log = logging.getLogger(__name__)
 
 HookFn = Callable[[torch.Tensor, str], Optional[torch.Tensor]]
@@ -28,16 +31,15 @@ Keys = Union[Key, Sequence[Key], None]
 Layers = Keys  # the old name
 
 
-def _sae_splice(sae: nn.Module, key: str, cache: dict, keep: Callable, after: Callable[[], None]) -> HookFn:
+def _sae_splice(sae: SparseAutoencoder, key: str, cache: dict, keep: Callable, after: Callable[[], None]) -> HookFn:
     """A hook that runs ``sae`` on a layer's output, caches its latents as ``key`` and returns
     ``reconstruction + error``: numerically the original output, with gradients through the SAE."""
     from visioncircuits.sae.models import flatten_positions, unflatten_positions
 
     def hook(out, _layer):
         z = unflatten_positions(sae.encode(flatten_positions(out).to(sae.W_enc.dtype)), out.shape)
-        recon = unflatten_positions(sae.decode(flatten_positions(z)), out.shape).to(
-            out.dtype
-        )  # through z: z gets grads
+        # decode from z itself, so gradients reach the cached latents
+        recon = unflatten_positions(sae.decode(flatten_positions(z)), out.shape).to(out.dtype)
         if key not in cache:
             cache[key] = keep(z)
         result = recon + (out - recon).detach()

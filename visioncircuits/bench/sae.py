@@ -59,7 +59,7 @@ def _import_overcomplete():
         if not hasattr(cm, "get_cmap"):
             import matplotlib
 
-            cm.get_cmap = matplotlib.colormaps.get_cmap
+            cm.get_cmap = matplotlib.colormaps.get_cmap  # pyright: ignore[reportAttributeAccessIssue]
     except ImportError:
         pass
     try:

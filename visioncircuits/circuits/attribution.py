@@ -177,7 +177,7 @@ class IntegratedGradients(LayerAttribution):
             lig = LayerIntegratedGradients(self.forward_func, self.model.get_module(layer))
             with torch.enable_grad():
                 a = lig.attribute(images, baselines=torch.full_like(images, self.baseline), n_steps=self.n_steps)
-            out[layer] = _per_channel(a)
+            out[layer] = _per_channel(a)  # pyright: ignore[reportArgumentType]  (captum returns one tensor here)
         return out
 
 
@@ -201,7 +201,7 @@ class Conductance(LayerAttribution):
             with torch.enable_grad():
                 a = lc.attribute(images, baselines=torch.full_like(images, self.baseline), n_steps=self.n_steps,
                                      method="riemann_trapezoid")
-            out[layer] = _per_channel(a)
+            out[layer] = _per_channel(a)  # pyright: ignore[reportArgumentType]  (captum returns one tensor here)
         return out
 
 

@@ -62,7 +62,7 @@ def unit_readout(units: Sequence[Unit]) -> Readout:
     return read
 
 
-def centre_crop(w: torch.Tensor, crop: Optional[int]) -> torch.Tensor:
+def centre_crop(w: torch.Tensor, crop: Crop) -> torch.Tensor:
     """Centre ``crop`` x ``crop`` window of the last two dims (centre = H // 2, as for the upper)."""
     if crop is None:
         return w
@@ -113,11 +113,14 @@ class ExpandedWeights:
             return centre_readout, n_all, False
         units = list(units)
         if all(isinstance(u, int) and not isinstance(u, bool) for u in units):
-            bad = [u for u in units if not 0 <= u < n_all]
+            channels = [int(u) for u in units]  # type: ignore[arg-type]  (all ints, checked above)
+            bad = [u for u in channels if not 0 <= u < n_all]
             if bad:
                 raise InputError(f"unit {bad[0]} out of range: '{upper}' has {n_all} units (0..{n_all - 1})")
-            return (lambda acts: centre_readout(acts, units)), len(units), False
-        parsed = [resolve_unit(self.model, u) for u in units]
+            return (lambda acts: centre_readout(acts, channels)), len(channels), False
+        if any(isinstance(u, int) for u in units):
+            raise InputError("give units as all channel indices or all unit addresses, not a mix")
+        parsed = [resolve_unit(self.model, u) for u in units if not isinstance(u, int)]
         wrong = [str(u) for u in parsed if (u.layer or LOGITS) != (LOGITS if is_logits(upper) else upper)]
         if wrong:
             raise InputError(f"units {', '.join(wrong)} do not read from layer '{upper}'")

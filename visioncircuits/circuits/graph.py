@@ -107,6 +107,7 @@ class _Scorer:
             sae_layer = SAELayer.parse(lower)
             sae = sae_layer.load(self.model.device)
             lower = sae_layer.layer
+        assert self.expander is not None  # method == 'weights'
         rows = self.expander.compute(lower, upper_layer, self.crop, units)  # (R, C, kh, kw)
         if sae is not None:  # latent j writes W_dec[j] / scale into the layer
             dec = (sae.W_dec / sae.input_scale).detach().to(rows.dtype)
@@ -195,7 +196,7 @@ def _add_node(g: nx.DiGraph, model, unit: Unit, depth: int, labels: Optional[Lab
     if unit.kind == "logit" and model.spec.class_names:
         label = str(model.spec.class_names[unit.index])
     elif labels is not None and unit.kind == "channel":
-        label = labels(unit.layer, unit.index)
+        label = labels(str(unit.layer), unit.index)
     g.add_node(node_key(unit), layer=layer, unit=unit.index, kind=unit.kind, depth=depth,
                label=label or "", sae=unit.sae or "", vis="")
 

@@ -64,7 +64,7 @@ class _ToAvgPool(nn.Module):
         self.dilation, self.ceil_mode = pool.dilation, pool.ceil_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _avg_from_max(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return _avg_from_max(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)  # pyright: ignore[reportArgumentType]
 
 
 def _replacement(module: nn.Module) -> nn.Module | None:

@@ -71,7 +71,7 @@ def toy_labeller(model, n: int = 600, seed: Optional[int] = None):
 
     def labels(layer: str, index: int) -> Optional[str]:
         if layer not in cache:
-            lab = L.label_units(model, layer, n=n, **({} if seed is None else {"seed": seed}))
+            lab = L.label_units(model, layer, n=n) if seed is None else L.label_units(model, layer, n=n, seed=seed)
             cache[layer] = {
                 u.index: (x.label if x.confident else f"unclear (best: {x.label})") for u, x in zip(lab.units, lab)
             }

@@ -61,11 +61,11 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
     for name in names:
         arch, seed = name[4:].rsplit("-s", 1)
         spec = toy_spec(arch, int(seed))
-        if not Path(spec.default_weights).exists():
+        if not spec.has_default_weights:
             missing.append(name)
             continue
         model = load_model(name, device=ctx.device)
-        card = Path(spec.default_weights).with_suffix(".json")
+        card = Path(str(spec.default_weights)).with_suffix(".json")
         meta = json.loads(card.read_text()) if card.exists() else {}
         rows.append(
             {
@@ -90,7 +90,7 @@ def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | N
     from visioncircuits.zoo import get_spec, load_model
 
     spec = get_spec(name)
-    if not Path(spec.default_weights).exists():
+    if not spec.has_default_weights:
         return None
     model = load_model(name, device=ctx.device)
     layer = spec.extra["primitive_layer"]

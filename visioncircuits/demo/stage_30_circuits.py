@@ -9,7 +9,6 @@ layer) are labelled with that class's own primitives.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from visioncircuits.atomic import write_json
 from visioncircuits.demo import Artefact, DemoContext
@@ -65,7 +64,7 @@ def run(ctx: DemoContext) -> list[Artefact]:
 
     s = _settings(ctx.quick)
     out = ctx.stage_dir("circuits")
-    if not Path(toy_spec("vgg", 0).default_weights).exists():
+    if not toy_spec("vgg", 0).has_default_weights:
         raise RuntimeError(
             f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'"
         )
@@ -78,7 +77,7 @@ def run(ctx: DemoContext) -> list[Artefact]:
     paths = export_all(graph, out / CLASS, stem="circuit")
 
     rows, details = [], []
-    names = s["models"] or [n for n in toy_names() if Path(toy_spec(*_arch_seed(n)).default_weights).exists()]
+    names = s["models"] or [n for n in toy_names() if toy_spec(*_arch_seed(n)).has_default_weights]
     for name in names:
         m = model if name == MODEL else load_model(name, device=ctx.device)
         layer = m.spec.extra["primitive_layer"]

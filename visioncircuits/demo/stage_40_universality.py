@@ -10,7 +10,6 @@ label, against the same measure when model B has random weights (chance).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from visioncircuits.atomic import write_json
 from visioncircuits.demo import Artefact, DemoContext
@@ -25,7 +24,7 @@ PREFERRED = [("toy-vgg-s0", "toy-resnet-s0"), ("toy-vgg-s0", "toy-inception-s0")
 def _has_weights(name: str) -> bool:
     from visioncircuits.zoo import get_spec
 
-    return Path(get_spec(name).default_weights).exists()
+    return get_spec(name).has_default_weights
 
 
 def choose_pair() -> tuple[str, str]:

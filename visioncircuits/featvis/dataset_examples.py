@@ -68,6 +68,7 @@ def receptive_field(model, layer: str, size: int) -> int:
     if a.dim() == 2:
         return size
     a[:, :, a.shape[2] // 2, a.shape[3] // 2].sum().backward()
+    assert x.grad is not None
     nz = (x.grad.abs().sum(dim=(0, 1)) > 0).nonzero()
     if nz.numel() == 0:
         return size
@@ -103,7 +104,7 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
     if any(u.kind == "logit" for u in resolved):
         raise InputError("dataset examples need layer units, not class logits")
     size = int(size or model.spec.input_size)
-    layers = sorted({u.layer for u in resolved}, key=lambda n: model.resolve_layer(n).order)
+    layers = sorted({str(u.layer) for u in resolved}, key=lambda n: model.resolve_layer(n).order)
     data = ImageFolder(folder, size, limit=limit)
     n_units = len(resolved)
     crop_px = {layer: int(crop_size or receptive_field(model, layer, size)) for layer in layers} if crops else {}
@@ -126,6 +127,7 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
                 hw_of[u] = tuple(m.shape[1:])
                 flat = m.flatten(1)
                 if u.has_position:
+                    assert u.y is not None and u.x is not None
                     pos = torch.full((m.shape[0],), u.y * m.shape[2] + u.x, device=m.device, dtype=torch.long)
                     mx = flat.gather(1, pos[:, None])[:, 0]
                 else:

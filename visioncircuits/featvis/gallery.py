@@ -66,7 +66,7 @@ def unit_prefix_and_count(model: HookedModel, layer: str, unit_spec: Optional[st
     if is_sae_layer(spec):
         sae_layer = SAELayer.parse(spec)
         cfg = sae_config(sae_layer.sae)
-        model.resolve_layer(cfg.get("layer"))
+        model.resolve_layer(str(cfg.get("layer")))
         return spec, int(cfg.get("d_sae", 0))
     return spec, model.channels(spec)
 

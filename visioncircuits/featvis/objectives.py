@@ -11,7 +11,7 @@ kind the rest of the tool knows can be visualised.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.unit_activations import resolve_unit, sae_config, unit_map
 from visioncircuits.units import Unit
 
-Acts = dict
+Acts = Mapping  # layer -> activation: a dict or an ActivationCache
 
 
 class Objective:

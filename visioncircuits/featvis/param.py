@@ -82,6 +82,8 @@ class ImageParam(nn.Module):
 class PixelParam(ImageParam):
     """Raw pixels (in decorrelated colour space), squashed into [0, 1] by a sigmoid."""
 
+    colour: torch.Tensor  # buffer
+
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.1,
                  decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
         super().__init__(n, size)
@@ -96,6 +98,9 @@ class PixelParam(ImageParam):
 
 class FourierParam(ImageParam):
     """Lucid's FFT image: spectrum scaled by 1/f, irfft2 (ortho), decorrelated colour, sigmoid."""
+
+    scale: torch.Tensor  # buffers
+    colour: torch.Tensor
 
     MAGIC = 4.0  # Lucid's constant: lower saturation at the start
 
@@ -125,6 +130,9 @@ class MacoParam(ImageParam):
     (3, H, W // 2 + 1) in those colour coordinates, e.g. from
     :func:`visioncircuits.featvis.stats.magnitude_spectrum`; 1/f when None.
     """
+
+    colour: torch.Tensor  # buffers
+    magnitude: torch.Tensor
 
     default_lr = 0.25
 

@@ -102,7 +102,7 @@ def _acts(model: HookedModel, images: torch.Tensor, layers: frozenset) -> Activa
     return model.run_with_cache(images, sorted(layers), detach=False)
 
 
-def per_image_values(objectives: Sequence[Objective], acts: dict) -> torch.Tensor:
+def per_image_values(objectives: Sequence[Objective], acts: Mapping) -> torch.Tensor:
     """``out[i] = objectives[i](acts)[i]``: plain channel objectives are gathered in bulk."""
     n = len(objectives)
     groups: dict = defaultdict(list)

@@ -88,6 +88,7 @@ def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k
         pre = torch.addmm(bias, x_s, sae.W_enc)
     b = x.shape[0]
     min_active = None
+    assert sae.k is not None  # only TopK/BatchTopK reach here
     if sae.architecture == "topk":
         idx = pre.topk(sae.k, dim=1, sorted=False).indices
         rows, cols = torch.arange(b, device=x.device).repeat_interleave(sae.k), idx.flatten()

@@ -53,6 +53,7 @@ class ReconstructionStats:
         if self.n == 0:
             return {}
         # sum ||x - mean||^2 = sum ||x||^2 - n ||mean||^2
+        assert self.sum is not None  # set by the first update (n > 0)
         centred = self.sq_norm - float(self.sum.pow(2).sum()) / self.n
         return {
             "samples": self.n,

@@ -34,6 +34,9 @@ class SparseAutoencoder(nn.Module):
     model's own units; the input scaling is internal.
     """
 
+    input_scale: torch.Tensor  # buffers, declared for type checkers
+    threshold: torch.Tensor
+
     def __init__(
         self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None, cfg: Optional[dict] = None
     ):
@@ -112,9 +115,11 @@ class SparseAutoencoder(nn.Module):
             if not use_batch:
                 return pre * (pre > self.threshold.clamp_min(0)).to(pre.dtype)
             flat = F.relu(pre).flatten()
+            assert self.k is not None  # TopK/BatchTopK always have k (checked in __init__)
             kk = min(self.k * pre.shape[0], flat.numel())
             vals, idx = flat.topk(kk, sorted=False)
             return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
+        assert self.k is not None
         vals, idx = pre.topk(self.k, dim=1, sorted=False)
         return torch.zeros_like(pre).scatter(1, idx, F.relu(vals))
 

@@ -35,7 +35,8 @@ def training_source(model, dataset: Optional[Union[str, os.PathLike]] = None, to
     size = int(model.spec.input_size)
     if toyworld:
         return ToyWorldSource(size=size, seed=seed, isolated_fraction=isolated_fraction)
-    return FolderSource(dataset, size=size, seed=seed, paths=split_folder(dataset)[0])
+    assert dataset is not None  # checked above
+    return FolderSource(str(dataset), size=size, seed=seed, paths=split_folder(str(dataset))[0])
 
 
 def eval_batches(model, dataset: Optional[Union[str, os.PathLike]] = None, toyworld: bool = False, n_images: int = 256,
@@ -53,7 +54,9 @@ def eval_batches(model, dataset: Optional[Union[str, os.PathLike]] = None, toywo
         return
     from visioncircuits.data import ImageFolder
 
-    held = split_folder(dataset)[1][:n_images]
+    if dataset is None:
+        raise InputError("give an image folder (dataset) or toyworld=True for evaluation images")
+    held = split_folder(str(dataset))[1][:n_images]
     for _, images in ImageFolder(dataset, size=size, paths=held).batches(batch):
         yield images, None
 

@@ -118,7 +118,7 @@ class ToyWorldSource:
         from visioncircuits.toyworld.probes import probe_set
 
         per = max(1, math.ceil(n / len(PRIMITIVES)))
-        ps = probe_set("primitive", per_primitive=per, seed=seed, **({"size": self.size} if self.size else {}))
+        ps = probe_set("primitive", per_primitive=per, seed=seed, size=self.size or 64)
         order = torch.randperm(len(ps.images), generator=torch.Generator().manual_seed(seed))[:n]
         return ps.images[order]
 
@@ -128,9 +128,8 @@ class ToyWorldSource:
         i = 0
         n_iso = int(round(batch_size * self.isolated_fraction))
         while True:
-            kwargs = {"size": self.size} if self.size else {}
             seed = self.seed * 1_000_003 + start * 7919 + i
-            images = generate(batch_size - n_iso, seed=seed, **kwargs).images
+            images = generate(batch_size - n_iso, seed=seed, size=self.size or 64).images
             if n_iso:
                 images = torch.cat([images, self._isolated(n_iso, self.ISOLATED_SEED_OFFSET + seed)])
             yield images

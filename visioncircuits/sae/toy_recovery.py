@@ -66,7 +66,7 @@ class Recovery:
 @torch.no_grad()
 def spatial_max_responses(
     model, layer: str, sae: Optional[SparseAutoencoder], images: torch.Tensor, batch: int = 200
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """(neurons (C, N), latents (d_sae, N) or None): each unit's max over positions per image."""
     neurons, latents = [], []
     for lo in range(0, len(images), batch):
@@ -117,5 +117,6 @@ def primitive_recovery(
 
         raise InputError(f"probe must be 'isolated' or 'scenes', got {probe!r}")
     neurons, latents = spatial_max_responses(model, layer, sae, images)
+    assert latents is not None  # an SAE was given
     a_n, a_l = auc_matrix(neurons, present), auc_matrix(latents, present)
     return Recovery(list(PRIMITIVES), a_l.max(0), a_l.argmax(0), a_n.max(0), a_n.argmax(0), threshold)

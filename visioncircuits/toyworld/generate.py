@@ -48,7 +48,9 @@ class ToyBatch:
     def compute_masks(self) -> torch.Tensor:
         """(N, P, H, W) visible masks, re-rendered from the annotations (and kept)."""
         if self.masks is None:
-            self.masks = render(self.params, self.backgrounds, self.size, with_masks=True)[1]
+            masks = render(self.params, self.backgrounds, self.size, with_masks=True)[1]
+            assert masks is not None  # with_masks=True
+            self.masks = masks
         return self.masks
 
     def to(self, device) -> ToyBatch:

@@ -164,6 +164,7 @@ def render(
             drawn = [j for j, it in enumerate(items) if it["draw"]]
             alpha, col, paint = _draw_group(items, X, Y, size, colour=bool(drawn))
             if drawn:
+                assert col is not None and paint is not None  # colour=True
                 d = torch.tensor(drawn)
                 a = paint[d][..., None]
                 sub = (who[d][:, None, None], rows[d][:, :, None], cols[d][:, None, :])

@@ -352,7 +352,9 @@ def plan_scene(rng: np.random.Generator, label: int) -> tuple[list[Instance], di
     s = rng.uniform(0.8, 1.15)
     obj, bbox = BUILDERS[name](rng, s)
     taken: list[BBox] = []
-    cx, cy = _place(rng, bbox, taken, tries=1)
+    placed = _place(rng, bbox, taken, tries=1)
+    assert placed is not None  # the object comes first: an empty canvas always takes it
+    cx, cy = placed
     for i in move(obj, cx, cy):
         i["role"] = "object"
     allowed = [p for p in PRIMITIVES if p not in CLASS_PRIMITIVES[name]]

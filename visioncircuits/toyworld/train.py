@@ -74,6 +74,8 @@ def data_seed(seed: int, step: int) -> int:
 class DiagonalHead(nn.Module):
     """Primitive p's logit from channel ``channels[p]`` alone: ``scale_p * max_space + bias_p``."""
 
+    channels: torch.Tensor  # buffer
+
     def __init__(self, channels: list[int]):
         super().__init__()
         self.register_buffer("channels", torch.tensor(channels, dtype=torch.long))
@@ -90,9 +92,10 @@ def aux_head(net: nn.Module, arch: str) -> nn.Module:
     It reads the max over space of the concatenated pre-activations named in ``AUX_INPUTS``
     (in the primitive layer's channel order).
     """
-    if PRIMITIVE_CHANNELS[arch] is None:
+    channels = PRIMITIVE_CHANNELS[arch]
+    if channels is None:
         return nn.Linear(primitive_channels(net, arch), len(PRIMITIVES))
-    return DiagonalHead(PRIMITIVE_CHANNELS[arch])
+    return DiagonalHead(channels)
 
 
 class Normalise(nn.Module):

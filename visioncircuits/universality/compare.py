@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from visioncircuits.universality.probes import (
     reduce_activation,
     stream_activations,
 )
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +133,10 @@ class _TopK:
 
 
 def compare(
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     layers: Mapping[str, Sequence[str]],
     probes: ProbeSet,
-    null_models: Optional[Mapping[str, object]] = None,
+    null_models: Optional[Mapping[str, HookedModel]] = None,
     settings: Optional[CompareConfig] = None,
 ) -> CompareResult:
     """Compare every pair of ``models`` (dict name -> HookedModel) on ``probes``.
@@ -165,7 +168,7 @@ def compare(
     sums = {k: torch.zeros(len(units[k]), dtype=torch.float64) for k in names}
     gen = torch.Generator().manual_seed(st.seed)
     gram_makers = {k: BatchGrams() for k in names}
-    all_models = dict(models)
+    all_models: dict[Any, HookedModel] = dict(models)  # model names and RandomNull keys
     all_models.update({RandomNull(k): m for k, m in null_models.items()})
     all_layers = {k: list(layers[k.of if isinstance(k, RandomNull) else k]) for k in all_models}
 
@@ -234,7 +237,7 @@ def compare(
 
 
 def cka_matrices(
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     layers: Mapping[str, Sequence[str]],
     probes: ProbeSet,
     batch_size: int = 50,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -42,7 +42,8 @@ class CrossCorrelation:
         self.count = 0
         self._shift_a: Optional[torch.Tensor] = None
         self._shift_b: Optional[torch.Tensor] = None
-        self.sum_a = self.sum_b = self.sq_a = self.sq_b = self.cross = None
+        # moment sums, allocated on the first update's device
+        self.sum_a = self.sum_b = self.sq_a = self.sq_b = self.cross = torch.empty(0, dtype=torch.float64)
         self.dead_a: list[int] = []
         self.dead_b: list[int] = []
 
@@ -68,6 +69,7 @@ class CrossCorrelation:
             self.sq_a = torch.zeros(self.n_a, dtype=torch.float64, device=dev)
             self.sq_b = torch.zeros(self.n_b, dtype=torch.float64, device=dev)
             self.cross = torch.zeros(self.n_a, self.n_b, dtype=torch.float64, device=dev)
+        assert self._shift_a is not None and self._shift_b is not None
         sa, sb = sa - self._shift_a.to(dtype), sb - self._shift_b.to(dtype)
         self.count += sa.shape[0]
         self.sum_a += sa.sum(0, dtype=torch.float64)
@@ -192,7 +194,9 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def significance(strengths: Sequence[float], null: Sequence[float], alpha: float = 0.05) -> Significance:
+def significance(
+    strengths: Sequence[float], null: Union[Sequence[float], np.ndarray], alpha: float = 0.05
+) -> Significance:
     """p (one-sided, permutation style), z and BH q for each strength; significant if q < alpha."""
     s = np.asarray(strengths, dtype=np.float64)
     nul = np.sort(np.asarray(null, dtype=np.float64))

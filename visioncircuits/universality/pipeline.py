@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from visioncircuits.universality.probes import (
     stimulus_transfer,
 )
 from visioncircuits.utils import slug
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def load_models(names: Sequence[str], device=None, random_null: bool = True) -> 
     return models, nulls
 
 
-def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]]) -> dict[str, list[str]]:
+def layer_selection(models: Mapping[str, HookedModel], layers: Optional[Sequence[str]]) -> dict[str, list[str]]:
     """Layer choice per model: none/"main" (each model's main layers), "all", one comma list for every
     model, or one entry per model in order."""
     names = list(models)
@@ -88,26 +91,29 @@ def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progr
     from visioncircuits.featvis.render import render
 
     size = int(size or model.spec.input_size)
-    paths = (
+    paths: list[Optional[Path]] = (
         [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units]
         if cache
         else [None] * len(units)
     )
     todo = [i for i, p in enumerate(paths) if p is None or not p.exists()]
-    images: list[Optional[torch.Tensor]] = [None if i in todo else load_image(paths[i]) for i in range(len(units))]
+    images: list[Optional[torch.Tensor]] = [
+        None if p is None or i in todo else load_image(p) for i, p in enumerate(paths)
+    ]
     if todo:
         res = render(model, [str(units[i]) for i in todo], steps=steps, size=size, progress=progress, seed=0)
         for j, i in enumerate(todo):
             images[i] = (res.images[j].clamp(0, 1) * 255).round() / 255  # as a PNG holds it: reruns score alike
-            if paths[i] is not None:
-                write_png(paths[i], res.images[j])
-    return torch.stack(images)
+            path = paths[i]
+            if path is not None:
+                write_png(path, res.images[j])
+    return torch.stack([im for im in images if im is not None])  # every entry is set by now
 
 
 def pair_report(
     res: CompareResult,
     pr: PairResult,
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     probes: ProbeSet,
     opts: ReportConfig,
     labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None,
@@ -201,8 +207,8 @@ def run_universality(
     options: Optional[ReportConfig] = None,
     device=None,
     label_fn: Optional[LabelFn] = None,
-    models: Optional[Mapping[str, object]] = None,
-    null_models: Optional[Mapping[str, object]] = None,
+    models: Optional[Mapping[str, HookedModel]] = None,
+    null_models: Optional[Mapping[str, HookedModel]] = None,
 ) -> dict:
     """Compare the models on ``probes`` and write report.json, report.html and CKA figures to ``out``.
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -16,15 +17,8 @@ from tqdm.auto import tqdm
 from visioncircuits.data import ImageFolder, load_image
 from visioncircuits.errors import InputError
 from visioncircuits.keys import SAELayer, is_sae_layer, model_layer
-from visioncircuits.unit_activations import sae_config
+from visioncircuits.unit_activations import resolve_unit, sae_config, unit_value
 from visioncircuits.units import Unit
-
-if TYPE_CHECKING:
-    from visioncircuits.hooks import HookedModel
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
-
-from visioncircuits.unit_activations import resolve_unit, unit_value
 
 if TYPE_CHECKING:
     from visioncircuits.hooks import HookedModel
@@ -214,14 +208,14 @@ def reduce_activation(act: torch.Tensor, mode: str, grid: int = 8) -> torch.Tens
 
 
 def stream_activations(
-    models: Mapping[str, object],
-    layers: Mapping[str, Sequence[str]],
+    models: Mapping[Any, HookedModel],
+    layers: Mapping[Any, Sequence[str]],
     batches: Iterable[torch.Tensor],
     mode: Optional[str] = "flatten",
     grid: int = 8,
     progress: bool = True,
     total: Optional[int] = None,
-) -> Iterator[dict[str, dict[str, torch.Tensor]]]:
+) -> Iterator[dict[Any, dict[str, torch.Tensor]]]:
     """For each batch of [0, 1] images, ``{model_key: {layer: reduced activation}}``.
 
     ``batches`` yields (b, 3, H, W) tensors (or ``(ids, tensor)`` pairs); ``total`` is the
@@ -235,7 +229,7 @@ def stream_activations(
             raise InputError(f"no layers given for model '{key}'")
     for batch in tqdm(batches, total=total, desc="activations", unit="batch", disable=not progress):
         images = batch[1] if isinstance(batch, (tuple, list)) else batch
-        out: dict[str, dict[str, torch.Tensor]] = {}
+        out: dict[Any, dict[str, torch.Tensor]] = {}
         for key, model in models.items():
             acts = model.run_with_cache(model_input(model, images), list(layers[key]))
             out[key] = {
@@ -251,7 +245,7 @@ def unit_maps(acts: Mapping[str, torch.Tensor], layers: Sequence[str]) -> torch.
 
 
 def collect(
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     layers: Mapping[str, Sequence[str]],
     batches: Iterable[torch.Tensor],
     mode: str = "flatten",
@@ -290,7 +284,7 @@ def unit_values(model: HookedModel, units: Sequence[Union[str, Unit]], images: t
         raise InputError(f"images must be a non-empty (N, 3, H, W) batch, got {tuple(images.shape)}")
     resolved = [resolve_unit(model, u) for u in units]
     acts = model.run_with_cache(model_input(model, images), resolved)
-    return torch.stack([unit_value(u, acts[u.layer]) for u in resolved], dim=1).float().cpu()
+    return torch.stack([unit_value(u, acts[str(u.layer)]) for u in resolved], dim=1).float().cpu()
 
 
 def _relative(on_other: float, on_own: float, base: float) -> Optional[float]:

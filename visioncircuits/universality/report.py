@@ -69,7 +69,7 @@ def match_histogram(
 ) -> bytes:
     """Densities of matched correlations: real, permuted-images null, random-weights null."""
     fig, ax = _subplots((5.5, 3.0))
-    bins = np.linspace(-0.2, 1.0, 49)
+    bins = np.linspace(-0.2, 1.0, 49).tolist()
     ax.hist(np.asarray(strengths), bins=bins, density=True, alpha=0.6, label="trained vs trained", color="#c0392b")
     ax.hist(
         np.asarray(null_permuted), bins=bins, density=True, alpha=0.5, label="null: permuted images", color="#7f8c8d"

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
 from visioncircuits.universality.matching import Match
 from visioncircuits.universality.probes import TensorProbes
+
+if TYPE_CHECKING:
+    from visioncircuits.toyworld.generate import ToyBatch
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def toy_label_fn(n: int = 500, confident_only: bool = True, progress: bool = Fal
     from visioncircuits.toyworld.generate import generate
     from visioncircuits.toyworld.labels import LABEL_SEED, label_units
 
-    cache: dict[int, object] = {}
+    cache: dict[int, ToyBatch] = {}
 
     def labels(name: str, model, units: Sequence[Unit]) -> dict[int, Optional[str]]:
         size = int(model.spec.input_size)
@@ -82,7 +85,7 @@ def toy_label_fn(n: int = 500, confident_only: bool = True, progress: bool = Fal
         by_layer: dict[str, list[int]] = {}
         for i, u in enumerate(units):
             if u.kind == "channel":  # ground truth labels channels; SAE latents stay unlabelled
-                by_layer.setdefault(u.layer, []).append(i)
+                by_layer.setdefault(str(u.layer), []).append(i)
             else:
                 out[i] = None
         for layer, idx in by_layer.items():

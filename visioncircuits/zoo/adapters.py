@@ -77,13 +77,13 @@ def torchvision_main_layers(name: str, net: nn.Module) -> tuple[str, ...]:
     if name.startswith(("resnet", "resnext", "wide_resnet")):
         return tuple(n for n in children if re.fullmatch(r"layer\d", n))
     if name.startswith(("vgg", "alexnet")):
-        return tuple(f"features.{n}" for n, m in net.features.named_children() if isinstance(m, nn.ReLU))
+        return tuple(f"features.{n}" for n, m in net.features.named_children() if isinstance(m, nn.ReLU))  # pyright: ignore[reportAttributeAccessIssue]
     if name == "googlenet":
         return tuple(n for n in children if n.startswith("inception"))
     if name == "inception_v3":
         return tuple(n for n in children if n.startswith("Mixed_"))
     if name.startswith("densenet"):
-        return tuple(f"features.{n}" for n, _ in net.features.named_children() if n.startswith("denseblock"))
+        return tuple(f"features.{n}" for n, _ in net.features.named_children() if n.startswith("denseblock"))  # pyright: ignore[reportAttributeAccessIssue]
     return _generic_main_layers(net)
 
 
@@ -119,7 +119,7 @@ def torchvision_spec(name: str) -> ModelSpec:
     mean, std, size, classes = IMAGENET_MEAN, IMAGENET_STD, 224, None
     extra: dict = {}
     try:
-        weights = tvm.get_model_weights(name).DEFAULT
+        weights = tvm.get_model_weights(name).DEFAULT  # pyright: ignore[reportAttributeAccessIssue]
     except (ValueError, KeyError, AttributeError):
         weights = None
     if weights is not None:
@@ -217,7 +217,7 @@ def _timm_loader(name: str) -> Callable[[nn.Module], nn.Module]:
 
 def _timm_class_names(cfg: dict) -> Optional[tuple]:
     try:
-        from timm.data import ImageNetInfo, infer_imagenet_subset
+        from timm.data import ImageNetInfo, infer_imagenet_subset  # pyright: ignore[reportPrivateImportUsage]
 
         subset = infer_imagenet_subset(cfg)
         if not subset:
