@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 TITLE = "Toy world: model zoo and ground-truth unit labels"
 GALLERY_MODEL, GALLERY_LAYER = "toy-resnet-s0", "block2.relu2"  # the cleanest labels of the zoo
+GALLERY_OBJECTIVE = "neuron"
 NARROW_MODEL = "toy-narrow-s0"
 WIDE_VGG = "toy-vgg-s0"  # the narrow model's wide sibling
 
@@ -110,7 +111,10 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
     build_gallery(model, GALLERY_LAYER, out / "gallery", units=units, steps=s["steps"], unit_notes=notes, dataset=dataset,
                   seed=ctx.seed, k=6, progress=False,
                   # livelier starting noise: on 64 px toy images it leaves no unit dead (26/26 vs 21/26 at 0.1)
-                  param_kwargs={"sd": 0.5})
+                  param_kwargs={"sd": 0.5},
+                  # the primitives are small local patterns: maximise one position, not the spatial
+                  # mean (results/toy_render_quality.json: scripts/reproduce_toy_render_quality.py)
+                  objective=GALLERY_OBJECTIVE)
     return "gallery/index.html"
 
 
