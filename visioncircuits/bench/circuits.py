@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     threads = torch.get_num_threads()
     _, setup, setup_cpu = _cpu_timed(lambda: (model.layer_info(), ew._small_image()))  # one-time shape traces
     rows.append({"measure": "setup", "pair": "layer shapes (once per model)", "shape": "", "rows_on": "",
-                 "fast_s": round(setup, 2), "fast_cpu_s": round(setup_cpu, 1), "captum_s": "", "captum_cpu_s": "", "speedup": "",
+                 "fast_s": round(setup, 2), "fast_cpu_s": round(setup_cpu, 2), "captum_s": "", "captum_cpu_s": "", "speedup": "",
                  "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
     if args.mode in ("compare", "both"):
         pairs = COMPARE + (MORE if args.more_pairs else ()) if args.model.startswith("inceptionv1") else _consecutive(model)[-3:]
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             diff = float((w - ref).abs().max()) if w.shape == ref.shape else float("nan")
             rows.append({"measure": "compare", "pair": f"{lower} -> {upper}", "shape": "x".join(map(str, w.shape)),
                          "rows_on": "x".join(map(str, ew.last_size or ())), "fast_s": round(fast, 2),
-                         "fast_cpu_s": round(cpu, 1), "captum_s": round(slow, 1), "captum_cpu_s": round(slow_cpu, 1),
+                         "fast_cpu_s": round(cpu, 2), "captum_s": round(slow, 1), "captum_cpu_s": round(slow_cpu, 2),
                          "speedup": round(slow / max(fast, 1e-9), 1), "speedup_cpu": round(slow_cpu / max(cpu, 1e-9), 1), "max_abs_diff": diff,
                          "center": args.center, "threads": threads})
             del w, ref
@@ -89,11 +89,11 @@ def run(args: argparse.Namespace) -> list[dict]:
             total_cpu += cpu
             rows.append({"measure": "all pairs", "pair": f"{lower} -> {upper}", "shape": "x".join(map(str, w.shape)),
                          "rows_on": "x".join(map(str, ew.last_size or ())), "fast_s": round(t, 2),
-                         "fast_cpu_s": round(cpu, 1), "captum_s": "", "captum_cpu_s": "", "speedup": "",
+                         "fast_cpu_s": round(cpu, 2), "captum_s": "", "captum_cpu_s": "", "speedup": "",
                          "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
             del w
         rows.append({"measure": "all pairs", "pair": f"TOTAL ({len(pairs)} pairs)", "shape": "", "rows_on": "",
-                     "fast_s": round(total, 1), "fast_cpu_s": round(total_cpu, 1), "captum_s": "", "captum_cpu_s": "", "speedup": "",
+                     "fast_s": round(total, 1), "fast_cpu_s": round(total_cpu, 2), "captum_s": "", "captum_cpu_s": "", "speedup": "",
                      "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
     return rows
 

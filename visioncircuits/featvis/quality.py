@@ -102,7 +102,8 @@ class QualityResult:
 def render_quality(model, units: Sequence[str], images: torch.Tensor, *, objective: str = "neuron",
                    steps: int = 64, size: Optional[int] = None, seed: int = 0, param: str = "fft",
                    param_kwargs: Optional[dict] = None, redirect_relu: Union[bool, int, float] = True,
-                   batch_size: Optional[int] = None, progress: bool = False) -> QualityResult:
+                   transforms="default", lr: Optional[float] = None, batch_size: Optional[int] = None,
+                   progress: bool = False) -> QualityResult:
     """Render ``units`` and score each rendering and each of ``images`` by ``MEASURE``."""
     from visioncircuits.featvis.render import render
 
@@ -114,11 +115,12 @@ def render_quality(model, units: Sequence[str], images: torch.Tensor, *, objecti
     t0 = time.perf_counter()
     targets = [render_target(model, u, objective, size) for u in units]
     res = render(model, targets, steps=steps, size=size, seed=seed, param=param, param_kwargs=param_kwargs,
-                 redirect_relu=redirect_relu, batch_size=batch_size, progress=progress)
+                 redirect_relu=redirect_relu, transforms=transforms, lr=lr, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - t0
     peaks = unit_peaks(model, units, res.images)
     mine = [float(peaks[i, i]) for i in range(len(units))]
     settings = {"objective": objective, "steps": steps, "size": size, "seed": seed, "param": param,
                 "param_kwargs": {k: v for k, v in (param_kwargs or {}).items() if isinstance(v, (int, float, str))},
-                "redirect_relu_steps": res.redirect_steps, "n_images": len(images)}
+                "redirect_relu_steps": res.redirect_steps, "n_images": len(images), "lr": lr,
+                "transforms": transforms if isinstance(transforms, str) else repr(transforms)}
     return QualityResult(units, mine, [float(b) for b in best], seconds, settings)
