@@ -22,9 +22,11 @@ def _centre(y: torch.Tensor) -> torch.Tensor:
     return y[:, :, y.shape[2] // 2, y.shape[3] // 2]
 
 
-def _reference(f, lower_shape) -> torch.Tensor:
-    """Rows [C_upper, C, H, W]: the Jacobian of ``f`` (lower map -> upper centre) at zero."""
-    return jacrev(lambda a: _centre(f(a[None]))[0])(torch.zeros(*lower_shape))
+def _reference(f, lower_shape, rows=None) -> torch.Tensor:
+    """Rows [R, C, H, W]: the Jacobian of ``f`` (lower map -> upper centre, channels ``rows``
+    or all) at zero."""
+    pick = (lambda v: v) if rows is None else (lambda v: v[list(rows)])
+    return jacrev(lambda a: pick(_centre(f(a[None]))[0]))(torch.zeros(*lower_shape))
 
 
 # ---------------------------------------------------------------- InceptionV1
@@ -53,6 +55,7 @@ def inception():
     return load_model("inceptionv1", weights="random")
 
 
+@pytest.mark.slow  # 10-40 s each on 2 shared cores (a 64 px InceptionV1, Jacobians of 40-70 rows)
 @pytest.mark.parametrize("lower,upper", [("mixed3a", "mixed3b"), ("conv2d2", "mixed3a"), ("mixed3b", "mixed4a")])
 def test_inceptionv1_matches_hand_written_linear_blocks(inception, lower, upper):
     net, size = inception.net, 64  # 64 px: 8x8 maps at mixed3, small enough for a full Jacobian
@@ -64,10 +67,11 @@ def test_inceptionv1_matches_hand_written_linear_blocks(inception, lower, upper)
         ("mixed3b", "mixed4a"): lambda a: _mixed(net, "mixed4a", _avg_for_max(a, 2, (0, 1, 0, 1))),
     }
     shape = inception.layer_info(size)[lower].shape
+    rows = list(range(0, inception.channels(upper), 7))  # every branch of the concat, at a fraction of the cost
     with torch.no_grad():
-        ref = _reference(blocks[(lower, upper)], shape)
+        ref = _reference(blocks[(lower, upper)], shape, rows)
     ew = ExpandedWeights(inception, size=size)
-    ours = ew.compute(lower, upper)
+    ours = ew.compute(lower, upper, units=rows)
     assert ours.shape == ref.shape
     assert ref.abs().max() > 0
     scale = float(ref.abs().max())
@@ -119,6 +123,52 @@ def test_cifar_resnet_matches_hand_written_linear_blocks(resnet, lower, upper, b
     with torch.no_grad():
         ref = _reference(f, resnet.layer_info(32)[lower].shape)
     ours = ExpandedWeights(resnet).compute(lower, upper)
+    assert ours.shape == ref.shape
+    scale = float(ref.abs().max())
+    assert scale > 0
+    assert torch.allclose(ours, ref, atol=1e-5 * scale, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- MobileNet (V2 and V1)
+def _same(x, conv):
+    """TF "SAME" padding written out: total = max((ceil(n / s) - 1) * s + k - n, 0), odd pixel after."""
+    k, s = conv.kernel_size[0], conv.stride[0]
+    n = x.shape[-1]
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    x = F.pad(x, (total // 2, total - total // 2, total // 2, total - total // 2))
+    return F.conv2d(x, conv.weight, conv.bias, stride=s, groups=conv.groups)
+
+
+def _inverted_residual(b, x):
+    y = _same(x, b.expand) if hasattr(b, "expand") else x  # ReLU6 -> identity
+    y = _same(_same(y, b.dw), b.project)
+    return x + y if b.residual else y
+
+
+def _depthwise_separable(b, x):
+    return _same(_same(x, b.dw), b.pw)
+
+
+@pytest.mark.slow  # 10-25 s each on 2 shared cores
+@pytest.mark.parametrize("name,lower,upper,blocks,size", [
+    ("mobilenet-v2", "blocks.1", "blocks.3", ["blocks.2", "blocks.3"], 64),  # residual add, then stride 2
+    ("mobilenet-v1", "blocks.4", "blocks.6", ["blocks.5", "blocks.6"], 64),  # stride-2 depthwise
+])
+def test_mobilenet_matches_hand_written_linear_blocks(name, lower, upper, blocks, size):
+    torch.manual_seed(0)
+    model = load_model(name, weights="random")
+    mods = [model.net.get_submodule(b) for b in blocks]
+    step = _inverted_residual if name == "mobilenet-v2" else _depthwise_separable
+
+    def f(a):
+        for b in mods:
+            a = step(b, a)
+        return a
+
+    rows = list(range(0, model.channels(upper), 5))
+    with torch.no_grad():
+        ref = _reference(f, model.layer_info(size)[lower].shape, rows)
+    ours = ExpandedWeights(model, size=size).compute(lower, upper, units=rows)
     assert ours.shape == ref.shape
     scale = float(ref.abs().max())
     assert scale > 0
