@@ -57,7 +57,11 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--sd", type=float, default=0.5, help="initial noise of the fft image")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--table", action="store_true", help="only print the markdown tables of an existing --out file")
     args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_tables(json.loads(Path(args.out).read_text())))
+        return 0
     names = args.models.split(",") if args.models else toy_names()
     unknown = [n for n in names if n not in toy_names()]
     if unknown or args.images < 1 or args.steps < 1:
@@ -97,6 +101,25 @@ def main(argv=None) -> int:
     doc["last_run_seconds"] = round(time.time() - t_all, 1)
     write_json(out, doc)
     return 0
+
+
+def markdown_tables(doc: dict) -> str:
+    """The guide's tables: per model (gallery settings), then the demo layer's settings compared."""
+    rows = ["| model | units (all main layers) | share beating best image | median ratio per layer | seconds |",
+            "|---|---|---|---|---|"]
+    gallery = [e for e in doc["entries"].values() if e["config"] == "gallery"]
+    for name, m in sorted(doc["per_model"].items()):
+        ratios = [e["median_ratio"] for e in gallery if e["model"] == name]
+        rows.append(f"| {name} | {m['units']} ({m['layers']} layers) | {m['share_beating']:.3f} | "
+                    f"{min(ratios):.2f}-{max(ratios):.2f} | {m['seconds']:.0f} |")
+    rows += ["", f"| {DEMO[0]} `{DEMO[1]}` settings | objective | transforms | share beating best image | median ratio |",
+             "|---|---|---|---|---|"]
+    for config in CONFIGS:
+        e = doc["entries"].get(_key(*DEMO, config))
+        if e:
+            st = e["settings_requested"]
+            rows.append(f"| {config} | {st['objective']} | {st['transforms']} | {e['share_beating']:.3f} | {e['median_ratio']:.2f} |")
+    return "\n".join(rows)
 
 
 def _summary(entries: dict, args) -> dict:

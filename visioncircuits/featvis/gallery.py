@@ -108,7 +108,8 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
     settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
                 "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
                 "redirect_relu_steps": redirect_steps(redirect_relu, steps), "init_sd": (param_kwargs or {}).get("sd"),
-                "objective": objective}
+                "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
+                else repr(transforms)}
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
