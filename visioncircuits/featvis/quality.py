@@ -87,7 +87,8 @@ class QualityResult:
 
     @property
     def ratios(self) -> list:
-        return [r / b if b > 0 else float("inf") for r, b in zip(self.render_peak, self.best_example)]
+        # a unit silent on every dataset image: any response is infinitely more, silence is a tie
+        return [r / b if b > 0 else (float("inf") if r > 0 else 1.0) for r, b in zip(self.render_peak, self.best_example)]
 
     @property
     def median_ratio(self) -> float:
