@@ -17,6 +17,7 @@ re-running skips entries already there with the same settings.
     python scripts/reproduce_toy_render_quality.py [--out results/toy_render_quality.json]
         [--models toy-resnet-s0,...] [--images 1000] [--steps 64] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,14 +87,30 @@ def main(argv=None) -> int:
         model = load_model(name)
         units = [f"{layer}:{i}" for i in range(model.channels(layer))]
         t0, c0 = time.time(), time.process_time()
-        q = render_quality(model, units, images, objective=settings["objective"], steps=args.steps,
-                           transforms=settings["transforms"], param_kwargs={"sd": args.sd}, batch_size=len(units))
-        entries[key] = {"model": name, "layer": layer, "config": config, "settings_requested": settings,
-                        "units": len(units), "share_beating": round(q.share, 4), "median_ratio": round(q.median_ratio, 3),
-                        "not_beating": [u for u, b in zip(q.units, q.beats) if not b],
-                        "render_peak": [round(v, 4) for v in q.render_peak],
-                        "best_example": [round(v, 4) for v in q.best_example],
-                        "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
+        q = render_quality(
+            model,
+            units,
+            images,
+            objective=settings["objective"],
+            steps=args.steps,
+            transforms=settings["transforms"],
+            param_kwargs={"sd": args.sd},
+            batch_size=len(units),
+        )
+        entries[key] = {
+            "model": name,
+            "layer": layer,
+            "config": config,
+            "settings_requested": settings,
+            "units": len(units),
+            "share_beating": round(q.share, 4),
+            "median_ratio": round(q.median_ratio, 3),
+            "not_beating": [u for u, b in zip(q.units, q.beats, strict=True) if not b],
+            "render_peak": [round(v, 4) for v in q.render_peak],
+            "best_example": [round(v, 4) for v in q.best_example],
+            "seconds": round(time.time() - t0, 1),
+            "cpu_seconds": round(time.process_time() - c0, 1),
+        }
         doc = _summary(entries, args)
         write_json(out, doc)
         print(f"{key}: {q.share:.3f} beat, median ratio {q.median_ratio:.2f}, {time.time() - t0:.0f} s", flush=True)
@@ -105,20 +122,30 @@ def main(argv=None) -> int:
 
 def markdown_tables(doc: dict) -> str:
     """The guide's tables: per model (gallery settings), then the demo layer's settings compared."""
-    rows = ["| model | units (all main layers) | share beating best image | median ratio per layer | seconds |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| model | units (all main layers) | share beating best image | median ratio per layer | seconds |",
+        "|---|---|---|---|---|",
+    ]
     gallery = [e for e in doc["entries"].values() if e["config"] == "gallery"]
     for name, m in sorted(doc["per_model"].items()):
         ratios = [e["median_ratio"] for e in gallery if e["model"] == name]
-        rows.append(f"| {name} | {m['units']} ({m['layers']} layers) | {m['share_beating']:.3f} | "
-                    f"{min(ratios):.2f}-{max(ratios):.2f} | {m['seconds']:.0f} |")
-    rows += ["", f"| {DEMO[0]} `{DEMO[1]}` settings | objective | transforms | share beating best image | median ratio |",
-             "|---|---|---|---|---|"]
+        rows.append(
+            f"| {name} | {m['units']} ({m['layers']} layers) | {m['share_beating']:.3f} | "
+            f"{min(ratios):.2f}-{max(ratios):.2f} | {m['seconds']:.0f} |"
+        )
+    rows += [
+        "",
+        f"| {DEMO[0]} `{DEMO[1]}` settings | objective | transforms | share beating best image | median ratio |",
+        "|---|---|---|---|---|",
+    ]
     for config in CONFIGS:
         e = doc["entries"].get(_key(*DEMO, config))
         if e:
             st = e["settings_requested"]
-            rows.append(f"| {config} | {st['objective']} | {st['transforms']} | {e['share_beating']:.3f} | {e['median_ratio']:.2f} |")
+            rows.append(
+                f"| {config} | {st['objective']} | {st['transforms']} | {e['share_beating']:.3f} "
+                f"| {e['median_ratio']:.2f} |"
+            )
     return "\n".join(rows)
 
 
@@ -134,11 +161,16 @@ def _summary(entries: dict, args) -> dict:
         m["seconds"] = round(m["seconds"] + e["seconds"], 1)
     for m in per_model.values():
         m["share_beating"] = round(m["beating"] / max(1, m["units"]), 4)
-    return {"measure": MEASURE, "description": "share of toy units whose rendering beats their best generated "
-            "toy image, both scored by the unit's spatial max; see scripts/reproduce_toy_render_quality.py",
-            "command": "python scripts/reproduce_toy_render_quality.py", "configs": CONFIGS,
-            "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads},
-            "per_model": per_model, "entries": entries}
+    return {
+        "measure": MEASURE,
+        "description": "share of toy units whose rendering beats their best generated "
+        "toy image, both scored by the unit's spatial max; see scripts/reproduce_toy_render_quality.py",
+        "command": "python scripts/reproduce_toy_render_quality.py",
+        "configs": CONFIGS,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads},
+        "per_model": per_model,
+        "entries": entries,
+    }
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ captum.optim's ``extract_expanded_weights`` (re-implemented from its source in
 the upper centre at ``(H - 1) // 2``; this project's default reads ``H // 2``. On the tiny
 model's 16x16 maps the two differ by one position.
 """
+
 from __future__ import annotations
 
 import pytest

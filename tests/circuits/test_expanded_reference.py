@@ -7,6 +7,7 @@ identity, max pool -> average pool over the same window with the -inf padding re
 BatchNorm in eval mode -> its affine map), and the rows are the Jacobian of the upper
 layer's centre (``H // 2``) with respect to the lower layer's map, by ``torch.func.jacrev``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -107,11 +108,14 @@ def resnet():
     return model
 
 
-@pytest.mark.parametrize("lower,upper,blocks", [
-    ("layer1.2", "layer2.0", ["layer2.0"]),              # stride 2 and the zero-padded shortcut
-    ("layer1.2", "layer2.1", ["layer2.0", "layer2.1"]),  # two residual blocks
-    ("layer3.0", "layer3.2", ["layer3.1", "layer3.2"]),
-])
+@pytest.mark.parametrize(
+    "lower,upper,blocks",
+    [
+        ("layer1.2", "layer2.0", ["layer2.0"]),  # stride 2 and the zero-padded shortcut
+        ("layer1.2", "layer2.1", ["layer2.0", "layer2.1"]),  # two residual blocks
+        ("layer3.0", "layer3.2", ["layer3.1", "layer3.2"]),
+    ],
+)
 def test_cifar_resnet_matches_hand_written_linear_blocks(resnet, lower, upper, blocks):
     mods = [resnet.net.get_submodule(b) for b in blocks]
 
@@ -150,10 +154,13 @@ def _depthwise_separable(b, x):
 
 
 @pytest.mark.slow  # 10-25 s each on 2 shared cores
-@pytest.mark.parametrize("name,lower,upper,blocks,size", [
-    ("mobilenet-v2", "blocks.1", "blocks.3", ["blocks.2", "blocks.3"], 64),  # residual add, then stride 2
-    ("mobilenet-v1", "blocks.4", "blocks.6", ["blocks.5", "blocks.6"], 64),  # stride-2 depthwise
-])
+@pytest.mark.parametrize(
+    "name,lower,upper,blocks,size",
+    [
+        ("mobilenet-v2", "blocks.1", "blocks.3", ["blocks.2", "blocks.3"], 64),  # residual add, then stride 2
+        ("mobilenet-v1", "blocks.4", "blocks.6", ["blocks.5", "blocks.6"], 64),  # stride-2 depthwise
+    ],
+)
 def test_mobilenet_matches_hand_written_linear_blocks(name, lower, upper, blocks, size):
     torch.manual_seed(0)
     model = load_model(name, weights="random")

@@ -7,6 +7,7 @@ Numbers: ``scripts/reproduce_toy_render_quality.py`` measured the demo gallery's
 3.65; the old settings (spatial-mean objective, default transforms) on 35 %, median 0.91.
 The test below uses 6 of those units (3, 5 and 7 rendered as noise before) and 300 images.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def _load(path):
 
 def test_gallery_scores_rendering_and_examples_by_the_same_spatial_max(tiny_model, folder, tmp_path):
     out = tmp_path / "g"
-    build_gallery(tiny_model, "relu2", out, units="0:3", dataset=folder, steps=6, size=16, k=3, progress=False,
-                  objective="neuron")
+    build_gallery(
+        tiny_model, "relu2", out, units="0:3", dataset=folder, steps=6, size=16, k=3, progress=False, objective="neuron"
+    )
     man = json.loads((out / "gallery.json").read_text())
     assert man["settings"]["objective"] == "neuron"
     # independent expectation: each image's spatial max of the unit, straight from the model
@@ -63,8 +65,9 @@ def test_gallery_scores_rendering_and_examples_by_the_same_spatial_max(tiny_mode
 
 def test_gallery_neuron_objective_maximises_the_centre(tiny_model, tmp_path):
     out = tmp_path / "g"
-    build_gallery(tiny_model, "relu2", out, units="0:2", steps=20, size=16, progress=False, objective="neuron",
-                  transforms="none")
+    build_gallery(
+        tiny_model, "relu2", out, units="0:2", steps=20, size=16, progress=False, objective="neuron", transforms="none"
+    )
     for r in json.loads((out / "gallery.json").read_text())["units"]:
         with torch.no_grad():
             a = tiny_model.run_with_cache(_load(out / r["vis"])[None], ["relu2"])["relu2"][0, r["index"]]
@@ -82,9 +85,12 @@ def test_toy_renderings_beat_the_toy_dataset():
     images = generate(300, seed=4242).images
     units = [f"block2.relu2:{i}" for i in (0, 3, 5, 7, 13, 16)]
     with torch_threads(1):
-        new = render_quality(model, units, images, objective="neuron", transforms="none", steps=64, param_kwargs={"sd": 0.5})
-        old = render_quality(model, units, images, objective="channel", transforms="default", steps=64,
-                             param_kwargs={"sd": 0.5})
+        new = render_quality(
+            model, units, images, objective="neuron", transforms="none", steps=64, param_kwargs={"sd": 0.5}
+        )
+        old = render_quality(
+            model, units, images, objective="channel", transforms="default", steps=64, param_kwargs={"sd": 0.5}
+        )
     assert new.best_example == old.best_example  # same dataset, same measure
     # measured: all 6 beat, median ratio 4.35 (ratios 4.3, 4.4, 4.7, 4.9, 3.6, 1.4)
     assert new.share == 1.0, new.ratios

@@ -11,6 +11,7 @@ Every expected number below was worked out on paper from the formula, not by the
 * ReLU + L1, as the code claims (Anthropic's "April update" 2024):
   ``L = ||x - x_hat||^2 + lambda * sum_i f_i ||W_dec[i]||`` (squared L2 per sample, mean over samples).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,13 @@ def _set(sae, W_enc, b_enc, W_dec, b_dec):
 def topk_sae():
     # pre = x @ W_enc: latent 2 responds to x0 + x1 (half each), latent 3 to -x0 + 0.9 x1
     sae = SparseAutoencoder(2, 4, "topk", k=1)
-    return _set(sae, [[1.0, 0.0, 0.5, -1.0], [0.0, 1.0, 0.5, 0.9]], [0.0] * 4,
-                [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]], [0.0, 0.0])
+    return _set(
+        sae,
+        [[1.0, 0.0, 0.5, -1.0], [0.0, 1.0, 0.5, 0.9]],
+        [0.0] * 4,
+        [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]],
+        [0.0, 0.0],
+    )
 
 
 X = torch.tensor([[3.0, 1.0], [0.0, 2.0]])
@@ -91,8 +97,9 @@ def test_auxk_gradient_reaches_only_the_dead_latents(topk_sae):
 
 
 def test_relu_l1_is_mse_plus_decoder_norm_weighted_l1():
-    sae = _set(SparseAutoencoder(2, 2, "relu"), [[1.0, 0.0], [0.0, 1.0]], [0.0, -1.0],
-               [[2.0, 0.0], [0.0, 0.5]], [1.0, 0.0])
+    sae = _set(
+        SparseAutoencoder(2, 2, "relu"), [[1.0, 0.0], [0.0, 1.0]], [0.0, -1.0], [[2.0, 0.0], [0.0, 0.5]], [1.0, 0.0]
+    )
     x = torch.tensor([[1.0, 3.0], [-1.0, 0.5]])
     # x - b_dec = [[0, 3], [-2, 0.5]]; pre = [[0, 2], [-2, -0.5]]; f = [[0, 2], [0, 0]]
     # x_hat = f @ W_dec + b_dec = [[1, 1], [1, 0]]; errors [0 + 4, 4 + 0.25] -> recon 4.125

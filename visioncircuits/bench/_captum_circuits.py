@@ -22,9 +22,8 @@ captum expects the caller to have linearised the model (``skip_layers(model, nn.
 :func:`~visioncircuits.circuits.linearize.linear_functions`. As in captum's usual setting the
 parameters require gradients (that is what gives ``activ1`` a graph on a zero input).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 
@@ -33,8 +32,9 @@ class _Abort(Exception):
     pass
 
 
-def captum_extract_expanded_weights(lin_model, target1: str, target2: str, crop: Optional[int] = None,
-                                    size: Optional[int] = None) -> torch.Tensor:
+def captum_extract_expanded_weights(
+    lin_model, target1: str, target2: str, crop: int | None = None, size: int | None = None
+) -> torch.Tensor:
     """captum.optim's ``extract_expanded_weights`` on a linearised HookedModel (layer names)."""
     from visioncircuits.circuits.expanded import centre_crop
     from visioncircuits.circuits.linearize import linear_functions
@@ -65,11 +65,15 @@ def captum_extract_expanded_weights(lin_model, target1: str, target2: str, crop:
                 t_center = activ2
             rows = []
             for i in range(activ2.size(1)):
-                (g,) = torch.autograd.grad(outputs=t_center[:, i], inputs=[activ1],
-                                           grad_outputs=torch.ones_like(t_center[:, i]), retain_graph=True)
+                (g,) = torch.autograd.grad(
+                    outputs=t_center[:, i],
+                    inputs=[activ1],
+                    grad_outputs=torch.ones_like(t_center[:, i]),
+                    retain_graph=True,
+                )
                 rows.append(g)
             w = torch.cat(rows, 0)
     finally:
-        for p, f in zip(lin_model.parameters(), flags):
+        for p, f in zip(lin_model.parameters(), flags, strict=True):
             p.requires_grad_(f)
     return centre_crop(w.detach(), crop, center="captum") if crop is not None else w.detach()

@@ -65,10 +65,14 @@ def run(args: argparse.Namespace) -> list[dict]:
     threads = torch.get_num_threads()
     _, setup, setup_cpu = _cpu_timed(lambda: (model.layer_info(), ew._small_image()))  # one-time shape traces
     rows.append({"measure": "setup", "pair": "layer shapes (once per model)", "shape": "", "rows_on": "",
-                 "fast_s": round(setup, 2), "fast_cpu_s": round(setup_cpu, 2), "captum_s": "", "captum_cpu_s": "", "speedup": "",
+                 "fast_s": round(setup, 2), "fast_cpu_s": round(setup_cpu, 2), "captum_s": "", "captum_cpu_s": "",
+                 "speedup": "",
                  "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
     if args.mode in ("compare", "both"):
-        pairs = COMPARE + (MORE if args.more_pairs else ()) if args.model.startswith("inceptionv1") else _consecutive(model)[-3:]
+        if args.model.startswith("inceptionv1"):
+            pairs = COMPARE + (MORE if args.more_pairs else ())
+        else:
+            pairs = _consecutive(model)[-3:]
         pairs = pairs[:args.max_pairs] if args.max_pairs else pairs
         for lower, upper, crop in pairs:
             w, fast, cpu = _cpu_timed(lambda: ew.compute(lower, upper, crop))
@@ -77,7 +81,9 @@ def run(args: argparse.Namespace) -> list[dict]:
             rows.append({"measure": "compare", "pair": f"{lower} -> {upper}", "shape": "x".join(map(str, w.shape)),
                          "rows_on": "x".join(map(str, ew.last_size or ())), "fast_s": round(fast, 2),
                          "fast_cpu_s": round(cpu, 2), "captum_s": round(slow, 1), "captum_cpu_s": round(slow_cpu, 2),
-                         "speedup": round(slow / max(fast, 1e-9), 1), "speedup_cpu": round(slow_cpu / max(cpu, 1e-9), 1), "max_abs_diff": diff,
+                         "speedup": round(slow / max(fast, 1e-9), 1),
+                         "speedup_cpu": round(slow_cpu / max(cpu, 1e-9), 1),
+                         "max_abs_diff": diff,
                          "center": args.center, "threads": threads})
             del w, ref
     if args.mode in ("all", "both"):
@@ -93,7 +99,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                          "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
             del w
         rows.append({"measure": "all pairs", "pair": f"TOTAL ({len(pairs)} pairs)", "shape": "", "rows_on": "",
-                     "fast_s": round(total, 1), "fast_cpu_s": round(total_cpu, 2), "captum_s": "", "captum_cpu_s": "", "speedup": "",
+                     "fast_s": round(total, 1), "fast_cpu_s": round(total_cpu, 2), "captum_s": "", "captum_cpu_s": "",
+                     "speedup": "",
                      "speedup_cpu": "", "max_abs_diff": "", "center": args.center, "threads": threads})
     return rows
 

@@ -63,9 +63,13 @@ def centre_index(n: int, center: str = "floor_half") -> int:
     raise unknown("center convention", center, list(CENTERS))
 
 
-def centre_readout(acts: torch.Tensor, channels: Optional[Sequence[int]] = None, center: str = "floor_half") -> torch.Tensor:
+def centre_readout(acts: torch.Tensor, channels: Optional[Sequence[int]] = None,
+                   center: str = "floor_half") -> torch.Tensor:
     """The centre position of each channel: (B, C, H, W) -> (B, C); (B, C) passes through."""
-    v = acts if acts.dim() == 2 else acts[:, :, centre_index(acts.shape[2], center), centre_index(acts.shape[3], center)]
+    if acts.dim() == 2:
+        v = acts
+    else:
+        v = acts[:, :, centre_index(acts.shape[2], center), centre_index(acts.shape[3], center)]
     return v if channels is None else v[:, list(channels)]
 
 
@@ -76,7 +80,10 @@ def unit_readout(units: Sequence[Unit], center: str = "floor_half") -> Readout:
         vals = []
         for u in units:
             m = unit_map(u, acts)
-            y, x = (u.y, u.x) if u.has_position else (centre_index(m.shape[1], center), centre_index(m.shape[2], center))
+            if u.has_position:
+                y, x = u.y, u.x
+            else:
+                y, x = centre_index(m.shape[1], center), centre_index(m.shape[2], center)
             vals.append(m[:, y, x])
         return torch.stack(vals, 1)
 
@@ -301,7 +308,8 @@ def expanded_weights(model, lower: str, upper: str, crop: Crop = None, *, units:
     For many pairs of one model, build one :class:`ExpandedWeights` and call ``compute``.
     ``center="captum"`` reads the upper centre at ``(H - 1) // 2`` as captum.optim does.
     """
-    return ExpandedWeights(model, size=size, window=window, progress=progress, center=center).compute(lower, upper, crop, units)
+    ew = ExpandedWeights(model, size=size, window=window, progress=progress, center=center)
+    return ew.compute(lower, upper, crop, units)
 
 
 def expanded_weights_loop(model, lower: str, upper: str, crop: Crop = None, *, units: UnitsArg = None,

@@ -13,13 +13,14 @@ objective) instead of its spatial mean (``"channel"``): a detector of a small, l
 pattern (the toy world's primitives) cannot fire everywhere at once, so maximising its mean
 can leave it at 0, while one position can be driven far past any dataset image.
 """
+
 from __future__ import annotations
 
 import logging
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 import torch
 
@@ -34,7 +35,7 @@ MEASURE = "spatial max"
 OBJECTIVES = ("channel", "neuron")
 
 
-def unit_peaks(model, units: Sequence[Union[str, Unit]], images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+def unit_peaks(model, units: Sequence[str | Unit], images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """(N images, U units): each unit's ``MEASURE`` on each image (spatial max, or its value
     at its own position when the address has one)."""
     resolved = [resolve_unit(model, u) for u in units]
@@ -42,7 +43,7 @@ def unit_peaks(model, units: Sequence[Union[str, Unit]], images: torch.Tensor, b
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            acts = model.run_with_cache(images[s:s + batch_size].to(model.device), layers)
+            acts = model.run_with_cache(images[s : s + batch_size].to(model.device), layers)
             cols = []
             for u in resolved:
                 m = unit_map(u, acts[u.layer])
@@ -51,7 +52,7 @@ def unit_peaks(model, units: Sequence[Union[str, Unit]], images: torch.Tensor, b
     return torch.cat(out)
 
 
-def render_target(model, address: str, objective: str = "channel", size: Optional[int] = None):
+def render_target(model, address: str, objective: str = "channel", size: int | None = None):
     """What to optimise for unit ``address``: the unit itself (``"channel"``: spatial mean,
     or its own position) or its centre position (``"neuron"``)."""
     if objective not in OBJECTIVES:
@@ -79,7 +80,7 @@ class QualityResult:
 
     @property
     def beats(self) -> list:
-        return [r > b for r, b in zip(self.render_peak, self.best_example)]
+        return [r > b for r, b in zip(self.render_peak, self.best_example, strict=True)]
 
     @property
     def share(self) -> float:
@@ -88,23 +89,45 @@ class QualityResult:
     @property
     def ratios(self) -> list:
         # a unit silent on every dataset image: any response is infinitely more, silence is a tie
-        return [r / b if b > 0 else (float("inf") if r > 0 else 1.0) for r, b in zip(self.render_peak, self.best_example)]
+        return [
+            r / b if b > 0 else (float("inf") if r > 0 else 1.0) for r, b in zip(self.render_peak, self.best_example, strict=True)
+        ]
 
     @property
     def median_ratio(self) -> float:
         return float(statistics.median(self.ratios)) if self.units else float("nan")
 
     def to_dict(self) -> dict:
-        return {"measure": MEASURE, "units": self.units, "render_peak": self.render_peak,
-                "best_example": self.best_example, "beats": self.beats, "share_beating": self.share,
-                "median_ratio": self.median_ratio, "seconds": self.seconds, "settings": self.settings}
+        return {
+            "measure": MEASURE,
+            "units": self.units,
+            "render_peak": self.render_peak,
+            "best_example": self.best_example,
+            "beats": self.beats,
+            "share_beating": self.share,
+            "median_ratio": self.median_ratio,
+            "seconds": self.seconds,
+            "settings": self.settings,
+        }
 
 
-def render_quality(model, units: Sequence[str], images: torch.Tensor, *, objective: str = "neuron",
-                   steps: int = 64, size: Optional[int] = None, seed: int = 0, param: str = "fft",
-                   param_kwargs: Optional[dict] = None, redirect_relu: Union[bool, int, float] = True,
-                   transforms="default", lr: Optional[float] = None, batch_size: Optional[int] = None,
-                   progress: bool = False) -> QualityResult:
+def render_quality(
+    model,
+    units: Sequence[str],
+    images: torch.Tensor,
+    *,
+    objective: str = "neuron",
+    steps: int = 64,
+    size: int | None = None,
+    seed: int = 0,
+    param: str = "fft",
+    param_kwargs: dict | None = None,
+    redirect_relu: bool | int | float = True,
+    transforms="default",
+    lr: float | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> QualityResult:
     """Render ``units`` and score each rendering and each of ``images`` by ``MEASURE``."""
     from visioncircuits.featvis.render import render
 
@@ -115,13 +138,33 @@ def render_quality(model, units: Sequence[str], images: torch.Tensor, *, objecti
     best = unit_peaks(model, units, images).amax(0)
     t0 = time.perf_counter()
     targets = [render_target(model, u, objective, size) for u in units]
-    res = render(model, targets, steps=steps, size=size, seed=seed, param=param, param_kwargs=param_kwargs,
-                 redirect_relu=redirect_relu, transforms=transforms, lr=lr, batch_size=batch_size, progress=progress)
+    res = render(
+        model,
+        targets,
+        steps=steps,
+        size=size,
+        seed=seed,
+        param=param,
+        param_kwargs=param_kwargs,
+        redirect_relu=redirect_relu,
+        transforms=transforms,
+        lr=lr,
+        batch_size=batch_size,
+        progress=progress,
+    )
     seconds = time.perf_counter() - t0
     peaks = unit_peaks(model, units, res.images)
     mine = [float(peaks[i, i]) for i in range(len(units))]
-    settings = {"objective": objective, "steps": steps, "size": size, "seed": seed, "param": param,
-                "param_kwargs": {k: v for k, v in (param_kwargs or {}).items() if isinstance(v, (int, float, str))},
-                "redirect_relu_steps": res.redirect_steps, "n_images": len(images), "lr": lr,
-                "transforms": transforms if isinstance(transforms, str) else repr(transforms)}
+    settings = {
+        "objective": objective,
+        "steps": steps,
+        "size": size,
+        "seed": seed,
+        "param": param,
+        "param_kwargs": {k: v for k, v in (param_kwargs or {}).items() if isinstance(v, (int, float, str))},
+        "redirect_relu_steps": res.redirect_steps,
+        "n_images": len(images),
+        "lr": lr,
+        "transforms": transforms if isinstance(transforms, str) else repr(transforms),
+    }
     return QualityResult(units, mine, [float(b) for b in best], seconds, settings)
