@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards'
     )
     p.add_argument("--link-images", action="store_true", help="link PNGs from index.html instead of embedding them")
+    p.add_argument("--objective", default="channel", choices=("channel", "neuron"),
+                   help="what each rendering maximises: the unit's spatial mean (channel, default) or its centre "
+                        "position (neuron; small local detectors such as the toy models' units)")
     add_render_options(p)
     p.set_defaults(func=run)
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     size = args.size or model.spec.input_size
     res = build_gallery(model, args.layer, args.out, render_config(args, size), units=args.units, dataset=args.dataset,
                         diverse=args.diverse, negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
-                        embed_images=not args.link_images, max_examples=args.max_examples)
+                        embed_images=not args.link_images, max_examples=args.max_examples, objective=args.objective)
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

@@ -21,7 +21,7 @@ from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import dataset_examples
-from visioncircuits.featvis.objectives import as_objective
+from visioncircuits.featvis.quality import MEASURE, render_target, unit_peaks
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
 from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import SAELayer, is_sae_layer
@@ -93,6 +93,7 @@ def build_gallery(
     embed_images: bool = True,
     write_html: bool = True,
     max_examples: Optional[int] = None,
+    objective: str = "channel",
     **render_kwargs,
 ) -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
@@ -103,9 +104,13 @@ def build_gallery(
     (e.g. ground-truth labels). ``dataset``: an image folder for top examples and stats
     (``max_examples`` caps how many images are read). Resumable: finished units with the same
     settings are skipped; ``shard="K/N"`` does every N-th unit.
+    ``objective``: what the rendering maximises, ``"channel"`` (spatial mean) or ``"neuron"``
+    (the unit at the centre of its map). Whatever it is, each card compares the rendering and
+    the dataset examples on one measure (:data:`~visioncircuits.featvis.quality.MEASURE`,
+    the unit's spatial max): ``render_peak`` against ``best_example`` in ``unit.json``.
 
     Examples:
-        >>> model = load_model("toy-convnet-s0")                                     # doctest: +SKIP
+        >>> model = load_model("toy-resnet-s0")                                      # doctest: +SKIP
         >>> res = build_gallery(model, "block2.relu2", "out/gallery", RenderConfig(steps=128),
         ...                     units="0:8", dataset="images/")                      # doctest: +SKIP
         >>> res.index                                                               # doctest: +SKIP
@@ -125,11 +130,13 @@ def build_gallery(
     mine = indices[k_shard - 1::n_shard]
     size = int(cfg.size or model.spec.input_size)
     cfg = cfg.replace(size=size)
-    steps, progress = cfg.steps, cfg.progress
+    steps, progress, transforms = cfg.steps, cfg.progress, cfg.transforms
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
     settings = {"steps": steps, "size": size, "param": cfg.param, "seed": cfg.seed, "diverse": diverse,
                 "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
-                "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd")}
+                "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
+                "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
+                else repr(transforms)}
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
@@ -144,7 +151,7 @@ def build_gallery(
         examples = ex.by_unit()
         ds_info = {"folder": str(dataset), "n_images": ex.n_images, "skipped": len(ex.skipped)}
 
-    objectives = {i: as_objective(model, addresses[i]) for i in todo}
+    objectives = {i: render_target(model, addresses[i], objective, size) for i in todo}
     bs = 1
     if todo:
         bs = int(cfg.batch_size or auto_batch_size(model, objectives[todo[0]].layers, size, cfg.memory_budget_mb))
@@ -153,10 +160,12 @@ def build_gallery(
         chunk = todo[start:start + per_chunk]
         targets = [objectives[i] for i in chunk] + ([-objectives[i] for i in chunk] if negative else [])
         res = render(model, targets, cfg.replace(batch_size=bs))
+        peaks = unit_peaks(model, [addresses[i] for i in chunk], res.images[:len(chunk)])
         for j, i in enumerate(chunk):
             addr = addresses[i]
             udir = out / "units" / _slug(addr)
-            rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings}
+            rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings,
+                   "measure": MEASURE, "render_peak": float(peaks[j, j])}
             rec["vis"] = _rel(write_png(udir / "vis.png", res.images[j]), out)
             if negative:
                 m = len(chunk) + j
@@ -184,6 +193,9 @@ def build_gallery(
                     for r, e in enumerate(ue.top)
                 ]
                 rec["dataset"] = ds_info
+                if ue.top:  # examples are ranked by the same measure (spatial max)
+                    rec["best_example"] = float(ue.top[0].value)
+                    rec["beats_dataset"] = rec["render_peak"] > rec["best_example"]
             write_json(udir / "unit.json", rec)  # last: marks the unit finished
     result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None)
     index = None
@@ -231,5 +243,8 @@ def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optiona
     if notes is not None:
         for r in units:
             r["note"] = notes.get(int(r.get("index", -1)))
+    compared = [r for r in units if "beats_dataset" in r]
+    beating = {"measure": MEASURE, "units_compared": len(compared),
+               "share": sum(bool(r["beats_dataset"]) for r in compared) / len(compared) if compared else None}
     return write_json(out / "gallery.json", {"model": model.spec.name, "layer": prefix, "settings": settings,
-                                             "n_units": len(units), "units": units})
+                                             "n_units": len(units), "render_beats_dataset": beating, "units": units})
