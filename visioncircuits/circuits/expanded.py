@@ -229,7 +229,13 @@ class ExpandedWeights:
 
     # ---------------------------------------------------------------- public
     def compute(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:
-        """[R, C_lower, kh, kw]: row r is the linear map from the lower layer to upper unit r."""
+        """[R, C_lower, kh, kw]: row r is the linear map from the lower layer to upper unit r.
+
+        Examples:
+            >>> ew = ExpandedWeights(load_model("cifar10-resnet20", weights="random"))
+            >>> ew.compute("layer2.2", "layer3.0", crop=5, units=[0, 1]).shape
+            torch.Size([2, 32, 5, 5])
+        """
         self._check_pair(lower, upper)
         readout, n, fixed_pos = self._readout(upper, units)
         lower_shape = self.model.layer_info(self.size)[lower].shape

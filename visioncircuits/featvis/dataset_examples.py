@@ -95,6 +95,11 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
     Stats per unit, over images: ``mean`` (of the spatial-mean activation), ``mean_max``,
     ``q50/q90/q99`` and ``max`` of the per-image maximum, and ``frac_active``: the fraction
     of images where the unit exceeds ``threshold`` somewhere.
+
+    Examples:
+        >>> res = dataset_examples(model, ["layer3.2:5", "sae:runs/sae:12"], "images/", k=9)  # doctest: +SKIP
+        >>> [e.path for e in res.by_unit()["layer3.2:5"].top][:2]                             # doctest: +SKIP
+        ['images/n01440764_0.JPEG', 'images/n02102040_3.JPEG']
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")

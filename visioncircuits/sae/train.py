@@ -144,6 +144,14 @@ def train_sae(
     is saved there with ``meta`` (layer, model, training data...) in ``cfg.json``.
     ``stop_after`` ends the run early after that many steps *of this call* without
     finishing (for tests of resume and for time-limited jobs).
+
+    Examples:
+        >>> model = load_model("toy-vgg-s0")                                                # doctest: +SKIP
+        >>> stream = ActivationStream(model, "relu3", ToyWorldSource(size=64))             # doctest: +SKIP
+        >>> cfg = TrainConfig(d_sae=256, k=1)                                               # doctest: +SKIP
+        >>> sae = train_sae(stream, model.channels("relu3"), cfg, out_dir="runs/sae")       # doctest: +SKIP
+        >>> sae.encode(acts).shape                                                         # doctest: +SKIP
+        torch.Size([4096, 256])
     """
     cfg.check()
     meta = dict(meta or {})

@@ -142,6 +142,12 @@ def linear_cka(x: ArrayLike, y: ArrayLike, debiased: bool = False) -> float:
     """Linear CKA between representations ``x`` (n, ...) and ``y`` (n, ...) of the same n examples.
 
     Plain CKA is computed in feature space when that is smaller than n x n (same value).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.randn(100, 20, dtype=torch.float64)
+        >>> round(linear_cka(x, 3 * x @ torch.linalg.qr(torch.randn(20, 20, dtype=torch.float64))[0]), 6)
+        1.0
     """
     xt, yt = feature_pair(x, y, 4 if debiased else 2)
     n = xt.shape[0]

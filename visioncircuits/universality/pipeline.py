@@ -215,6 +215,13 @@ def run_universality(
     ``models``/``null_models`` may be passed pre-loaded (tests, custom nets); otherwise they
     are loaded by name. ``label_fn`` gives ground-truth unit labels (toy world). Returns the
     report dictionary (as written to report.json).
+
+    Examples:
+        >>> from visioncircuits.universality.toy import toy_label_fn, toy_probes
+        >>> report = run_universality(["toy-vgg-s0", "toy-resnet-s0"], toy_probes(500), "out/univ",
+        ...                           options=ReportConfig(featvis_steps=0), label_fn=toy_label_fn())  # doctest: +SKIP
+        >>> report["pairs"][0]["matching"]["n_significant"]                                          # doctest: +SKIP
+        31
     """
     from visioncircuits.universality.report import cka_heatmap, write_report
 

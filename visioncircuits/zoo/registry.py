@@ -89,6 +89,11 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
     untrained network (seeded, reproducible), or None for the published weights (the
     project's own file for toy models; the torch.hub cache, then the official URL with hash
     check, otherwise).
+
+    Examples:
+        >>> model = load_model("cifar10-resnet20", weights="random")
+        >>> model.spec.input_size, model.spec.num_classes, model.layer_names()[:2]
+        (32, 10, ['conv1', 'bn1'])
     """
     spec = get_spec(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
