@@ -104,7 +104,7 @@ def evaluate_sae(model, sae: SparseAutoencoder, batches: Iterable, layer: Option
 
     ``batches`` yields image tensors or ``(images, labels)`` pairs (labels may be None).
     """
-    layer = layer or sae.cfg.get("layer")
+    layer = layer or sae.cfg.layer
     model.resolve_layer(layer)
     sae = sae.eval()
     stats = ReconstructionStats(sae.d_sae)

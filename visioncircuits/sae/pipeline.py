@@ -31,7 +31,7 @@ def training_source(model, dataset: Optional[Union[str, os.PathLike]] = None, to
     """Augmented image source for training: random crops/flips of ``dataset`` or toy scenes
     (with ``isolated_fraction`` of each batch images of one primitive alone)."""
     if (dataset is None) == (not toyworld):
-        raise InputError("give exactly one training data source: --dataset DIR or --toyworld")
+        raise InputError("give exactly one training data source: dataset (an image folder) or toyworld=True")
     size = int(model.spec.input_size)
     if toyworld:
         return ToyWorldSource(size=size, seed=seed, isolated_fraction=isolated_fraction)
@@ -80,7 +80,7 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     if len(info.shape) not in (1, 3):
         raise InputError(f"layer '{layer}' has output shape {info.shape}; SAEs need (C,) or (C, H, W) activations")
     if isolated_fraction and not toyworld:
-        raise InputError("isolated_fraction needs toy-world training data (--toyworld)")
+        raise InputError("isolated_fraction needs toy-world training data (toyworld=True)")
     source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
     stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer, seed=cfg.seed)
     meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
@@ -97,21 +97,35 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     return sae, metrics
 
 
+def training_data_of(cfg) -> Optional[tuple[Optional[str], bool]]:
+    """``(dataset, toyworld)`` the SAE with config ``cfg`` was trained on, if still available.
+
+    None when the training data is unknown or its folder is gone (the caller must then
+    name evaluation data).
+    """
+    td = cfg.get("training_data") or {}
+    if td.get("kind") == "toyworld":
+        return None, True
+    if td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
+        return td["path"], False
+    return None
+
+
 def evaluate_dir(model, sae_dir: Union[str, os.PathLike], dataset=None, toyworld: bool = False, n_images: int = 256,
                  progress: bool = True) -> dict:
     """Metrics of the SAE in ``sae_dir`` on ``model``; data defaults to what it was trained on."""
     sae = load_sae(sae_dir, device=model.device)
-    if sae.cfg.get("model") not in (None, model.spec.name):
-        raise InputError(f"the SAE at {sae_dir} was trained on {sae.cfg['model']}, not {model.spec.name}")
+    if sae.cfg.model not in (None, model.spec.name):
+        raise InputError(f"the SAE at {sae_dir} was trained on {sae.cfg.model}, not {model.spec.name}")
     if dataset is None and not toyworld:
-        td = sae.cfg.get("training_data", {})
-        if td.get("kind") == "toyworld":
-            toyworld = True
-        elif td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
-            dataset = td["path"]
-        else:
-            raise InputError(f"no evaluation data: pass --dataset DIR or --toyworld (the SAE's training data {td or 'is unknown'})")
-    layer = sae.cfg.get("layer")
+        found = training_data_of(sae.cfg)
+        if found is None:
+            td = sae.cfg.training_data
+            raise InputError(f"no evaluation data: give dataset=DIR or toyworld=True (the SAE's training data {td or 'is unknown'})")
+        dataset, toyworld = found
+    layer = sae.cfg.layer
+    if layer is None:
+        raise InputError(f"the SAE at {sae_dir} does not say which layer it reads (no 'layer' in its cfg.json)")
     info = model.resolve_layer(layer)
     if info.channels != sae.d_in:
         raise InputError(f"the SAE reads {sae.d_in} channels but layer '{layer}' of {model.spec.name} has {info.channels}")
