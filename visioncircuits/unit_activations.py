@@ -63,13 +63,14 @@ def _cached_sae(sae_dir: str, device: str, stamp: tuple):
 
 
 def _stamp(sae_dir: str) -> tuple:
-    """Modification times of the SAE's files, so a retrained SAE in the same folder is reloaded."""
+    """Identity of the SAE's files (mtime, inode, size), so a retrained SAE in the same folder is reloaded."""
     from visioncircuits.sae.config import CONFIG_FILE, WEIGHTS_FILE
 
     out = []
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         try:
-            out.append(os.stat(Path(sae_dir) / name).st_mtime_ns)
+            st = os.stat(Path(sae_dir) / name)
+            out.append((st.st_mtime_ns, st.st_ino, st.st_size))
         except OSError:
             out.append(None)
     return tuple(out)

@@ -62,7 +62,8 @@ def saelens_state(sae: SparseAutoencoder) -> tuple[dict, dict[str, torch.Tensor]
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in tensors.items()}
     cfg = sae.cfg
     metadata: dict[str, Any] = {"sae_lens_version": SAELENS_FORMAT_VERSION, "model_name": cfg.model, "hook_name": cfg.layer,
-                                "converted_by": "visioncircuits sae export", "visioncircuits": cfg.to_dict()}
+                                "converted_by": "visioncircuits sae export",
+                                "visioncircuits": {**cfg.to_dict(), "input_scale": s, "threshold": float(sae.threshold)}}
     out: dict[str, Any] = {"architecture": TO_SAELENS[sae.architecture], "d_in": sae.d_in, "d_sae": sae.d_sae,
                            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
                            "normalize_activations": "none", "reshape_activations": "none", "metadata": metadata}
