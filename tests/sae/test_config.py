@@ -8,8 +8,14 @@ import torch
 
 from visioncircuits.cli import main
 from visioncircuits.errors import InputError, UnknownNameError
-from visioncircuits.sae.config import (BatchTopKSAEConfig, ConfigFieldError, ReLUSAEConfig, SAEConfig, TopKSAEConfig,
-                                       read_config)
+from visioncircuits.sae.config import (
+    BatchTopKSAEConfig,
+    ConfigFieldError,
+    ReLUSAEConfig,
+    SAEConfig,
+    TopKSAEConfig,
+    read_config,
+)
 from visioncircuits.sae.io import load_sae, save_sae
 from visioncircuits.sae.models import SparseAutoencoder
 from visioncircuits.sae.train import TrainConfig

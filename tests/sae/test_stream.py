@@ -9,7 +9,14 @@ import torch
 from PIL import Image
 
 from visioncircuits.sae.models import flatten_positions, unflatten_positions
-from visioncircuits.sae.stream import ActivationStream, FolderSource, SampleStream, TensorSource, ToyWorldSource, split_folder
+from visioncircuits.sae.stream import (
+    ActivationStream,
+    FolderSource,
+    SampleStream,
+    TensorSource,
+    ToyWorldSource,
+    split_folder,
+)
 
 
 def _folder(tmp_path, n=5):

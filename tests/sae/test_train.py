@@ -103,6 +103,7 @@ def test_resume_after_kill_continues_from_checkpoint(tmp_path):
     train_sae(SampleStream(x), 32, cfg, out_dir=tmp_path, progress=False, stop_after=25)
     assert (tmp_path / CHECKPOINT_FILE).exists() and not (tmp_path / "cfg.json").exists()
     import json
+
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / CHECKPOINT_FILE), framework="pt") as f:
