@@ -1,4 +1,5 @@
-"""SAEConfig: one typed, validated reader of cfg.json; old files still load; TrainConfig field errors; get_sae per device."""
+"""SAEConfig: one typed, validated reader of cfg.json; old files still load; TrainConfig field errors;
+get_sae per device."""
 from __future__ import annotations
 
 import json
@@ -39,7 +40,8 @@ def _write(tmp_path, data, name="s"):
 
 
 def test_create_picks_the_class_per_architecture_and_round_trips():
-    for arch, cls, k in (("topk", TopKSAEConfig, 3), ("batchtopk", BatchTopKSAEConfig, 3), ("relu", ReLUSAEConfig, None)):
+    cases = (("topk", TopKSAEConfig, 3), ("batchtopk", BatchTopKSAEConfig, 3), ("relu", ReLUSAEConfig, None))
+    for arch, cls, k in cases:
         cfg = SAEConfig.create(arch, d_in=6, d_sae=8, k=k, layer="relu2", notes="kept")
         assert type(cfg) is cls and cfg.architecture == arch
         d = cfg.to_dict()
@@ -53,7 +55,8 @@ def test_old_cfg_json_loads_unchanged_and_reads_like_a_dict(tmp_path):
     d = _write(tmp_path, OLD_CFG)
     cfg = read_config(d)
     assert isinstance(cfg, TopKSAEConfig) and cfg.k == 2 and cfg.layer == "relu2" and cfg.layer_shape == [6, 16, 16]
-    assert cfg.to_dict() == OLD_CFG and list(cfg.to_dict()) == list(OLD_CFG)  # same keys, same order: files stay identical
+    # same keys, same order: files stay identical
+    assert cfg.to_dict() == OLD_CFG and list(cfg.to_dict()) == list(OLD_CFG)
     # dict-style access used by existing callers
     assert cfg["layer"] == "relu2" and cfg["training"]["finished"] and cfg.get("nope", 5) == 5 and "metrics" in cfg
     with pytest.raises(KeyError):
@@ -151,7 +154,8 @@ def test_train_config_errors_name_fields_and_the_cli_names_flags(tmp_path, capsy
     for argv, flag_message in ((["--latents", "0", "--k", "1"], "--latents must be at least 1, got 0"),
                                (["--latents", "8", "--k", "9"], "--k must be between 1 and --latents (8), got 9"),
                                (["--latents", "8", "--k", "2", "--lr", "-1"], "--lr must be positive, got -1.0"),
-                               (["--latents", "8", "--k", "2", "--l1", "-1", "--arch", "relu"], "--l1 must be >= 0, got -1.0")):
+                               (["--latents", "8", "--k", "2", "--l1", "-1", "--arch", "relu"],
+                                "--l1 must be >= 0, got -1.0")):
         code = main(["sae", "train", "tiny", "relu2", "--toyworld", "--out", str(tmp_path / "o"), *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err == f"error: {flag_message}", err
@@ -165,7 +169,8 @@ def test_get_sae_gives_each_device_its_own_copy(tmp_path):
     on_meta = get_sae(str(tmp_path / "s"), torch.device("meta"))  # a second device that exists on every machine
     assert on_meta is not on_cpu and on_meta.W_enc.device.type == "meta"
     assert on_cpu.W_enc.device.type == "cpu" and torch.equal(on_cpu.W_enc, sae.W_enc)  # the CPU copy was not moved
-    assert get_sae(str(tmp_path / "s"), "cpu") is on_cpu and get_sae(str(tmp_path / "s")) is on_cpu  # cached; default CPU
+    # cached; the default device is the CPU
+    assert get_sae(str(tmp_path / "s"), "cpu") is on_cpu and get_sae(str(tmp_path / "s")) is on_cpu
     # a retrained SAE in the same folder is picked up, not served stale from the cache
     save_sae(SparseAutoencoder(6, 8, "topk", k=3, cfg={"layer": "relu2"}), tmp_path / "s")
     assert get_sae(str(tmp_path / "s"), "cpu").k == 3

@@ -77,8 +77,8 @@ def test_export_loads_in_saelens_with_the_same_numbers(tmp_path, arch, cls, sael
     # conv activations: SAELens takes channels last, (N, H, W, C); codes match ours position by position
     maps = torch.randn(2, D_IN, 3, 5)
     with torch.no_grad():
-        assert torch.allclose(theirs.encode(maps.permute(0, 2, 3, 1)).reshape(-1, D_SAE), ours.encode(flatten_positions(maps)),
-                              atol=ATOL)
+        channels_last = theirs.encode(maps.permute(0, 2, 3, 1)).reshape(-1, D_SAE)
+        assert torch.allclose(channels_last, ours.encode(flatten_positions(maps)), atol=ATOL)
 
 
 @pytest.mark.parametrize("arch", ["topk", "relu", "batchtopk"])
@@ -164,11 +164,13 @@ def test_bad_conversions_are_one_line_and_write_nothing(tmp_path, capsys):
     # an architecture SAELens has but this package does not
     gated = tmp_path / "gated"
     sae_lens.GatedSAE(sae_lens.GatedSAEConfig(d_in=D_IN, d_sae=D_SAE)).save_model(str(gated))
-    cases.append((["sae", "import", str(gated), "--out", str(tmp_path / "g")], "architecture 'gated' cannot be imported"))
+    cases.append((["sae", "import", str(gated), "--out", str(tmp_path / "g")],
+                  "architecture 'gated' cannot be imported"))
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and message in err and "\n" not in err, err
-    assert (tmp_path / "a" / "cfg.json").read_text() == before and not (tmp_path / "a" / "sae_weights.safetensors").exists()
+    assert (tmp_path / "a" / "cfg.json").read_text() == before
+    assert not (tmp_path / "a" / "sae_weights.safetensors").exists()
     for out in ("x", "y", "z", "g"):
         assert not (tmp_path / out).exists()

@@ -12,9 +12,10 @@ METRIC_ORDER = ("explained_variance", "nmse", "mse", "l0", "dead_fraction", "los
                 "loss_clean", "loss_sae", "loss_zero", "loss_kind", "samples", "images")
 
 # TrainConfig field -> `sae train` option: library errors name fields, the CLI says them as flags.
-FIELD_FLAGS = {"d_sae": "--latents", "k": "--k", "architecture": "--arch", "steps": "--steps", "batch_size": "--batch-size",
-               "lr": "--lr", "l1_coeff": "--l1", "aux_k": "--aux-k", "dead_after": "--dead-after",
-               "checkpoint_every": "--checkpoint-every", "seed": "--seed", "init_bias": "--init-bias"}
+FIELD_FLAGS = {"d_sae": "--latents", "k": "--k", "architecture": "--arch", "steps": "--steps",
+               "batch_size": "--batch-size", "lr": "--lr", "l1_coeff": "--l1", "aux_k": "--aux-k",
+               "dead_after": "--dead-after", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
+               "init_bias": "--init-bias"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--l1", type=float, default=1.0, help="L1 coefficient (relu architecture)")
-    t.add_argument("--aux-k", type=int, default=None, help="dead latents used by the auxiliary loss (default: channels / 2)")
+    t.add_argument("--aux-k", type=int, default=None,
+                   help="dead latents used by the auxiliary loss (default: channels / 2)")
     t.add_argument("--dead-after", type=int, default=200_000, help="samples without firing before a latent is dead")
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
@@ -44,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
     t.add_argument("--isolated-fraction", type=float, default=0.0,
-                   help="with --toyworld: share of each image batch showing one primitive alone (unlabelled; default 0)")
+                   help="with --toyworld: share of each image batch showing one primitive alone "
+                        "(unlabelled; default 0)")
     _common(t)
     t.set_defaults(func=run_train)
 

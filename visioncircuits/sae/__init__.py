@@ -1,7 +1,7 @@
 """Sparse autoencoders on CNN activations; latents are units everywhere (``sae:DIR:LATENT``).
 
-Modules: ``config`` (the typed ``cfg.json``), ``models`` (the SAE), ``io`` (save/load), ``units`` (latent maps), ``stream``
-(activation streams), ``losses`` (training losses, sparse fast path), ``train`` and
+Modules: ``config`` (the typed ``cfg.json``), ``models`` (the SAE), ``io`` (save/load), ``units``
+(latent maps), ``stream`` (activation streams), ``losses`` (training losses, sparse fast path), ``train`` and
 ``checkpoint`` (training that resumes after a kill), ``metrics`` (evaluation), ``pipeline``
 (model + layer + data -> SAE directory), ``toy_recovery`` (latents vs neurons on the toy world),
 ``saelens_format`` (folders SAELens opens, and SAELens folders imported back).

@@ -52,14 +52,14 @@ def in_context(err: VisionCircuitsError, prefix: str) -> VisionCircuitsError:
 
 
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})" if not isinstance(value, (int, float)) or isinstance(value, bool) else repr(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return f"{value!r} ({type(value).__name__})"
 
 
-def check_int(owner: str, name: str, value: Any, lo: int = 1, hi: Optional[int] = None, hi_name: Optional[str] = None,
-              optional: bool = False) -> Optional[int]:
-    """``value`` as an int in ``lo..hi`` (``None`` allowed when ``optional``), else a ConfigFieldError."""
-    if value is None and optional:
-        return None
+def check_int(owner: str, name: str, value: Any, lo: int = 1, hi: Optional[int] = None,
+              hi_name: Optional[str] = None) -> int:
+    """``value`` as an int in ``lo..hi``, else a ConfigFieldError naming ``owner.name``."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():  # 64.0 from a JSON writer that has no ints
             value = int(value)
@@ -72,6 +72,11 @@ def check_int(owner: str, name: str, value: Any, lo: int = 1, hi: Optional[int] 
     if value < lo:
         raise ConfigFieldError(owner, name, f"must be at least {lo}, got {value}")
     return int(value)
+
+
+def check_optional_int(owner: str, name: str, value: Any, lo: int = 1) -> Optional[int]:
+    """Like :func:`check_int`, with ``None`` allowed."""
+    return None if value is None else check_int(owner, name, value, lo)
 
 
 def check_float(owner: str, name: str, value: Any, positive: bool = False, nonnegative: bool = False) -> float:
@@ -122,7 +127,8 @@ class SAEConfig:
 
     def __post_init__(self) -> None:
         if type(self) is SAEConfig:
-            raise InputError(f"SAEConfig is abstract: use SAEConfig.create(architecture, ...) with one of {', '.join(ARCHITECTURES)}")
+            raise InputError("SAEConfig is abstract: use SAEConfig.create(architecture, ...) with one of "
+                             f"{', '.join(ARCHITECTURES)}")
         self.validate()
 
     # ----------------------------------------------------------------- checks
@@ -139,7 +145,8 @@ class SAEConfig:
         if self.layer_shape is not None and (not isinstance(self.layer_shape, (list, tuple))
                                              or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
                                                         for s in self.layer_shape)):
-            raise ConfigFieldError(owner, "layer_shape", f"must be a list of positive integers or null, got {_describe(self.layer_shape)}")
+            raise ConfigFieldError(owner, "layer_shape",
+                                   f"must be a list of positive integers or null, got {_describe(self.layer_shape)}")
         if self.layer_shape is not None:
             self.layer_shape = list(self.layer_shape)
         for name in ("training_data", "training", "metrics"):
@@ -182,14 +189,15 @@ class SAEConfig:
         cls = CONFIG_CLASSES[arch]
         version = data.get("format_version", FORMAT_VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ConfigFieldError(cls.__name__, "format_version",
-                                   f"is {version!r}: this file needs a newer visioncircuits (this one reads {FORMAT_VERSION})")
+            raise ConfigFieldError(cls.__name__, "format_version", f"is {version!r}: this file needs a newer "
+                                   f"visioncircuits (this one reads {FORMAT_VERSION})")
         names = {f.name for f in fields(cls)} - {"extra"}
         for required in ("d_in", "d_sae"):
             if required not in data:
                 raise InputError(f"SAE config has no '{required}' ({cls.__name__} needs d_in and d_sae)")
         known = {key: value for key, value in data.items() if key in names}
-        extra = {key: value for key, value in data.items() if key not in names and key not in ("architecture", "format_version")}
+        skip = names | {"architecture", "format_version"}
+        extra = {key: value for key, value in data.items() if key not in skip}
         known = cls._legacy(known)
         return cls(**known, extra=extra)
 
@@ -204,7 +212,8 @@ class SAEConfig:
         for key, value in {**(values or {}), **more}.items():
             if key == "architecture":
                 if value != self.architecture:
-                    raise ConfigFieldError(type(self).__name__, "architecture", f"is fixed to '{self.architecture}', got {value!r}")
+                    raise ConfigFieldError(type(self).__name__, "architecture",
+                                           f"is fixed to '{self.architecture}', got {value!r}")
             elif key == "format_version":
                 continue
             elif key in names:
@@ -274,7 +283,8 @@ class ReLUSAEConfig(SAEConfig):
         return {**values, "k": None}
 
 
-CONFIG_CLASSES: dict[str, type[SAEConfig]] = {c.architecture: c for c in (TopKSAEConfig, BatchTopKSAEConfig, ReLUSAEConfig)}
+CONFIG_CLASSES: dict[str, type[SAEConfig]] = {
+    c.architecture: c for c in (TopKSAEConfig, BatchTopKSAEConfig, ReLUSAEConfig)}
 ARCHITECTURES = tuple(CONFIG_CLASSES)
 
 

@@ -18,12 +18,14 @@ from visioncircuits.errors import InputError, WeightsError
 from visioncircuits.sae.config import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, SAEConfig, read_config
 from visioncircuits.sae.models import SparseAutoencoder
 
-__all__ = ["CONFIG_FILE", "FORMAT_VERSION", "TENSORS", "WEIGHTS_FILE", "load_sae", "read_cfg", "read_config", "save_sae"]
+__all__ = ["CONFIG_FILE", "FORMAT_VERSION", "TENSORS", "WEIGHTS_FILE", "load_sae", "read_cfg", "read_config",
+           "save_sae"]
 
 TENSORS = ("W_enc", "b_enc", "W_dec", "b_dec", "input_scale", "threshold")
 
 
-def save_sae(sae: SparseAutoencoder, out_dir: Union[str, os.PathLike], extra_cfg: Optional[Mapping[str, Any]] = None) -> Path:
+def save_sae(sae: SparseAutoencoder, out_dir: Union[str, os.PathLike],
+             extra_cfg: Optional[Mapping[str, Any]] = None) -> Path:
     """Write ``sae`` to ``out_dir`` (created if needed); returns the directory.
 
     ``extra_cfg`` fields (e.g. ``{"metrics": ...}``) are merged into ``sae.cfg`` first.
@@ -37,7 +39,8 @@ def save_sae(sae: SparseAutoencoder, out_dir: Union[str, os.PathLike], extra_cfg
     if extra_cfg:
         sae.cfg.update(extra_cfg)
     tensors = {name: getattr(sae, name).detach().to("cpu", torch.float32).contiguous() for name in TENSORS}
-    write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "visioncircuits-sae", "version": str(FORMAT_VERSION)}))
+    meta = {"format": "visioncircuits-sae", "version": str(FORMAT_VERSION)}
+    write_bytes(out / WEIGHTS_FILE, save(tensors, metadata=meta))
     sae.cfg.save(out)
     return out
 

@@ -41,6 +41,9 @@ class SparseAutoencoder(nn.Module):
         torch.Size([5, 1024])
     """
 
+    input_scale: torch.Tensor  # buffers, declared for type checkers
+    threshold: torch.Tensor
+
     def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None,
                  cfg: Union[Mapping[str, Any], SAEConfig, None] = None):
         super().__init__()
@@ -94,6 +97,13 @@ class SparseAutoencoder(nn.Module):
     def k(self) -> Optional[int]:
         return self._cfg.k
 
+    @property
+    def gate_k(self) -> int:
+        """``k`` of a TopK/BatchTopK SAE as an int (its config guarantees one)."""
+        if self._cfg.k is None:
+            raise InputError(f"a {self.architecture} SAE has no k")
+        return self._cfg.k
+
     # ------------------------------------------------------------------ setup
     def reset_parameters(self) -> None:
         """Random unit-norm decoder rows, encoder = decoder transpose (Gao et al. 2024)."""
@@ -144,10 +154,10 @@ class SparseAutoencoder(nn.Module):
             if not use_batch:
                 return pre * (pre > self.threshold.clamp_min(0)).to(pre.dtype)
             flat = F.relu(pre).flatten()
-            kk = min(self.k * pre.shape[0], flat.numel())
+            kk = min(self.gate_k * pre.shape[0], flat.numel())
             vals, idx = flat.topk(kk, sorted=False)
             return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
-        vals, idx = pre.topk(self.k, dim=1, sorted=False)
+        vals, idx = pre.topk(self.gate_k, dim=1, sorted=False)
         return torch.zeros_like(pre).scatter(1, idx, F.relu(vals))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,7 +174,8 @@ class SparseAutoencoder(nn.Module):
 
     def extra_repr(self) -> str:
         k = f", k={self.k}" if self.k is not None else ""
-        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={float(self.input_scale):.4g}"
+        scale = float(self.input_scale)
+        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={scale:.4g}"
 
 
 def flatten_positions(acts: torch.Tensor) -> torch.Tensor:

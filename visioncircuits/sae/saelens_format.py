@@ -61,9 +61,11 @@ def saelens_state(sae: SparseAutoencoder) -> tuple[dict, dict[str, torch.Tensor]
             tensors["threshold"] = torch.full((sae.d_sae,), float(sae.threshold.clamp_min(0)))
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in tensors.items()}
     cfg = sae.cfg
-    metadata: dict[str, Any] = {"sae_lens_version": SAELENS_FORMAT_VERSION, "model_name": cfg.model, "hook_name": cfg.layer,
+    metadata: dict[str, Any] = {"sae_lens_version": SAELENS_FORMAT_VERSION,
+                                "model_name": cfg.model, "hook_name": cfg.layer,
                                 "converted_by": "visioncircuits sae export",
-                                "visioncircuits": {**cfg.to_dict(), "input_scale": s, "threshold": float(sae.threshold)}}
+                                "visioncircuits": {**cfg.to_dict(), "input_scale": s,
+                                                   "threshold": float(sae.threshold)}}
     out: dict[str, Any] = {"architecture": TO_SAELENS[sae.architecture], "d_in": sae.d_in, "d_sae": sae.d_sae,
                            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
                            "normalize_activations": "none", "reshape_activations": "none", "metadata": metadata}
@@ -118,20 +120,19 @@ def read_saelens_cfg(saelens_dir: Union[str, os.PathLike]) -> dict:
     if not isinstance(raw, dict):
         raise InputError(f"corrupt SAELens config {path}: expected a JSON object, got {type(raw).__name__}")
     cfg = dict(raw)
-    meta = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    meta: dict[str, Any] = dict(cfg["metadata"]) if isinstance(cfg.get("metadata"), dict) else {}
     # pre-6.0 names (what SAELens's handle_pre_6_0_config renames)
     for old, new in (("hook_point", "hook_name"), ("activation_fn_str", "activation_fn")):
         if old in cfg and new not in cfg:
             cfg[new] = cfg.pop(old)
     for key in ("model_name", "hook_name"):
         if key in cfg and key not in meta:
-            meta = {**meta, key: cfg[key]}
+            meta[key] = cfg[key]
     cfg["metadata"] = meta
-    if "architecture" not in cfg:
-        cfg["architecture"] = "standard"
-        kwargs = cfg.get("activation_fn_kwargs") or {}
-        if cfg.get("activation_fn") == "topk" and isinstance(kwargs, dict) and kwargs.get("k") is not None:
-            cfg["architecture"], cfg["k"] = "topk", kwargs["k"]
+    cfg.setdefault("architecture", "standard")
+    kwargs = cfg.get("activation_fn_kwargs") or {}
+    if cfg.get("activation_fn") == "topk" and isinstance(kwargs, dict) and kwargs.get("k") is not None:
+        cfg["architecture"], cfg["k"] = "topk", kwargs["k"]
     norm = cfg.get("normalize_activations", "none")
     if isinstance(norm, bool) or norm is None:
         norm = "expected_average_only_in" if norm else "none"
@@ -162,16 +163,22 @@ def _load_tensors(path: Path, d_in: int, d_sae: int, names: tuple) -> dict[str, 
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise WeightsError(f"cannot read {path} (corrupt or truncated?): {str(e).splitlines()[0]}") from None
-    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,), "threshold": (d_sae,)}
+    shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
+              "threshold": (d_sae,)}
     for name in names:
         if name not in tensors:
             raise WeightsError(f"{path} has no tensor '{name}' (found: {', '.join(sorted(tensors)) or 'none'})")
         if tuple(tensors[name].shape) != shapes[name]:
-            raise WeightsError(f"{path}: tensor '{name}' has shape {tuple(tensors[name].shape)}, cfg.json says {shapes[name]}")
+            raise WeightsError(f"{path}: tensor '{name}' has shape {tuple(tensors[name].shape)}, "
+                               f"cfg.json says {shapes[name]}")
+    factor = tensors.get("scaling_factor")
+    if factor is not None and not torch.allclose(factor, torch.ones_like(factor)):
+        raise InputError(f"cannot import {path}: it has a finetuning scaling_factor (not supported)")
     return {n: tensors[n].to(torch.float64) for n in names}
 
 
-def read_saelens(saelens_dir: Union[str, os.PathLike], layer: Optional[str] = None, model: Optional[str] = None) -> SparseAutoencoder:
+def read_saelens(saelens_dir: Union[str, os.PathLike], layer: Optional[str] = None,
+                 model: Optional[str] = None) -> SparseAutoencoder:
     """A SAELens folder as a :class:`SparseAutoencoder` computing the same codes and reconstructions."""
     d = Path(saelens_dir)
     cfg = read_saelens_cfg(d)
@@ -189,7 +196,7 @@ def read_saelens(saelens_dir: Union[str, os.PathLike], layer: Optional[str] = No
         b_enc = b_enc + b_dec @ W_enc
     k, threshold, ours_arch = None, 0.0, {"topk": "topk", "standard": "relu", "jumprelu": "batchtopk"}[arch]
     if arch == "topk":
-        k = cfg.get("k")
+        k = cfg.get("k", 100)  # SAELens's TopKSAEConfig default, so a folder without k means what it means there
         if cfg.get("rescale_acts_by_decoder_norm"):  # fold: z = topk(pre * |W_dec|), x_hat = (z / |W_dec|) @ W_dec
             norms = W_dec.norm(dim=1).clamp_min(1e-8)
             W_enc, b_enc, W_dec = W_enc * norms, b_enc * norms, W_dec / norms[:, None]
@@ -197,8 +204,9 @@ def read_saelens(saelens_dir: Union[str, os.PathLike], layer: Optional[str] = No
         thr = t["threshold"]
         k = ours.get("k")
         if not bool((thr == thr[0]).all()) or float(thr[0]) < 0 or k is None:
-            raise InputError(f"cannot import {d}: a SAELens jumprelu SAE imports only with one shared threshold >= 0 and a "
-                             "known k (a BatchTopK SAE exported by visioncircuits); this one has per-latent thresholds or no k")
+            raise InputError(f"cannot import {d}: a SAELens jumprelu SAE imports only with one shared threshold "
+                             ">= 0 and a known k (a BatchTopK SAE exported by visioncircuits); this one has "
+                             "per-latent thresholds or no k")
         threshold = float(thr[0])
     # undo our own export's folding, so an export -> import round trip gives back the original weights
     scale = ours.get("input_scale", 1.0)

@@ -58,7 +58,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Validate every field; errors name the field (``TrainConfig.d_sae must be ...``)."""
-        from visioncircuits.sae.config import ConfigFieldError, check_float, check_int
+        from visioncircuits.sae.config import ConfigFieldError, check_float, check_int, check_optional_int
 
         if self.architecture not in ARCHITECTURES:
             from visioncircuits.errors import unknown
@@ -69,7 +69,7 @@ class TrainConfig:
             check_int(own, name, getattr(self, name))
         check_int(own, "warmup_steps", self.warmup_steps, lo=0)
         check_int(own, "seed", self.seed, lo=-(2**63))
-        check_int(own, "aux_k", self.aux_k, optional=True)
+        check_optional_int(own, "aux_k", self.aux_k)
         if self.architecture != "relu":
             check_int(own, "k", self.k, 1, self.d_sae, "d_sae")
         check_float(own, "lr", self.lr, positive=True)
@@ -141,8 +141,9 @@ def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
     return sae if tr.get("finished") and tr.get("fingerprint") == fp else None
 
 
-def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None, meta: Optional[dict] = None,
-              progress: bool = True, device: Optional[torch.device] = None, stop_after: Optional[int] = None) -> SparseAutoencoder:
+def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None,
+              meta: Optional[dict] = None, progress: bool = True, device: Optional[torch.device] = None,
+              stop_after: Optional[int] = None) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
 
     With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
@@ -217,7 +218,8 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
                 bar.set_postfix(ev=f"{ema['ev']:.3f}", l0=f"{ema['l0']:.1f}", dead=f"{dead_frac:.2f}",
                                 sps=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
             if out is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-                save_checkpoint(out, sae, opt, since_fired, {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}})
+                ck_state = {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}}
+                save_checkpoint(out, sae, opt, since_fired, ck_state)
         else:
             step = cfg.steps
     finally:

@@ -22,7 +22,8 @@ from visioncircuits.sae.models import SparseAutoencoder, flatten_positions
 MODES = ("straight_through", "pre", "gated")
 
 
-def sae_latent_map(sae: SparseAutoencoder, acts: torch.Tensor, index: int, mode: str = "straight_through") -> torch.Tensor:
+def sae_latent_map(sae: SparseAutoencoder, acts: torch.Tensor, index: int,
+                   mode: str = "straight_through") -> torch.Tensor:
     """Latent ``index`` at every position: acts (N, C, H, W) -> (N, H, W), differentiable.
 
     (N, C) activations give (N, 1, 1).
