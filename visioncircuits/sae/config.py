@@ -170,12 +170,12 @@ class SAEConfig:
         return out
 
     @staticmethod
-    def create(architecture: str, **values: Any) -> "SAEConfig":
+    def create(architecture: str, **values: Any) -> SAEConfig:
         """The config class for ``architecture`` built from keyword fields (unknown ones go to ``extra``)."""
         return SAEConfig.from_dict({**values, "architecture": architecture})
 
     @staticmethod
-    def from_dict(data: Mapping[str, Any]) -> "SAEConfig":
+    def from_dict(data: Mapping[str, Any]) -> SAEConfig:
         """Build the right subclass from a ``cfg.json`` dict; bad shape or types raise InputError."""
         if not isinstance(data, Mapping):
             raise InputError(f"an SAE config must be a JSON object, got {type(data).__name__}")
@@ -206,7 +206,7 @@ class SAEConfig:
         """Adjust values older files may hold (hook for subclasses)."""
         return values
 
-    def update(self, values: Optional[Mapping[str, Any]] = None, **more: Any) -> "SAEConfig":
+    def update(self, values: Optional[Mapping[str, Any]] = None, **more: Any) -> SAEConfig:
         """Set fields (unknown keys go to ``extra``), then validate again; returns self."""
         names = {f.name for f in fields(self)} - {"extra"}
         for key, value in {**(values or {}), **more}.items():
@@ -244,7 +244,7 @@ class SAEConfig:
         return write_json(Path(sae_dir) / CONFIG_FILE, self.to_dict())
 
     @staticmethod
-    def load(sae_dir: Union[str, os.PathLike]) -> "SAEConfig":
+    def load(sae_dir: Union[str, os.PathLike]) -> SAEConfig:
         """Read ``SAE_DIR/cfg.json`` (see :func:`read_config`)."""
         return read_config(sae_dir)
 

@@ -62,7 +62,7 @@ class SparseAutoencoder(nn.Module):
         self.reset_parameters()
 
     @classmethod
-    def from_config(cls, cfg: SAEConfig) -> "SparseAutoencoder":
+    def from_config(cls, cfg: SAEConfig) -> SparseAutoencoder:
         """A freshly initialised SAE for ``cfg`` (weights random; ``input_scale``/``threshold`` from ``cfg``)."""
         return cls(cfg.d_in, cfg.d_sae, cfg.architecture, cfg.k, cfg=cfg)
 
