@@ -48,7 +48,8 @@ class SparseEncoderGrad(torch.autograd.Function):
         return values.clone()
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: D102
+    def backward(ctx, *grad_outputs):  # noqa: D102
+        (grad,) = grad_outputs
         x, rows, cols = ctx.saved_tensors
         g = grad.reshape(-1)
         d_in = x.shape[1]
