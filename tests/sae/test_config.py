@@ -141,6 +141,11 @@ def test_module_cfg_is_typed_and_saved_as_before(tmp_path):
         back.cfg = SAEConfig.create("topk", d_in=6, d_sae=9, k=2)
     with pytest.raises(ConfigFieldError, match=r"TopKSAEConfig\.k must be between 1 and d_sae \(8\), got 9"):
         SparseAutoencoder(6, 8, "topk", k=9)
+    back.cfg.update(d_sae=16)  # a config edited to disagree with the weights is caught before it is saved
+    assert back.d_sae == 8
+    with pytest.raises(InputError, match="SAE config says 6 -> 16 latents, the weights are 6 -> 8"):
+        save_sae(back, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
 
 
 def test_train_config_errors_name_fields_and_the_cli_names_flags(tmp_path, capsys):

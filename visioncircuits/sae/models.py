@@ -87,11 +87,11 @@ class SparseAutoencoder(nn.Module):
 
     @property
     def d_in(self) -> int:
-        return self._cfg.d_in
+        return self.W_enc.shape[0]  # from the weights, so a config edited by hand cannot disagree silently
 
     @property
     def d_sae(self) -> int:
-        return self._cfg.d_sae
+        return self.W_enc.shape[1]
 
     @property
     def k(self) -> Optional[int]:
@@ -116,6 +116,9 @@ class SparseAutoencoder(nn.Module):
 
     def _sync_cfg(self) -> None:
         """Copy the learned scalars (``input_scale``, ``threshold``) into ``cfg`` before saving."""
+        if (self._cfg.d_in, self._cfg.d_sae) != (self.d_in, self.d_sae):
+            raise InputError(f"SAE config says {self._cfg.d_in} -> {self._cfg.d_sae} latents, "
+                             f"the weights are {self.d_in} -> {self.d_sae}")
         self._cfg.update(input_scale=float(self.input_scale), threshold=float(self.threshold))
 
     @torch.no_grad()
