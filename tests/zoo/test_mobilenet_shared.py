@@ -44,13 +44,13 @@ def test_logits_equal_the_reference_model_on_photos(name, shared_dir, sample_ima
     ours = load_model(name, weights=f32)
     ours16 = load_model(name)
     ref = reference.load_model(str(f32))
-    paths = list_images(sample_images_dir)[::125]  # 8 photos spread over the classes
+    paths = list_images(sample_images_dir)[::250]  # 4 photos spread over the classes
     _, images = next(ImageFolder(sample_images_dir, ours.spec.input_size, paths=paths).batches(len(paths)))
     with torch.inference_mode(), torch_threads(2):
         got = ours(images)
         want = ref(images * 2 - 1)[:, 1:]
         got16 = ours16(images)
-    assert got.shape == want.shape == (8, 1000)
+    assert got.shape == want.shape == (4, 1000)
     assert (got - want).abs().max().item() < 1e-4
     assert torch.equal(got16.argmax(1), want.argmax(1))
     assert (got16 - want).abs().max().item() < 0.1  # fp16 rounding of the weights only
