@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -211,7 +211,3 @@ def save_import(state: dict[str, torch.Tensor], meta: dict, out: str | os.PathLi
 
     data = save({k: v.contiguous() for k, v in state.items()}, metadata={"config": json.dumps(meta, sort_keys=True)})
     write_bytes(out, data)
-
-
-def registered_name(meta: dict) -> Optional[str]:
-    return meta.get("model")
