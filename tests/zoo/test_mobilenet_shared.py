@@ -1,5 +1,6 @@
 """ImageNet MobileNets against ../shared: logits equal the independent reference model of
 weights/convert_tflite.py, and the shipped fp16 weights classify the 1,000 sample photos."""
+
 from __future__ import annotations
 
 import importlib.util
