@@ -7,6 +7,7 @@ between the two and the max |logit| difference, and the runtime.
 
     python scripts/reproduce_mobilenet_accuracy.py [--shared ../shared] [--out results/mobilenet_accuracy.json]
 """
+
 from __future__ import annotations
 
 import argparse

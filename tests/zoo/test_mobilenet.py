@@ -1,5 +1,6 @@
 """ImageNet MobileNets without ../shared: TF SAME padding, offline loading of the shipped
 weights from models/, hook points with their shapes, main layers, class names."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -215,7 +216,7 @@ def test_main_layers_are_block_outputs_at_every_resolution(name):
     sizes = [info[layer].shape[-1] for layer in main]
     native = model.spec.input_size
     # every spatial resolution of the network appears, from input/2 down to input/32
-    assert sorted(set(sizes), reverse=True) == [native // 2 ** k for k in range(1, 6)]
+    assert sorted(set(sizes), reverse=True) == [native // 2**k for k in range(1, 6)]
     assert main[-1] in (("head_relu6",) if "v2" in name else ("blocks.12",))
 
 

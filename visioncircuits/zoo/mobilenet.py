@@ -20,6 +20,7 @@ Classes: 1000 logits, index i = the i-th ImageNet class in sorted-wnid order
 dropped when the weights are loaded (``drop_background``), so files with either layout load.
 Input: RGB in [0, 1], mapped inside to ``x * 2 - 1`` = [-1, 1] as the TFLite models expect.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
