@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,6 @@ from visioncircuits.demo import DemoContext
 
 @pytest.mark.slow
 def test_stage_20_quick(tmp_path):
-    from visioncircuits.zoo import get_spec
-
-    spec = get_spec("toy-narrow-s0")
-    if not Path(spec.default_weights).exists():
-        pytest.skip("toy-narrow-s0 weights not committed yet")
     from visioncircuits.demo import stage_20_sae
     from visioncircuits.sae.io import load_sae
 

@@ -67,7 +67,6 @@ def test_every_relu_is_its_own_hook_point():
     assert info["mixed3"].shape == (26, 16, 16) and "mixed3.branch5.3" in info
 
 
-@pytest.mark.skipif("toy-resnet-s0" not in COMMITTED, reason="toy-resnet-s0 not trained")
 def test_curve_units_have_tuning_curves_peaked_at_their_orientation():
     """On the curve probe set, the supervised curve units of toy-resnet-s0 peak at (or next to) their angle."""
     from visioncircuits.toyworld import PRIMITIVES, probe_set

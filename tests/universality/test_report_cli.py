@@ -67,6 +67,7 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.shared
 def test_cli_missing_folder_and_out_is_file(tmp_path, capsys, hub_cache):
     f = tmp_path / "file.txt"
     f.write_text("x")
@@ -77,6 +78,7 @@ def test_cli_missing_folder_and_out_is_file(tmp_path, capsys, hub_cache):
     assert f.read_text() == "x"  # no damage
 
 
+@pytest.mark.shared
 def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys):
     out = tmp_path / "rep"
     code = main(["universality", "cifar10-resnet20", "cifar10-resnet56", "--dataset", str(sample_images_dir), "--n", "24",
