@@ -39,3 +39,15 @@ def test_training_starts_from_init_model(tmp_path):
     assert res.name == "toy-resnet-u-s4"
     assert torch.equal(trained["conv1.0.weight"], init_model("resnet", 4, supervised=False).conv1[0].weight)
     assert not torch.equal(trained["conv1.0.weight"], init_model("resnet", 4).conv1[0].weight)
+
+
+def test_data_cache_gives_the_same_model(tmp_path):
+    """Batches read back from the cache are the generated ones: same weights with and without it."""
+    cfg = TrainConfig("narrow", seed=5, steps=2, batch=4)
+    plain = load_file(train(cfg, tmp_path / "plain", progress=False).weights)
+    cache = tmp_path / "cache"
+    first = load_file(train(cfg, tmp_path / "first", progress=False, data_cache=cache).weights)
+    assert len(list(cache.glob("s5_b4_*.safetensors"))) == 2
+    second = load_file(train(cfg, tmp_path / "second", progress=False, data_cache=cache).weights)
+    for k in plain:
+        assert torch.equal(plain[k], first[k]) and torch.equal(plain[k], second[k]), k

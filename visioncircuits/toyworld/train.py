@@ -168,12 +168,37 @@ def _restore(path: Path, net: nn.Module, head: nn.Module, opt: torch.optim.Optim
     return meta
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, progress: bool = True) -> TrainResult:
+def training_batch(seed: int, step: int, batch: int, cache: Optional[Path] = None):
+    """The training batch of (seed, step): generated, or read from ``cache`` where an earlier
+    run with the same seed wrote it (bit-identical: every model of a seed sees the same batches,
+    so a zoo trains once through the generator). Returns (images, labels, present)."""
+    if cache is None:
+        b = generate(batch, seed=data_seed(seed, step))
+        return b.images, b.labels, b.present
+    path = Path(cache) / f"s{seed}_b{batch}_{step:06d}.safetensors"
+    if path.exists():
+        from safetensors import safe_open
+
+        t = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            stride = json.loads((f.metadata() or {})["images_stride"])
+        # the generator's memory layout too: convolutions round differently on another layout
+        images = torch.empty_strided(t["images"].shape, stride, dtype=t["images"].dtype).copy_(t["images"])
+        return images, t["labels"], t["present"]
+    b = generate(batch, seed=data_seed(seed, step))
+    write_bytes(path, save({"images": b.images.contiguous(), "labels": b.labels.contiguous(), "present": b.present.contiguous()},
+                           metadata={"images_stride": json.dumps(list(b.images.stride()))}))
+    return b.images, b.labels, b.present
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, progress: bool = True,
+          data_cache: Optional[str | Path] = None) -> TrainResult:
     """Train ``cfg.arch`` with ``cfg.seed``; writes ``out_dir/<name>.safetensors`` (network only).
 
     A checkpoint ``out_dir/.<name>.train.safetensors`` (network, head, optimiser, step,
     elapsed time) is written atomically every ``checkpoint_every`` steps and resumed from if
-    present; it is removed when training finishes.
+    present; it is removed when training finishes. ``data_cache``: a folder where generated
+    batches are kept and reused by later runs of the same seed (speed only; results identical).
     """
     if cfg.steps < 1 or cfg.batch < 1:
         raise InputError(f"steps and batch must be >= 1, got steps={cfg.steps}, batch={cfg.batch}")
@@ -202,8 +227,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     try:
         bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.name, unit="step")
         for step in bar:
-            b = generate(cfg.batch, seed=data_seed(cfg.seed, step))
-            x, y, pres = b.images.to(dev), b.labels.to(dev), b.present.float().to(dev)
+            images, labels, present = training_batch(cfg.seed, step, cfg.batch, Path(data_cache) if data_cache else None)
+            x, y, pres = images.to(dev), labels.to(dev), present.float().to(dev)
             for g in opt.param_groups:
                 g["lr"] = sched(step)
             logits = net(norm(x))

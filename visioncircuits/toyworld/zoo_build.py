@@ -20,7 +20,7 @@ DEFAULT_STEPS = {"vgg": 800, "resnet": 800, "inception": 800, "narrow": 800}
 
 def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] = None, batch: int = 64, eval_n: int = 2000,
                     device: Optional[str] = None, threads: int = 1, progress: bool = True, aux_weight: Optional[float] = None,
-                    supervised: bool = True) -> dict:
+                    supervised: bool = True, data_cache: Optional[str | Path] = None) -> dict:
     """Train ``toy-<arch>[-u]-s<seed>`` into ``out`` and write ``<name>.md`` and ``<name>.json``; returns the metrics."""
     from visioncircuits.toyworld.train import build
 
@@ -32,7 +32,7 @@ def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] 
 
             raise InputError(f"aux weight must be >= 0, got {aux_weight}")
         cfg.aux_weight = float(aux_weight)
-    res = train(cfg, out, device=device, progress=progress)
+    res = train(cfg, out, device=device, progress=progress, data_cache=data_cache)
     metrics = {"name": cfg.name, "arch": arch, "seed": seed, "steps": cfg.steps, "batch": batch,
                "train_seconds": round(res.train_seconds, 1), "cpu_seconds": round(res.cpu_seconds, 1), "threads": threads, "device": str(device or "cpu"),
                "weights": res.weights, "eval_n": eval_n, "accuracy": None, "supervised": supervised,
