@@ -199,6 +199,7 @@ def run_universality(
     report = {
         "version": 1,
         "models": list(models),
+        "descriptions": {n: str(getattr(getattr(models[n], "spec", None), "description", "") or "") for n in models},
         "probes": {"description": probes.describe(), "n_images": res.n_images},
         "settings": {**asdict(opts.compare), "random_null": opts.random_null, "featvis_steps": opts.featvis_steps},
         "layers": res.layers,

@@ -1,0 +1,98 @@
+"""Reproduce every toy-zoo number the docs publish; writes results/toy_zoo.json.
+
+    python scripts/reproduce_toy_zoo.py [--out results/toy_zoo.json] [--quick]
+
+Per committed toy model (supervised and unsupervised zoo): held-out accuracy on 2,000 fresh
+images (the card's measure), and how many of the 26 primitives get a unit of the primitive
+layer at AUC >= 0.95 (label code of visioncircuits.toyworld.labels, 1,000 labelling images).
+Per reported pair: the universality measures of demo stage 40 at its full settings (without
+feature visualisations): top-50 same-label share, its random-weights and random-pairing
+baselines, and the same-index baseline. Runs on one CPU thread; its CPU and wall time are
+written into the JSON (``cpu_seconds``, ``seconds``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from visioncircuits.atomic import write_json
+from visioncircuits.demo.stage_40_universality import _settings, measure_pair
+from visioncircuits.toyworld.evaluate import accuracy
+from visioncircuits.toyworld.generate import generate
+from visioncircuits.toyworld.labels import LABEL_SEED, label_units
+from visioncircuits.universality.toy import toy_probes
+from visioncircuits.zoo import get_spec, load_model
+from visioncircuits.zoo.toy import toy_names
+
+AUC = 0.95
+PAIRS = [
+    # supervised zoo: different architectures, same seed (shared init before the per-model init) and same channel order
+    ("toy-vgg-s0", "toy-resnet-s0"),
+    # unsupervised: nothing shared by construction (the demo's pair first)
+    ("toy-vgg-u-s0", "toy-resnet-u-s1"),
+    ("toy-resnet-u-s0", "toy-inception-u-s1"),
+    ("toy-vgg-u-s0", "toy-vgg-u-s1"),  # same architecture, different seed
+]
+
+
+def model_row(name: str, n_eval: int, data) -> dict:
+    spec = get_spec(name)
+    model = load_model(name)
+    layer = spec.extra["primitive_layer"]
+    labs = label_units(model, layer, data=data)
+    best = labs.auc.max(0)
+    return {"supervised": bool(spec.extra.get("supervised", True)), "arch": spec.extra["arch"], "seed": spec.extra["seed"],
+            "accuracy": round(accuracy(model, n=n_eval), 4), "eval_n": n_eval, "primitive_layer": layer,
+            "units": len(labs), "primitives_at_auc_095": int((best >= AUC).sum()),
+            "covered": [p for p, a in zip(labs.primitives, best) if a >= AUC],
+            "confident_units": int(sum(lab.confident for lab in labs))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="results/toy_zoo.json")
+    ap.add_argument("--quick", action="store_true", help="small settings (a smoke test, not the published numbers)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_eval, n_label = (100, 200) if args.quick else (2000, 1000)
+    data = generate(n_label, seed=LABEL_SEED)
+    names = [n for n in toy_names() + toy_names(supervised=False) if Path(get_spec(n).default_weights).exists()]
+    models = {}
+    for n in names:
+        models[n] = model_row(n, n_eval, data)
+        print(f"{n}: accuracy {models[n]['accuracy']:.4f}, {models[n]['primitives_at_auc_095']}/26 primitives at AUC >= {AUC}", flush=True)
+    s = dict(_settings(args.quick), steps=0)
+    probes = toy_probes(s["n_probe"], seed=777_000_000)  # the demo's probe images (seed 0)
+    pairs = []
+    for a, b in PAIRS:
+        if a not in models or b not in models:
+            print(f"skipping {a} vs {b}: weights missing", flush=True)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            _, m = measure_pair(a, b, probes, s, Path(tmp), seed=0)
+        m.pop("cka")
+        pairs.append(m)
+        print(f"{a} vs {b}: {m['same_label']}/{m['top']} same label ({100 * m['same_label_fraction']:.0f}%; "
+              f"random weights {100 * m['random_weights_same_label_fraction']:.0f}%, chance {100 * m['random_pairing_chance']:.0f}%); "
+              f"same index {m['same_index']}/{m['matches']} (top {m['top_same_index']}/{m['top_same_index_of']}, "
+              f"chance {100 * m['same_index_chance']:.1f}%)", flush=True)
+    out = {"description": "toy zoo: accuracy, emerged vs supervised primitive detectors, universality with baselines",
+           "command": "python scripts/reproduce_toy_zoo.py" + (" --quick" if args.quick else ""),
+           "auc_threshold": AUC, "label_images": n_label, "settings": s, "models": models, "pairs": pairs,
+           "seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
+           "threads": 1, "torch": torch.__version__}
+    write_json(args.out, out)
+    print(f"wrote {args.out} ({out['cpu_seconds']:.0f} s CPU, {out['seconds']:.0f} s wall)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
