@@ -3,8 +3,11 @@
     python scripts/reproduce_toy_zoo.py [--out results/toy_zoo.json] [--quick]
 
 Per committed toy model (supervised and unsupervised zoo): held-out accuracy on 2,000 fresh
-images (the card's measure), and how many of the 26 primitives get a unit of the primitive
-layer at AUC >= 0.95 (label code of visioncircuits.toyworld.labels, 1,000 labelling images).
+images (the card's measure), how many of the 26 primitives get a unit of the primitive
+layer at AUC >= 0.95 (label code of visioncircuits.toyworld.labels, 1,000 labelling images),
+mean monosemanticity on scenes and on isolated primitives (16 per primitive), and for the
+supervised wide models how many supervised channels carry their own primitive's label and
+how many of the 8 curve units peak at their own orientation.
 Per reported pair: the universality measures of demo stage 40 at its full settings (without
 feature visualisations): top-50 same-label share, its random-weights and random-pairing
 baselines, and the same-index baseline. Runs on one CPU thread; its CPU and wall time are
@@ -25,7 +28,10 @@ from visioncircuits.atomic import write_json
 from visioncircuits.demo.stage_40_universality import _settings, measure_pair
 from visioncircuits.toyworld.evaluate import accuracy
 from visioncircuits.toyworld.generate import generate
-from visioncircuits.toyworld.labels import LABEL_SEED, label_units
+from visioncircuits.toyworld.labels import LABEL_SEED, isolated_selectivity, label_units, monosemanticity
+from visioncircuits.toyworld.models import PRIMITIVE_CHANNELS
+from visioncircuits.toyworld.primitives import PRIMITIVES
+from visioncircuits.toyworld.probes import probe_set
 from visioncircuits.universality.toy import toy_probes
 from visioncircuits.zoo import get_spec, load_model
 from visioncircuits.zoo.toy import toy_names
@@ -41,17 +47,38 @@ PAIRS = [
 ]
 
 
-def model_row(name: str, n_eval: int, data) -> dict:
+def curve_peaks(model, layer: str, arch: str) -> int:
+    """Supervised curve units whose tuning curve (curve probe set, radius 6) peaks within 22.5 deg of their angle."""
+    ps = probe_set("curve", steps=16, radii=(6.0,))
+    acts = model.run_with_cache(ps.images, [layer])[layer].amax((2, 3))
+    hits = 0
+    for ang in range(0, 360, 45):
+        ch = PRIMITIVE_CHANNELS[arch][PRIMITIVES.index(f"curve_{ang}deg")]
+        peak = ps.column("orientation")[int(acts[:, ch].argmax())]
+        hits += min(abs(peak - ang), 360 - abs(peak - ang)) <= 22.5
+    return int(hits)
+
+
+def model_row(name: str, n_eval: int, data, per_primitive: int) -> dict:
     spec = get_spec(name)
     model = load_model(name)
-    layer = spec.extra["primitive_layer"]
+    layer, arch = spec.extra["primitive_layer"], spec.extra["arch"]
+    supervised = bool(spec.extra.get("supervised", True))
     labs = label_units(model, layer, data=data)
     best = labs.auc.max(0)
-    return {"supervised": bool(spec.extra.get("supervised", True)), "arch": spec.extra["arch"], "seed": spec.extra["seed"],
-            "accuracy": round(accuracy(model, n=n_eval), 4), "eval_n": n_eval, "primitive_layer": layer,
-            "units": len(labs), "primitives_at_auc_095": int((best >= AUC).sum()),
-            "covered": [p for p, a in zip(labs.primitives, best) if a >= AUC],
-            "confident_units": int(sum(lab.confident for lab in labs))}
+    iso = isolated_selectivity(model, layer, per_primitive=per_primitive)
+    row = {"supervised": supervised, "arch": arch, "seed": spec.extra["seed"],
+           "accuracy": round(accuracy(model, n=n_eval), 4), "eval_n": n_eval, "primitive_layer": layer,
+           "units": len(labs), "primitives_at_auc_095": int((best >= AUC).sum()),
+           "covered": [p for p, a in zip(labs.primitives, best) if a >= AUC],
+           "confident_units": int(sum(lab.confident for lab in labs)),
+           "mean_monosemanticity_scenes": round(float(labs.monosemanticity.mean()), 3),
+           "mean_monosemanticity_isolated": round(float(monosemanticity(iso).mean()), 3)}
+    if supervised and PRIMITIVE_CHANNELS[arch] is not None:
+        chans = PRIMITIVE_CHANNELS[arch]
+        row["supervised_channels_own_label"] = int(sum(labs[chans[p]].primitive == prim for p, prim in enumerate(PRIMITIVES)))
+        row["curve_units_peak_at_own_angle"] = curve_peaks(model, layer, arch)
+    return row
 
 
 def main(argv=None) -> int:
@@ -67,7 +94,7 @@ def main(argv=None) -> int:
     names = [n for n in toy_names() + toy_names(supervised=False) if Path(get_spec(n).default_weights).exists()]
     models = {}
     for n in names:
-        models[n] = model_row(n, n_eval, data)
+        models[n] = model_row(n, n_eval, data, 4 if args.quick else 16)
         print(f"{n}: accuracy {models[n]['accuracy']:.4f}, {models[n]['primitives_at_auc_095']}/26 primitives at AUC >= {AUC}", flush=True)
     s = dict(_settings(args.quick), steps=0)
     probes = toy_probes(s["n_probe"], seed=777_000_000)  # the demo's probe images (seed 0)

@@ -51,3 +51,14 @@ def test_data_cache_gives_the_same_model(tmp_path):
     second = load_file(train(cfg, tmp_path / "second", progress=False, data_cache=cache).weights)
     for k in plain:
         assert torch.equal(plain[k], first[k]) and torch.equal(plain[k], second[k]), k
+
+
+def test_random_weights_are_the_models_own_starting_point():
+    """load_model(name, weights="random") is the network its training started from (a per-model null)."""
+    from visioncircuits.zoo import load_model
+
+    for name, (arch, seed, sup) in {"toy-vgg-s0": ("vgg", 0, True), "toy-resnet-u-s1": ("resnet", 1, False)}.items():
+        net = load_model(name, weights="random").net
+        assert torch.equal(net.conv1[0].weight, init_model(arch, seed, sup).conv1[0].weight)
+    a = load_model("toy-vgg-s0", weights="random").net.conv1[0].weight
+    assert not torch.equal(a, load_model("toy-resnet-s0", weights="random").net.conv1[0].weight)

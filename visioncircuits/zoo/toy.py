@@ -9,11 +9,12 @@ layer trained to represent the primitives.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from visioncircuits.toyworld.models import ARCHS, DESCRIPTIONS, MAIN_LAYERS, PRIMITIVE_LAYER
+from visioncircuits.toyworld.models import DESCRIPTIONS, MAIN_LAYERS, PRIMITIVE_LAYER
 from visioncircuits.toyworld.scenes import CLASSES
-from visioncircuits.toyworld.train import model_name
+from visioncircuits.toyworld.train import init_model, model_name
 from visioncircuits.zoo.registry import register
 from visioncircuits.zoo.spec import ModelSpec
 
@@ -31,7 +32,8 @@ def toy_spec(arch: str, seed: int, supervised: bool = True) -> ModelSpec:
         name=name,
         family="toy",
         description=f"toy world: {DESCRIPTIONS[arch]}, {how}, seed {seed}, 64x64 input",
-        build=ARCHS[arch],
+        # the model's own initial weights: weights="random" is exactly where its training started
+        build=partial(init_model, arch, seed, supervised),
         input_size=64,
         mean=MEAN,
         std=STD,
