@@ -11,11 +11,14 @@ how many of the 8 curve units peak at their own orientation.
 Per reported pair: the universality measures of demo stage 40 at its full settings (without
 feature visualisations): top-50 same-label share, its random-weights and random-pairing
 baselines, and the same-index baseline. Runs on one CPU thread; its CPU and wall time are
-written into the JSON (``cpu_seconds``, ``seconds``).
+written into the JSON (``cpu_seconds``, ``seconds``). Resumable: rows whose weights file is
+unchanged (same sha256) are kept from the JSON already at ``--out``; delete it to measure all.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import sys
 import tempfile
@@ -85,6 +88,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/toy_zoo.json")
     ap.add_argument("--quick", action="store_true", help="small settings (a smoke test, not the published numbers)")
+    ap.add_argument("--only", default=None, help="comma-separated model names to (re)measure now (default: all committed)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -92,9 +96,21 @@ def main(argv=None) -> int:
     n_eval, n_label = (100, 200) if args.quick else (2000, 1000)
     data = generate(n_label, seed=LABEL_SEED)
     names = [n for n in toy_names() + toy_names(supervised=False) if Path(get_spec(n).default_weights).exists()]
-    models = {}
-    for n in names:
-        models[n] = model_row(n, n_eval, data, 4 if args.quick else 16)
+    todo = [n for n in names if n in args.only.split(",")] if args.only else names
+    # resumable: rows of unchanged weights (same sha256, same settings) are kept from an earlier run
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    same_settings = old.get("quick") == args.quick
+    old_models = old.get("models", {}) if same_settings else {}
+    old_pairs = {tuple(p["models"]): p for p in old.get("pairs", [])} if same_settings else {}
+    sha = {n: hashlib.sha256(Path(get_spec(n).default_weights).read_bytes()).hexdigest() for n in names}
+    models = {n: old_models[n] for n in names if old_models.get(n, {}).get("weights_sha256") == sha[n]}
+    for n in todo:
+        if n in models:
+            continue
+        c1 = time.process_time()
+        models[n] = dict(model_row(n, n_eval, data, 4 if args.quick else 16), weights_sha256=sha[n])
+        models[n]["cpu_seconds"] = round(time.process_time() - c1, 1)
+        write_json(args.out, {**old, "quick": args.quick, "models": {**old_models, **models}})  # progress survives a kill
         print(f"{n}: accuracy {models[n]['accuracy']:.4f}, {models[n]['primitives_at_auc_095']}/26 primitives at AUC >= {AUC}", flush=True)
     s = dict(_settings(args.quick), steps=0)
     probes = toy_probes(s["n_probe"], seed=777_000_000)  # the demo's probe images (seed 0)
@@ -103,9 +119,16 @@ def main(argv=None) -> int:
         if a not in models or b not in models:
             print(f"skipping {a} vs {b}: weights missing", flush=True)
             continue
+        prev = old_pairs.get((a, b))
+        if prev and prev.get("weights_sha256") == [sha[a], sha[b]]:
+            pairs.append(prev)
+            continue
+        c1 = time.process_time()
         with tempfile.TemporaryDirectory() as tmp:
             _, m = measure_pair(a, b, probes, s, Path(tmp), seed=0)
+        m["cpu_seconds"] = round(time.process_time() - c1, 1)
         m.pop("cka")
+        m["weights_sha256"] = [sha[a], sha[b]]
         pairs.append(m)
         print(f"{a} vs {b}: {m['same_label']}/{m['top']} same label ({100 * m['same_label_fraction']:.0f}%; "
               f"random weights {100 * m['random_weights_same_label_fraction']:.0f}%, chance {100 * m['random_pairing_chance']:.0f}%); "
@@ -113,8 +136,10 @@ def main(argv=None) -> int:
               f"chance {100 * m['same_index_chance']:.1f}%)", flush=True)
     out = {"description": "toy zoo: accuracy, emerged vs supervised primitive detectors, universality with baselines",
            "command": "python scripts/reproduce_toy_zoo.py" + (" --quick" if args.quick else ""),
-           "auc_threshold": AUC, "label_images": n_label, "settings": s, "models": models, "pairs": pairs,
+           "quick": args.quick, "auc_threshold": AUC, "label_images": n_label, "settings": s, "models": models, "pairs": pairs,
            "seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
+           "note": "seconds/cpu_seconds are this run's; rows of unchanged weights are reused from the previous run",
+           "total_cpu_seconds": round(sum(r.get("cpu_seconds", 0) for r in models.values()) + sum(p.get("cpu_seconds", 0) for p in pairs), 1),
            "threads": 1, "torch": torch.__version__}
     write_json(args.out, out)
     print(f"wrote {args.out} ({out['cpu_seconds']:.0f} s CPU, {out['seconds']:.0f} s wall)")
