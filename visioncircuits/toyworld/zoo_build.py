@@ -75,7 +75,14 @@ def card(m: dict) -> str:
                     "primitive detector found there emerged from training.")
         loss = "class cross-entropy only (unsupervised)"
     init = m.get("init_seed")
-    init_row = f"| initial weights | torch seed {init} = hash of (architecture, seed, variant): shared with no other zoo model |\n" if init is not None else ""
+    legacy = init is None
+    if legacy:
+        init_row = (f"| initial weights | `torch.manual_seed({m['seed']})` before building (trained before per-model initial weights): "
+                    f"**shared** with every other seed-{m['seed']} zoo model in the layers of equal shape (e.g. the 5x5 first convolution) |\n")
+    else:
+        init_row = f"| initial weights | torch seed {init} = hash of (architecture, seed, variant): shared with no other zoo model |\n"
+    repro_note = ("\nThis checkpoint predates per-model initial weights: the command below now starts from another "
+                  "initialisation, so it trains a comparable model, not these tensors.\n" if legacy else "")
     return f"""# {m['name']}
 
 Toy-world classifier: {DESCRIPTIONS[m['arch']]}.
@@ -93,7 +100,7 @@ Toy-world classifier: {DESCRIPTIONS[m['arch']]}.
 | classes | face, car, dog_ear, house, flower, fish, tree, clock, ladybug, beach |
 
 Reproduce:
-
+{repro_note}
 ```
 visioncircuits toyworld train {m['arch']} --seed {m['seed']} --out models/toy --threads {m['threads']}{steps}
 visioncircuits toyworld eval {m['name']} --n {m['eval_n'] or 2000}
