@@ -84,12 +84,37 @@ def model_row(name: str, n_eval: int, data, per_primitive: int) -> dict:
     return row
 
 
+def tables(res: dict) -> str:
+    """The docs' markdown tables, from a results file (so the docs print exactly what was measured)."""
+    lines = ["| model | primitive layer | held-out accuracy | primitives with a unit at AUC >= 0.95 | supervised channels with their own label | mean monosemanticity (scenes / isolated) |",
+             "|---|---|---|---|---|---|"]
+    for n, r in res["models"].items():
+        own = r.get("supervised_channels_own_label")
+        lines.append(f"| `{n}` | `{r['primitive_layer']}` ({'supervised' if r['supervised'] else '**unsupervised**'}, {r['units']} units) "
+                     f"| {r['accuracy']:.4f} | {r['primitives_at_auc_095']} / 26 | {'-' if own is None else f'{own} / 26'} "
+                     f"| {r['mean_monosemanticity_scenes']:.3f} / {r['mean_monosemanticity_isolated']:.3f} |")
+    lines += ["", "| pair | built in | top-50 labelled matches sharing the label | B with random weights (its own init) | random pairing "
+              "| same-index matches (all / top 50) | same index by chance | significant matches |", "|---|---|---|---|---|---|---|---|"]
+    for p in res["pairs"]:
+        a, b = p["models"]
+        built = "supervised channel order" if all(p["supervised"]) else "nothing"
+        lines.append(f"| `{a}` vs `{b}` | {built} | **{p['same_label']}/{p['top']} ({100 * p['same_label_fraction']:.0f}%)** "
+                     f"| {100 * p['random_weights_same_label_fraction']:.0f}% of {p['random_weights_top']} | {100 * p['random_pairing_chance']:.1f}% "
+                     f"| {p['same_index']}/{p['matches']} / {p['top_same_index']}/{p['top_same_index_of']} | {100 * p['same_index_chance']:.1f}% "
+                     f"| {p['significant_matches']} / {p['matches']} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/toy_zoo.json")
     ap.add_argument("--quick", action="store_true", help="small settings (a smoke test, not the published numbers)")
+    ap.add_argument("--tables", action="store_true", help="print the docs' markdown tables from --out and exit (no measuring)")
     ap.add_argument("--only", default=None, help="comma-separated model names to (re)measure now (default: all committed)")
     args = ap.parse_args(argv)
+    if args.tables:
+        print(tables(json.loads(Path(args.out).read_text())))
+        return 0
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()
