@@ -86,12 +86,14 @@ def model_row(name: str, n_eval: int, data, per_primitive: int) -> dict:
 
 def tables(res: dict) -> str:
     """The docs' markdown tables, from a results file (so the docs print exactly what was measured)."""
-    lines = ["| model | primitive layer | held-out accuracy | primitives with a unit at AUC >= 0.95 | supervised channels with their own label | mean monosemanticity (scenes / isolated) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | primitive layer | own initial weights | held-out accuracy | CPU time to train (card) | primitives with a unit at AUC >= 0.95 "
+             "| supervised channels with their own label | mean monosemanticity (scenes / isolated) |",
+             "|---|---|---|---|---|---|---|---|"]
     for n, r in res["models"].items():
         own = r.get("supervised_channels_own_label")
+        init = "yes" if r.get("per_model_init") else "no (shared with same-seed models)"
         lines.append(f"| `{n}` | `{r['primitive_layer']}` ({'supervised' if r['supervised'] else '**unsupervised**'}, {r['units']} units) "
-                     f"| {r['accuracy']:.4f} | {r['primitives_at_auc_095']} / 26 | {'-' if own is None else f'{own} / 26'} "
+                     f"| {init} | {r['accuracy']:.4f} | {r.get('train_cpu_seconds', 0):.0f} s | {r['primitives_at_auc_095']} / 26 | {'-' if own is None else f'{own} / 26'} "
                      f"| {r['mean_monosemanticity_scenes']:.3f} / {r['mean_monosemanticity_isolated']:.3f} |")
     lines += ["", "| pair | built in | top-50 labelled matches sharing the label | B with random weights (its own init) | random pairing "
               "| same-index matches (all / top 50) | same index by chance | significant matches |", "|---|---|---|---|---|---|---|---|"]
@@ -137,6 +139,10 @@ def main(argv=None) -> int:
         models[n]["cpu_seconds"] = round(time.process_time() - c1, 1)
         write_json(args.out, {**old, "quick": args.quick, "models": {**old_models, **models}})  # progress survives a kill
         print(f"{n}: accuracy {models[n]['accuracy']:.4f}, {models[n]['primitives_at_auc_095']}/26 primitives at AUC >= {AUC}", flush=True)
+    for n, r in models.items():  # the training cost, as recorded by `toyworld train` in the model's card
+        card = json.loads(Path(get_spec(n).default_weights).with_suffix(".json").read_text())
+        r["train_cpu_seconds"], r["train_wall_seconds"] = card.get("cpu_seconds"), card.get("train_seconds")
+        r["card_accuracy"], r["per_model_init"] = card.get("accuracy"), card.get("init_seed") is not None
     s = dict(_settings(args.quick), steps=0)
     probes = toy_probes(s["n_probe"], seed=777_000_000)  # the demo's probe images (seed 0)
     pairs = []
