@@ -151,7 +151,7 @@ def main(argv=None) -> int:
             print(f"skipping {a} vs {b}: weights missing", flush=True)
             continue
         prev = old_pairs.get((a, b))
-        if prev and prev.get("weights_sha256") == [sha[a], sha[b]]:
+        if prev and prev.get("weights_sha256") == [sha[a], sha[b]] and "same_index_by_layer" in prev:
             pairs.append(prev)
             continue
         c1 = time.process_time()
