@@ -1,8 +1,6 @@
 """On the toy zoo, class circuits recover the classes' ground-truth primitives."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from visioncircuits.errors import InputError
@@ -12,10 +10,8 @@ MODEL = "toy-vgg-s0"
 
 @pytest.fixture(scope="module")
 def toy_model():
-    from visioncircuits.zoo import get_spec, load_model
+    from visioncircuits.zoo import load_model
 
-    if not Path(get_spec(MODEL).default_weights).exists():
-        pytest.skip(f"{MODEL} weights not in models/toy (train with 'visioncircuits toyworld train vgg --seed 0')")
     return load_model(MODEL)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -10,12 +9,7 @@ from visioncircuits.demo import DemoContext
 
 
 @pytest.mark.slow
-def test_stage_20_quick(tmp_path):
-    from visioncircuits.zoo import get_spec
-
-    spec = get_spec("toy-narrow-s0")
-    if not Path(spec.default_weights).exists():
-        pytest.skip("toy-narrow-s0 weights not committed yet")
+def test_stage_20_quick(tmp_path, monkeypatch):
     from visioncircuits.demo import stage_20_sae
     from visioncircuits.sae.io import load_sae
 
@@ -33,3 +27,17 @@ def test_stage_20_quick(tmp_path):
     assert "toy-narrow-s0" in page and "neurons" in page
     assert len(rec["scenes_rows"]) == 26 and 0 <= rec["scenes_summary"]["latents_recovered"] <= 1
     assert 0 <= rec["metrics"]["loss_recovered"] <= 1.5 and rec["metrics"]["loss_kind"] == "cross_entropy"
+    # the latent gallery's files exist (a failure would be recorded, not silently dropped)
+    assert rec["gallery"]["error"] is None and rec["gallery"]["href"]
+    index = tmp_path / "sae" / rec["gallery"]["href"]
+    assert index.is_file() and list(index.parent.rglob("*.png"))
+
+    # a failing gallery: the table stands, the failure is on the page and in the JSON (the finished SAE is reused)
+    def boom(*args, **kwargs):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(stage_20_sae, "_gallery", boom)
+    arts = stage_20_sae.run(DemoContext(out=tmp_path, quick=True))
+    rec = json.loads((tmp_path / "sae" / "recovery.json").read_text())
+    assert rec["gallery"] == {"href": None, "error": "RuntimeError: renderer exploded"} and len(rec["rows"]) == 26
+    assert "renderer exploded" in (tmp_path / arts[0].href).read_text() and "gallery FAILED" in arts[0].summary

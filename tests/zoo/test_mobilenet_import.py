@@ -3,15 +3,13 @@ tensor for tensor; bad files are one error line with exit code 2 and nothing wri
 
 from __future__ import annotations
 
-
 import pytest
+import tflite  # noqa: F401  (the `tflite` extra; CI installs it through `dev`: a missing reader fails, never skips)
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from visioncircuits.cli import main
-
-pytest.importorskip("tflite")
 
 JOBS = {
     "mobilenet-v2": (["mobilenet_v2_1.0_224_quant.tflite"], "mobilenet_v2_1.0_224_tflite.safetensors"),
@@ -65,6 +63,7 @@ def test_not_a_tflite_file_is_one_line(tmp_path, capsys):
     assert ".safetensors" in _one_error_line(capsys)
 
 
+@pytest.mark.shared
 def test_truncated_tflite_file_is_one_line(shared_dir, tmp_path, capsys):
     src = (shared_dir / "weights" / "tflite" / "mobilenet_v1_0.75_192_quant.tflite").read_bytes()
     cut = tmp_path / "cut.tflite"

@@ -27,7 +27,6 @@ MIN_TOP1 = {"mobilenet-v2": 0.86, "mobilenet-v1": 0.85, "mobilenet-v1-0.75-192":
 @pytest.fixture(scope="module")
 def reference(shared_dir):
     """shared/weights/convert_tflite.py, imported by path (it is not part of the package)."""
-    pytest.importorskip("safetensors")
     path = shared_dir / "weights" / "convert_tflite.py"
     if not path.is_file():
         pytest.skip(f"{path} not found")

@@ -7,6 +7,7 @@ edge shows its spatial kernel as a small heatmap in ``#kernel-tooltip``. Everyth
 laid out here in Python and drawn as inline SVG by an autoescaped Jinja2 template; the
 only script is a few lines of vanilla JS for the tooltip.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,6 +69,7 @@ def layout(graph: nx.DiGraph) -> dict:
                     "label": str(d.get("label", "")),
                     "img": _vis_uri(str(d.get("vis", ""))),
                     "depth": depth,
+                    "vis_error": str(d.get("vis_error") or ""),
                     "stats": {k: d[k] for k in ("act_mean", "act_max") if k in d},
                 }
             )
@@ -79,11 +81,17 @@ def layout(graph: nx.DiGraph) -> dict:
         x1, y1 = ux + NODE / 2, uy  # top of the lower node
         x2, y2 = vx + NODE / 2, vy + NODE + LABEL_H + 2  # below the upper node's label
         my = (y1 + y2) / 2
-        edges.append({"src": str(u), "dst": str(v), "strength": float(e["strength"]),
-                      "path": f"M{x1:.1f},{y1:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}",
-                      "colour": "var(--pos)" if e["strength"] > 0 else "var(--neg)",
-                      "width": round(0.8 + 7.0 * abs(e["strength"]) / wmax, 2),
-                      "kernel": json.dumps(e.get("kernel") or [])})
+        edges.append(
+            {
+                "src": str(u),
+                "dst": str(v),
+                "strength": float(e["strength"]),
+                "path": f"M{x1:.1f},{y1:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}",
+                "colour": "var(--pos)" if e["strength"] > 0 else "var(--neg)",
+                "width": round(0.8 + 7.0 * abs(e["strength"]) / wmax, 2),
+                "kernel": json.dumps(e.get("kernel") or []),
+            }
+        )
     edges.sort(key=lambda e: abs(e["strength"]))  # strongest drawn last, on top
     return {"width": width, "height": height, "nodes": nodes, "edges": edges}
 
@@ -94,8 +102,15 @@ def write_diagram(graph: nx.DiGraph, path: Union[str, os.PathLike], title: Optio
     target = str(meta.get("target", "?"))
     label = graph.nodes[target].get("label") if target in graph else ""
     title = title or f"Circuit of {target}{f' ({label})' if label else ''} in {meta.get('model', '?')}"
-    return write_page(path, "circuit.html.j2", title=title, meta=meta, lay=layout(graph), node_size=NODE,
-                      edges_table=sorted(layout_edges_table(graph), key=lambda r: -abs(r["strength"])))
+    return write_page(
+        path,
+        "circuit.html.j2",
+        title=title,
+        meta=meta,
+        lay=layout(graph),
+        node_size=NODE,
+        edges_table=sorted(layout_edges_table(graph), key=lambda r: -abs(r["strength"])),
+    )
 
 
 def layout_edges_table(graph: nx.DiGraph) -> list[dict]:

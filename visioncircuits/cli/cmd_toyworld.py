@@ -1,4 +1,5 @@
 """``visioncircuits toyworld train|eval|sample``: the toy world from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = p.add_subparsers(dest="toy_command", metavar="ACTION")
     cmds.required = True
 
-    t = cmds.add_parser("train", help="train toy-<ARCH>-s<SEED> on fresh images; resumes if interrupted")
+    t = cmds.add_parser(
+        "train",
+        help="train toy-<ARCH>-s<SEED> (or toy-<ARCH>-u-s<SEED> with --unsupervised) on fresh images; "
+        "resumes if interrupted",
+    )
     t.add_argument("arch", help="vgg, resnet, inception or narrow")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
@@ -24,6 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="weight of the auxiliary primitive loss (default: the zoo's setting)",
+    )
+    t.add_argument(
+        "--unsupervised",
+        action="store_true",
+        help="class loss only, no auxiliary primitive loss: writes toy-<ARCH>-u-s<SEED>",
+    )
+    t.add_argument(
+        "--data-cache",
+        default=None,
+        metavar="DIR",
+        help="keep generated training batches in DIR and reuse them for other models of the same seed (speed only)",
     )
     t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
     t.add_argument(
@@ -54,6 +70,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if args.unsupervised and args.aux_weight is not None:
+        raise InputError("--unsupervised trains without the auxiliary loss: drop --aux-weight")
     torch.set_num_threads(args.threads)
     res = build_zoo_model(
         args.arch,
@@ -63,6 +81,8 @@ def run_train(args: argparse.Namespace) -> int:
         batch=args.batch,
         eval_n=args.eval_n,
         aux_weight=args.aux_weight,
+        supervised=not args.unsupervised,
+        data_cache=args.data_cache,
         device=str(pick_device(args.device)),
         threads=args.threads,
     )

@@ -1,9 +1,14 @@
 """Demo stage 10: the toy zoo (accuracy of every committed model, measured now) and a
 gallery of one toy layer with each unit's ground-truth label beside its visualisation.
 
+The page says what is built in: the supervised zoo's primitive layer is trained channel by
+channel to detect the primitives (its labels are by construction); the unsupervised zoo
+(class loss only) shows how many primitives get a detector without being asked.
+
 Nothing is trained here: the stage uses the committed weights in ``models/toy``.
 Later stages read ``ctx.shared["toyzoo"]`` (model, layer, labels).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +36,26 @@ WIDE_VGG = "toy-vgg-s0"  # the narrow model's wide sibling
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 3, "iso": 4}
-    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 64, "examples": 300, "models": None, "iso": 16}
+        return {
+            "n_eval": 60,
+            "n_label": 200,
+            "units": "0:4",
+            "steps": 24,
+            "examples": 0,
+            "models": 2,
+            "u_models": 1,
+            "iso": 4,
+        }
+    return {
+        "n_eval": 1000,
+        "n_label": 1000,
+        "units": "0:26",
+        "steps": 64,
+        "examples": 300,
+        "models": None,
+        "u_models": None,
+        "iso": 16,
+    }
 
 
 def grid_image(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
@@ -42,7 +65,7 @@ def grid_image(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
     out = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         y, x = divmod(i, nrow)
-        out[:, pad + y * (h + pad): pad + y * (h + pad) + h, pad + x * (w + pad): pad + x * (w + pad) + w] = images[i]
+        out[:, pad + y * (h + pad) : pad + y * (h + pad) + h, pad + x * (w + pad) : pad + x * (w + pad) + w] = images[i]
     return out
 
 
@@ -59,14 +82,13 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
     import json
 
     from visioncircuits.toyworld.evaluate import accuracy
-    from visioncircuits.zoo import load_model
-    from visioncircuits.zoo.toy import toy_names, toy_spec
+    from visioncircuits.zoo import get_spec, load_model
+    from visioncircuits.zoo.toy import toy_names
 
     rows, missing = [], []
-    names = toy_names()[: s["models"]] if s["models"] else toy_names()
+    names = toy_names()[: s["models"]] + toy_names(supervised=False)[: s["u_models"]]
     for name in names:
-        arch, seed = name[4:].rsplit("-s", 1)
-        spec = toy_spec(arch, int(seed))
+        spec = get_spec(name)
         if not spec.has_default_weights:
             missing.append(name)
             continue
@@ -81,7 +103,9 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
                 "accuracy": accuracy(model, n=s["n_eval"]),
                 "card_accuracy": meta.get("accuracy"),
                 "train_seconds": meta.get("train_seconds"),
+                "cpu_seconds": meta.get("cpu_seconds"),
                 "primitive_layer": spec.extra["primitive_layer"],
+                "supervised": bool(spec.extra.get("supervised", True)),
             }
         )
     return rows, missing
@@ -105,6 +129,7 @@ def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | N
     return {
         "model": name,
         "layer": layer,
+        "supervised": bool(spec.extra.get("supervised", True)),
         "units": len(labs),
         "mean_mono": float(labs.monosemanticity.mean()),
         "covered": int((labs.auc.max(0) >= 0.95).sum()),
@@ -170,8 +195,13 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     samples = _samples(out, ctx.seed)
     models, missing = _zoo_table(ctx, s)
     data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
+    from visioncircuits.zoo.toy import toy_names
+
+    unsupervised = toy_names(supervised=False)[: s["u_models"]]
     mono = [
-        r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL)) if r is not None
+        r
+        for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL, *unsupervised))
+        if r is not None
     ]
     if not mono or mono[0]["model"] != GALLERY_MODEL:
         raise RuntimeError(
@@ -188,8 +218,12 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         "auc": labels.auc,
         "narrow_model": NARROW_MODEL,
     }
-    summary = {"models": [{k: v for k, v in m.items()} for m in models], "missing": missing,
-               "superposition": [{k: v for k, v in r.items() if k != "labels"} for r in mono], "labels": label_rows}
+    summary = {
+        "models": [{k: v for k, v in m.items()} for m in models],
+        "missing": missing,
+        "superposition": [{k: v for k, v in r.items() if k != "labels"} for r in mono],
+        "labels": label_rows,
+    }
     write_json(out / "toyzoo.json", summary)
     write_page(
         out / "index.html",
@@ -209,14 +243,29 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         gallery_href=gallery,
     )
     accs = ", ".join(f"{m['name']} {m['accuracy']:.3f}" for m in models)
-    arts = [Artefact("Toy model zoo, samples and unit labels", "toyzoo/index.html", f"held-out accuracy: {accs}",
-                     {"accuracy": {m["name"]: m["accuracy"] for m in models}})]
+    arts = [
+        Artefact(
+            "Toy model zoo, samples and unit labels",
+            "toyzoo/index.html",
+            f"held-out accuracy: {accs}",
+            {"accuracy": {m["name"]: m["accuracy"] for m in models}},
+        )
+    ]
     if gallery:
         n_conf = sum(lab.confident for lab in labels)
         beating = json.loads((out / "gallery" / "gallery.json").read_text()).get("render_beats_dataset") or {}
-        versus = (f"; renderings beat their best dataset image ({beating['measure']}) on {beating['share']:.0%} "
-                  f"of {beating['units_compared']} units" if beating.get("share") is not None else "")
-        arts.append(Artefact(f"Gallery: {GALLERY_MODEL} {GALLERY_LAYER} with ground-truth labels", f"toyzoo/{gallery}",
-                             f"{n_conf}/{len(labels)} units confidently labelled{versus}",
-                             {"render_beats_dataset": beating}))
+        versus = (
+            f"; renderings beat their best dataset image ({beating['measure']}) on {beating['share']:.0%} "
+            f"of {beating['units_compared']} units"
+            if beating.get("share") is not None
+            else ""
+        )
+        arts.append(
+            Artefact(
+                f"Gallery: {GALLERY_MODEL} {GALLERY_LAYER} with ground-truth labels",
+                f"toyzoo/{gallery}",
+                f"{n_conf}/{len(labels)} units confidently labelled{versus}",
+                {"render_beats_dataset": beating},
+            )
+        )
     return arts

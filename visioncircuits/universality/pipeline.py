@@ -5,6 +5,7 @@ demo stage call. Outputs (``report.json``, ``report.html``, ``cka_<a>_vs_<b>.png
 written atomically at the end, so a killed run leaves either the old report or none;
 feature visualisations are kept in ``out/vis`` and reused by the next run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,6 +20,7 @@ import torch
 from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
 from visioncircuits.units import Unit
+from visioncircuits.universality.baselines import same_index_baseline
 from visioncircuits.universality.compare import (
     CompareConfig,
     CompareResult,
@@ -81,8 +83,9 @@ def layer_selection(models: Mapping[str, HookedModel], layers: Optional[Sequence
     return {n: resolve_layers(models[n], s if s in ("main", "all") else s.split(",")) for n, s in zip(names, layers)}
 
 
-def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progress: bool,
-            cache: Optional[Path] = None) -> Optional[torch.Tensor]:
+def _render(
+    model, units: Sequence[Unit], steps: int, size: Optional[int], progress: bool, cache: Optional[Path] = None
+) -> Optional[torch.Tensor]:
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
     run (same model, unit, steps, size) are reused and new ones are written atomically, so an
     interrupted or repeated report does not render twice."""
@@ -147,8 +150,14 @@ def pair_report(
     def summary(null):
         if null is None:
             return None
-        return {"n": int(null.size), "mean": float(null.mean()), "std": float(null.std()),
-                "q50": float(np.quantile(null, 0.5)), "q95": float(np.quantile(null, 0.95)), "max": float(null.max())}
+        return {
+            "n": int(null.size),
+            "mean": float(null.mean()),
+            "std": float(null.std()),
+            "q50": float(np.quantile(null, 0.5)),
+            "q95": float(np.quantile(null, 0.95)),
+            "max": float(null.max()),
+        }
 
     strengths = np.array([m.r for m in pr.matches])
     out = {
@@ -176,10 +185,15 @@ def pair_report(
         "null": {"permuted_images": summary(pr.null_permuted), "random_weights": summary(pr.null_random)},
         "_images": {},
     }
-    if labels and pr.a in labels and pr.b in labels:
+    la = labels.get(pr.a) if labels else None
+    lb = labels.get(pr.b) if labels else None
+    out["same_index"] = same_index_baseline(
+        pr.matches, pr.corr, ua, res.layers[pr.a], ub, res.layers[pr.b], la, lb, opts.label_top
+    )
+    if la is not None and lb is not None:
         from visioncircuits.universality.toy import label_agreement
 
-        out["labels"] = label_agreement(pr.matches, labels[pr.a], labels[pr.b], opts.label_top)
+        out["labels"] = label_agreement(pr.matches, la, lb, opts.label_top)
     top = pr.matches[: opts.top_pairs]
     k = res.settings.top_examples
     if k and top:
@@ -192,9 +206,15 @@ def pair_report(
         vis_b = _render(models[pr.b], [p[1] for p in pairs], opts.featvis_steps, opts.featvis_size, prog, vis_cache)
         if vis_a is not None and vis_b is not None:
             out["_images"]["vis_a"], out["_images"]["vis_b"] = vis_a, vis_b
-            scores = stimulus_transfer(models[pr.a], models[pr.b], pairs, vis_a, vis_b,
-                                       baseline_a=[res.unit_means[pr.a][m.a] for m in top],
-                                       baseline_b=[res.unit_means[pr.b][m.b] for m in top])
+            scores = stimulus_transfer(
+                models[pr.a],
+                models[pr.b],
+                pairs,
+                vis_a,
+                vis_b,
+                baseline_a=[res.unit_means[pr.a][m.a] for m in top],
+                baseline_b=[res.unit_means[pr.b][m.b] for m in top],
+            )
             out["transfer"] = [s.to_dict() for s in scores]
     return out
 
@@ -247,6 +267,7 @@ def run_universality(
     report = {
         "version": 1,
         "models": list(models),
+        "descriptions": {n: str(getattr(getattr(models[n], "spec", None), "description", "") or "") for n in models},
         "probes": {"description": probes.describe(), "n_images": res.n_images},
         "settings": {**asdict(opts.compare), "random_null": opts.random_null, "featvis_steps": opts.featvis_steps},
         "layers": res.layers,

@@ -2,6 +2,7 @@
 
 Merged from: ``figures``, ``report`` (their old module paths still import).
 """
+
 from __future__ import annotations
 
 import io
@@ -33,11 +34,18 @@ def _png(fig) -> bytes:
 
 
 def _short(names: Sequence[str], limit: int = 18) -> list[str]:
-    return [n if len(n) <= limit else "…" + n[-(limit - 1):] for n in names]
+    return [n if len(n) <= limit else "…" + n[-(limit - 1) :] for n in names]
 
 
-def cka_heatmap(matrix: np.ndarray, layers_a: Sequence[str], layers_b: Sequence[str], name_a: str, name_b: str,
-                title: Optional[str] = None, mark_argmax: bool = True) -> bytes:
+def cka_heatmap(
+    matrix: np.ndarray,
+    layers_a: Sequence[str],
+    layers_b: Sequence[str],
+    name_a: str,
+    name_b: str,
+    title: Optional[str] = None,
+    mark_argmax: bool = True,
+) -> bytes:
     """Layer-by-layer CKA, rows = layers of A (input at the top), columns = layers of B.
 
     A dot marks each row's most similar layer of B, so the diagonal (or its absence) is
@@ -104,27 +112,40 @@ def page_context(report: dict, figures: Mapping[tuple, bytes]) -> dict:
         ms = p["matching"]["matches"]
         top = []
         for i, m in enumerate(ms[: len(imgs.get("examples_a", [])) or len(imgs.get("vis_a", [])) or 0]):
-            top.append({
-                **m,
-                "vis_a": data_uri(imgs["vis_a"][i]) if "vis_a" in imgs else None,
-                "vis_b": data_uri(imgs["vis_b"][i]) if "vis_b" in imgs else None,
-                "examples_a": _uris(imgs["examples_a"][i]) if "examples_a" in imgs else [],
-                "examples_b": _uris(imgs["examples_b"][i]) if "examples_b" in imgs else [],
-                "transfer": p["transfer"][i] if "transfer" in p and i < len(p["transfer"]) else None,
-            })
+            top.append(
+                {
+                    **m,
+                    "vis_a": data_uri(imgs["vis_a"][i]) if "vis_a" in imgs else None,
+                    "vis_b": data_uri(imgs["vis_b"][i]) if "vis_b" in imgs else None,
+                    "examples_a": _uris(imgs["examples_a"][i]) if "examples_a" in imgs else [],
+                    "examples_b": _uris(imgs["examples_b"][i]) if "examples_b" in imgs else [],
+                    "transfer": p["transfer"][i] if "transfer" in p and i < len(p["transfer"]) else None,
+                }
+            )
         strengths = [m["r"] for m in ms]
         null_p = report.get("_nulls", {}).get((p["a"], p["b"]), {})
         hist = match_histogram(
             strengths, null_p.get("permuted", []), null_p.get("random"), title=f"{p['a']} vs {p['b']}"
         )
         cka = np.array(p["cka"]["matrix"])
-        pairs.append({
-            "a": p["a"], "b": p["b"], "heatmap": data_uri(figures[(p["a"], p["b"])]), "histogram": data_uri(hist),
-            "cka_rows": [{"layer": la, "best": p["cka"]["layers_b"][int(cka[i].argmax())], "value": float(cka[i].max())}
-                         for i, la in enumerate(p["cka"]["layers_a"])],
-            "matching": p["matching"], "null": p["null"], "top": top, "labels": p.get("labels"),
-            "transfer": p.get("transfer"),
-        })
+        pairs.append(
+            {
+                "a": p["a"],
+                "b": p["b"],
+                "heatmap": data_uri(figures[(p["a"], p["b"])]),
+                "histogram": data_uri(hist),
+                "cka_rows": [
+                    {"layer": la, "best": p["cka"]["layers_b"][int(cka[i].argmax())], "value": float(cka[i].max())}
+                    for i, la in enumerate(p["cka"]["layers_a"])
+                ],
+                "matching": p["matching"],
+                "null": p["null"],
+                "top": top,
+                "labels": p.get("labels"),
+                "same_index": p.get("same_index"),
+                "transfer": p.get("transfer"),
+            }
+        )
     return {"report": report, "pairs": pairs}
 
 

@@ -11,6 +11,7 @@ and loads its published file through our safe, offline-aware path.
 - timm: weights come through timm's own pretrained loader (Hugging Face hub cache, safetensors
   where published); offline with no cached file gives a clear error naming the hub id.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,7 +50,7 @@ def _on_meta(build: Callable[[], nn.Module]) -> nn.Module:
     try:
         with torch.device("meta"):
             return build()
-    except Exception:  # some constructors do real tensor work; fall back to CPU
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # some constructors do real tensor work
         log.debug("meta-device build failed; building on CPU", exc_info=True)
         return build()
 
@@ -223,7 +224,14 @@ def _timm_class_names(cfg: dict) -> Optional[tuple]:
         if not subset:
             return None
         return tuple(d.split(",")[0].strip() for d in ImageNetInfo(subset).label_descriptions())
-    except Exception:  # class names are a convenience; never fail a load for them
+    except (
+        ImportError,
+        AttributeError,
+        KeyError,
+        ValueError,
+        OSError,
+    ) as e:  # a convenience: logged, never fails a load
+        log.info("no ImageNet class names for this timm model: %s", e)
         return None
 
 

@@ -41,6 +41,7 @@ def _conv_plan(net: nn.Module) -> list[tuple[str, str, int, bool, tuple]]:
             kind = "dw" if m.groups > 1 else "conv"
             plan.append((name, kind, m.stride[0], f"{name}_relu6" in names, tuple(m.weight.shape)))
     head = net.classifier
+    assert isinstance(head, torch.nn.Linear)
     plan.append(("classifier", "conv", 1, False, (head.out_features, head.in_features, 1, 1)))
     return plan
 
@@ -99,6 +100,7 @@ def _check_flow(g: TfliteModel, convs: list[Op], net: nn.Module, has_logits: boo
     if convs[0].inputs[0] not in g.inputs:
         raise InputError(f"{g.path.name}: the first conv does not read the model input")
     current, pos, used = convs[0].outputs[0], 1, 0
+    assert isinstance(net.blocks, nn.ModuleList)
     for i, block in enumerate(net.blocks):
         n = sum(1 for m in block.modules() if isinstance(m, SameConv2d))
         ops = convs[pos : pos + n]

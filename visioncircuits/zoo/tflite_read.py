@@ -1,3 +1,5 @@
+# pyright: reportOptionalMemberAccess=false, reportGeneralTypeIssues=false, reportAttributeAccessIssue=false
+# (the tflite package's generated flatbuffer accessors are typed Optional / 'ndarray or 0': a stub gap)
 """Read a .tflite flatbuffer into plain Python: ops in execution order, tensors, constants.
 
 Uses the pure-Python ``tflite`` schema bindings (the optional extra ``tflite``; no
@@ -35,7 +37,7 @@ class Quant:
     zero_point: np.ndarray  # int64, same length
     axis: int
 
-    def same_as(self, other: "Quant") -> bool:
+    def same_as(self, other: Quant) -> bool:
         return (
             self.scale.shape == other.scale.shape
             and np.allclose(self.scale, other.scale, rtol=1e-6, atol=0)
