@@ -60,7 +60,7 @@ def main() -> int:
     table = {"columns": ["param", "steps", "channels beating every photo", "median ratio to best photo"],
              "rows": [[r["param"], r["steps"], r["beat_every_photo"], r["median_ratio"]] for n, r in rows.items() if "-" not in n[n.index("-") + 1:]]}
     write_results(RESULTS_DIR / "featvis_quality.json", {"runs": rows, "table": table, "photos": 1000, "units": UNITS, "layer": LAYER},
-                  command(), total)
+                  command(), total, threads=1)
     return 0
 
 

@@ -53,15 +53,16 @@ def _git_commit() -> Optional[str]:
         return None
 
 
-def write_results(path: str | Path, values: dict[str, Any], command: str, timer: Optional[Timer] = None, **meta: Any) -> Path:
-    """Write ``values`` with their provenance (command, runtime, machine) to ``path`` atomically."""
+def write_results(path: str | Path, values: dict[str, Any], command: str, timer: Optional[Timer] = None,
+                  threads: Optional[int] = None, **meta: Any) -> Path:
+    """Write ``values`` with their provenance (command, runtime, threads, machine) to ``path`` atomically."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     record = {
         "command": command,
         "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_seconds": round(timer.wall, 1) if timer else None,
         "cpu_seconds": round(timer.cpu, 1) if timer else None,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads or torch.get_num_threads(),
         "load_average_at_end": round(load, 1) if load is not None else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, torch {torch.__version__}",
         "git_commit": _git_commit(),
