@@ -56,8 +56,11 @@ def main() -> int:
                  "rows": [[m, per_model[m]["layer"], method, *[per_model[m][method]["auto"][c] for c in CLASSES],
                            per_model[m][method]["auto"]["mean"], per_model[m][method]["auto"]["chance"], per_model[m][method]["auto"]["ceiling"]]
                           for m in names for method in ("weights", "attribution")]}
+    labels = {"attribution": "attribution (activation x gradient)", "weights": "weights (expanded, data-free)"}
+    mean_table = {"columns": ["method", "k=1", "k=2", "k=3", "k=#primitives"],
+                  "rows": [[labels[m], *mean[m]] for m in ("attribution", "weights")]}
     write_results(RESULTS_DIR / "circuits_toy.json", {"models": per_model, "summary": summary, "per_class": per_class,
-                                                     "mean": mean, "chance_range": chance, "n_label": N_LABEL, "n_images": N_IMAGES},
+                                                     "mean": mean, "mean_table": mean_table, "chance_range": chance, "n_label": N_LABEL, "n_images": N_IMAGES},
                   command(), t, threads=1)
     return 0
 

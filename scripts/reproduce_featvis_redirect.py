@@ -41,7 +41,9 @@ def main() -> int:
              "rows": [[r["model"], r["layer"], r["units"], r["before"], r["after"], r["after_sd0.5"]] for r in layers]
              + [[m, "all", totals[m]["units"], 100 * totals[m]["before_share"], 100 * totals[m]["after_share"],
                  100 * totals[m]["after_sd0.5_share"]] for m in MODELS]}
-    write_results(RESULTS_DIR / "featvis_redirect.json", {"layers": layers, "totals": totals, "table": table, "steps": STEPS},
+    ranges = {v: [min(100 * totals[m][f"{v}_share"] for m in MODELS), max(100 * totals[m][f"{v}_share"] for m in MODELS)] for v in VARIANTS}
+    write_results(RESULTS_DIR / "featvis_redirect.json", {"layers": layers, "totals": totals, "table": table, "steps": STEPS,
+                                                         "range_pct": ranges},
                   command(), t, threads=1)
     return 0
 

@@ -37,11 +37,11 @@ def main() -> int:
                                    "rows": rec["rows"],
                                    "metrics": {k: m[k] for k in ("explained_variance", "nmse", "l0", "dead_fraction", "loss_recovered") if k in m},
                                    "seconds": round(ts.wall, 1), "cpu_seconds": round(ts.cpu, 1)}
-    spread = {}
+    spread: dict = {}
     for probe in ("isolated", "scenes"):
         for k in KEEP:
             xs = [per_seed[str(s)][probe][k] for s in SEEDS]
-            spread[f"{probe}.{k}"] = {"mean": statistics.mean(xs), "sd": statistics.stdev(xs), "min": min(xs), "max": max(xs)}
+            spread.setdefault(probe, {})[k] = {"mean": statistics.mean(xs), "sd": statistics.stdev(xs), "min": min(xs), "max": max(xs)}
     table = {"columns": ["demo seed", "probe set", "primitives with a latent at AUC ≥ 0.95", "with a neuron at AUC ≥ 0.95",
                          "mean best latent AUC", "mean best neuron AUC"],
              "rows": [[str(s), probe, 100 * per_seed[str(s)][probe]["latents_recovered"], 100 * per_seed[str(s)][probe]["neurons_recovered"],

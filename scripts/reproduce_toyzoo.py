@@ -30,7 +30,9 @@ def main() -> int:
             rows[name] = {"accuracy": accuracy(load_model(name), n=2000), "card_accuracy": card.get("accuracy"),
                           "train_cpu_seconds": card.get("cpu_seconds"), "train_wall_seconds": card.get("train_seconds"),
                           "steps": card.get("steps"), "batch": card.get("batch"), "threads": card.get("threads")}
-    write_results(RESULTS_DIR / "toyzoo.json", {"models": rows}, command(), t, threads=1)
+    table = {"columns": ["model", "held-out accuracy (2,000 fresh images)", "CPU time to train (s)"],
+             "rows": [[name, 100 * r["accuracy"], r["train_cpu_seconds"]] for name, r in rows.items()]}
+    write_results(RESULTS_DIR / "toyzoo.json", {"models": rows, "table": table}, command(), t, threads=1)
     return 0
 
 
