@@ -21,7 +21,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs" / "readme").glob("*.md"))]
 MAPPING = REPO / "docs" / "published_numbers.json"
-NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?")
+TOKEN = re.compile(r"(?P<num>(?<![\w.])-?\d+(?:\.\d+)?e[-+]?\d+)"  # 3.5e-05
+                   r"|(?P<name>[A-Za-z_][\w\-]*\d[\w\-]*)"  # toy-vgg-s0, mixed3b, layer3.2, k1: not numbers
+                   r"|(?P<n2>(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?)")
 MARKER = re.compile(r"<!--\s*results:\s*(\S+)\s+(\S+)\s*-->")
 NOT_MEASURED = re.compile(r"<!--\s*not-measured:")
 
@@ -29,15 +31,15 @@ NOT_MEASURED = re.compile(r"<!--\s*not-measured:")
 def numbers(text: str) -> list[str]:
     """Decimal numbers in ``text`` (thousands separators allowed), not the digits inside names."""
     text = re.sub(r"`[^`]*`", " ", text)  # code, names and settings are not measurements
-    text = re.sub(r"[A-Za-z_][\w\-]*\d[\w\-]*", " ", text)  # toy-vgg-s0, mixed3b, layer3.2, k1
-    return [m.group(0) for m in NUMBER.finditer(text)]
+    return [m.group(0) for m in TOKEN.finditer(text) if not m.group("name")]
 
 
 def agrees(shown: str, value: float) -> bool:
     """``shown`` is ``value`` rounded to the digits printed (half a unit of the last digit)."""
     shown = shown.replace(",", "")
-    digits = len(shown.split(".")[1]) if "." in shown else 0
-    return abs(float(shown) - float(value)) <= 0.5 * 10 ** -digits + 1e-9
+    mantissa, _, exponent = shown.partition("e")
+    digits = (len(mantissa.split(".")[1]) if "." in mantissa else 0) - int(exponent or 0)
+    return abs(float(shown) - float(value)) <= 0.5 * 10 ** -digits * (1 + 1e-9) + 1e-12
 
 
 def lookup(ref: str):
@@ -47,7 +49,8 @@ def lookup(ref: str):
         ref, f = ref.rsplit("*", 1)
         factor = float(f)
     file, _, path = ref.partition(":")
-    node = json.loads((REPO / "results" / file).read_text())["values"]
+    data = json.loads((REPO / "results" / file).read_text())
+    node = data["values"] if isinstance(data, dict) and "values" in data else data
     for part in path.split(".") if path else []:
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node * factor if factor != 1.0 else node
@@ -147,7 +150,8 @@ def test_every_results_file_says_how_it_was_made():
     referenced |= {"results/" + ref.split(":")[0] for e in ENTRIES for ref in e["values"] if ref}
     for file in sorted(referenced):
         data = json.loads((REPO / file).read_text())
-        assert data.get("command") and data.get("wall_seconds") is not None, f"{file}: no command or runtime"
+        runtime = next((data.get(k) for k in ("wall_seconds", "seconds", "cpu_seconds") if data.get(k) is not None), None)
+        assert data.get("command") and runtime is not None, f"{file}: no command or runtime"
 
 
 def test_the_docs_name_the_command_behind_each_results_file():
@@ -160,10 +164,11 @@ def test_the_docs_name_the_command_behind_each_results_file():
 
 
 @pytest.mark.parametrize("shown, value, ok", [("76.9", 0.769 * 100, True), ("0.94", 0.9409, True), ("0.94", 0.946, False),
-                                              ("85,389", 85389.2, True), ("40", 40, True), ("41", 40, False), ("1.00", 0.9951, True)])
+                                              ("85,389", 85389.2, True), ("40", 40, True), ("41", 40, False), ("1.00", 0.9951, True),
+                                              ("3.5e-05", 3.46e-5, True), ("3.5e-05", 3.4e-5, False)])
 def test_rounding_rule(shown, value, ok):
     assert agrees(shown, value) is ok
 
 
 def test_numbers_skip_names_and_code():
-    assert numbers("toy-vgg-s0 at 99.75 % in `--steps 800`, layer3.2: 1,024 latents") == ["99.75", "1,024"]
+    assert numbers("toy-vgg-s0 at 99.75 % in `--steps 800`, layer3.2: 1,024 latents, L0 16, 3.5e-05") == ["99.75", "1,024", "16", "3.5e-05"]
