@@ -8,7 +8,6 @@ files (after rounding), so a doc cannot drift from the code that produced its nu
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import platform
@@ -17,11 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 
 from visioncircuits.atomic import write_json
+from visioncircuits.device import deterministic  # noqa: F401  (re-exported: measured runs use it)
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
@@ -70,23 +70,3 @@ def write_results(path: str | Path, values: dict[str, Any], command: str, timer:
         "values": values,
     }
     return write_json(Path(path), record)
-
-
-@contextlib.contextmanager
-def deterministic(threads: int = 1, seed: Optional[int] = None) -> Iterator[None]:
-    """Fixed thread count and deterministic kernels for a measured run, restored afterwards.
-
-    Reductions split over a different number of threads add floats in a different order; a
-    long SAE run amplifies those last-bit differences into different latents. Measured runs
-    therefore use one thread (``threads``) and ``torch.use_deterministic_algorithms``.
-    """
-    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if seed is not None:
-        torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
