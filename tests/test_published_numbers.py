@@ -43,17 +43,25 @@ def agrees(shown: str, value: float) -> bool:
 
 
 def lookup(ref: str):
-    """``FILE.json:dotted.path[*factor]`` -> the value under ``values`` in results/FILE.json."""
-    factor = 1.0
-    if "*" in ref:
-        ref, f = ref.rsplit("*", 1)
-        factor = float(f)
+    """``FILE.json:dotted.path[|min|max][*factor]`` -> the value under ``values`` in results/FILE.json
+    (or the file's top level when it has no ``values``); a ``*`` path part takes every entry,
+    which ``|min`` / ``|max`` reduce (``toy_zoo.json:models.*.accuracy|min``)."""
+    factor, reduce = 1.0, None
+    m = re.search(r"\*(\d+(?:\.\d+)?)$", ref)
+    if m:
+        ref, factor = ref[:m.start()], float(m.group(1))
+    if "|" in ref:
+        ref, reduce = ref.split("|")
     file, _, path = ref.partition(":")
     data = json.loads((REPO / "results" / file).read_text())
-    node = data["values"] if isinstance(data, dict) and "values" in data else data
+    nodes = [data["values"] if isinstance(data, dict) and "values" in data else data]
     for part in path.split(".") if path else []:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node * factor if factor != 1.0 else node
+        if part == "*":
+            nodes = [x for n in nodes for x in (n.values() if isinstance(n, dict) else n)]
+        else:
+            nodes = [n[int(part)] if isinstance(n, list) else n[part] for n in nodes]
+    value = {"min": min, "max": max, None: lambda xs: xs[0]}[reduce](nodes)
+    return value * factor if factor != 1.0 else value
 
 
 def doc_tables(text: str):
