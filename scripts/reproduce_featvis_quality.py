@@ -57,7 +57,7 @@ def main() -> int:
             rows[name] = {"param": param, "steps": steps, "beat_every_photo": float((reached > best).float().mean()),
                           "median_ratio": float((reached / best).median()), "dead": int((reached <= 0).sum()),
                           "seconds": round(t.wall, 1), "cpu_seconds": round(t.cpu, 1), **{k: str(v) for k, v in kw.items()}}
-    table = {"columns": ["param", "steps", "channels beating every photo", "median ratio to best photo"],
+    table = {"columns": ["param", "steps", "channels beating every photo", "median ratio to best photo"], "format": [None, None, ".3f", ".2f"],
              "rows": [[r["param"], r["steps"], r["beat_every_photo"], r["median_ratio"]] for n, r in rows.items() if "-" not in n[n.index("-") + 1:]]}
     write_results(RESULTS_DIR / "featvis_quality.json", {"runs": rows, "table": table, "photos": 1000, "units": UNITS, "layer": LAYER},
                   command(), total, threads=1)

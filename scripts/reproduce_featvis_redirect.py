@@ -37,7 +37,7 @@ def main() -> int:
                 tot["units"] += n
                 layers.append(row)
             totals[name] = {**tot, **{f"{v}_share": tot[v] / tot["units"] for v in VARIANTS}}
-    table = {"columns": ["model", "layer", "units", "before", "after", "after, `--init-sd 0.5`"],
+    table = {"columns": ["model", "layer", "units", "before", "after", "after, `--init-sd 0.5`"], "format": [None, None, ".0f", ".0f", ".0f", ".0f"],
              "rows": [[r["model"], r["layer"], r["units"], r["before"], r["after"], r["after_sd0.5"]] for r in layers]
              + [[m, "all", totals[m]["units"], 100 * totals[m]["before_share"], 100 * totals[m]["after_share"],
                  100 * totals[m]["after_sd0.5_share"]] for m in MODELS]}

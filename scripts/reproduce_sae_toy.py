@@ -46,6 +46,7 @@ def main() -> int:
             spread.setdefault(probe, {})[k] = {"mean": statistics.mean(xs), "sd": statistics.stdev(xs), "min": min(xs), "max": max(xs)}
     table = {"columns": ["demo seed", "probe set", "primitives with a latent at AUC ≥ 0.95", "with a neuron at AUC ≥ 0.95",
                          "mean best latent AUC", "mean best neuron AUC"],
+             "format": [None, None, ".0f", ".0f", ".3f", ".3f"],
              "rows": [[str(s), probe, 100 * per_seed[str(s)][probe]["latents_recovered"], 100 * per_seed[str(s)][probe]["neurons_recovered"],
                        per_seed[str(s)][probe]["mean_best_latent_auc"], per_seed[str(s)][probe]["mean_best_neuron_auc"]]
                       for probe in ("isolated", "scenes") for s in SEEDS]}

@@ -18,78 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from visioncircuits.published import DOCS, MAPPING, MARKER, NOT_MEASURED, agrees, clean, doc_tables, lookup, numbers, table_rows
+
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", *sorted((REPO / "docs" / "readme").glob("*.md"))]
-MAPPING = REPO / "docs" / "published_numbers.json"
-TOKEN = re.compile(r"(?P<num>(?<![\w.])-?\d+(?:\.\d+)?e[-+]?\d+)"  # 3.5e-05
-                   r"|(?P<name>[A-Za-z_][\w\-]*\d[\w\-]*)"  # toy-vgg-s0, mixed3b, layer3.2, k1: not numbers
-                   r"|(?P<n2>(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?)")
-MARKER = re.compile(r"<!--\s*results:\s*(\S+)\s+(\S+)\s*-->")
-NOT_MEASURED = re.compile(r"<!--\s*not-measured:")
-
-
-def numbers(text: str) -> list[str]:
-    """Decimal numbers in ``text`` (thousands separators allowed), not the digits inside names."""
-    text = re.sub(r"`[^`]*`", " ", text)  # code, names and settings are not measurements
-    return [m.group(0) for m in TOKEN.finditer(text) if not m.group("name")]
-
-
-def agrees(shown: str, value: float) -> bool:
-    """``shown`` is ``value`` rounded to the digits printed (half a unit of the last digit)."""
-    shown = shown.replace(",", "")
-    mantissa, _, exponent = shown.partition("e")
-    digits = (len(mantissa.split(".")[1]) if "." in mantissa else 0) - int(exponent or 0)
-    return abs(float(shown) - float(value)) <= 0.5 * 10 ** -digits * (1 + 1e-9) + 1e-12
-
-
-def lookup(ref: str):
-    """``FILE.json:dotted.path[|min|max][*factor]`` -> the value under ``values`` in results/FILE.json
-    (or the file's top level when it has no ``values``); a ``*`` path part takes every entry,
-    which ``|min`` / ``|max`` reduce (``toy_zoo.json:models.*.accuracy|min``)."""
-    factor, reduce = 1.0, None
-    m = re.search(r"\*(\d+(?:\.\d+)?)$", ref)
-    if m:
-        ref, factor = ref[:m.start()], float(m.group(1))
-    if "|" in ref:
-        ref, reduce = ref.split("|")
-    file, _, path = ref.partition(":")
-    data = json.loads((REPO / "results" / file).read_text())
-    nodes = [data["values"] if isinstance(data, dict) and "values" in data else data]
-    for part in path.split(".") if path else []:
-        if part == "*":
-            nodes = [x for n in nodes for x in (n.values() if isinstance(n, dict) else n)]
-        else:
-            nodes = [n[int(part)] if isinstance(n, list) else n[part] for n in nodes]
-    value = {"min": min, "max": max, None: lambda xs: xs[0]}[reduce](nodes)
-    return value * factor if factor != 1.0 else value
-
-
-def doc_tables(text: str):
-    """(line number, marker match or None, not-measured?, header cells, body rows) per markdown table."""
-    lines = text.splitlines()
-    i, in_code = 0, False
-    while i < len(lines):
-        if lines[i].lstrip().startswith("```"):
-            in_code = not in_code
-        if not in_code and lines[i].startswith("|") and i + 1 < len(lines) and re.match(r"^\|[\s\-:|]+\|\s*$", lines[i + 1]):
-            j = i + 2
-            while j < len(lines) and lines[j].startswith("|"):
-                j += 1
-            back = i - 1
-            while back >= 0 and not lines[back].strip():
-                back -= 1
-            prev = lines[back] if back >= 0 else ""
-            cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]
-            yield i + 1, MARKER.search(prev), bool(NOT_MEASURED.search(prev)), cells(lines[i]), [cells(r) for r in lines[i + 2:j]]
-            i = j
-            continue
-        i += 1
-
-
-def clean(cell: str) -> str:
-    return cell.replace("**", "").strip()
-
-
 def check_cell(doc: str, expected, where: str) -> None:
     doc = clean(doc)
     if expected is None or expected == "":
@@ -115,13 +46,8 @@ MARKED = [(doc, line, m.group(1), m.group(2), header, body)
                          ids=[f"{d.name}:{line}" for d, line, *_ in MARKED])
 def test_marked_table_equals_its_results_file(doc, line, file, key, header, body):
     assert file.startswith("results/") and (REPO / file).exists(), f"{doc.name}:{line}: no results file {file}"
-    table = lookup(f"{file[len('results/'):]}:{key}")
-    if isinstance(table, list):  # rows as dicts: the doc's headers are their keys
-        columns, rows = header, [[r.get(clean(h).strip("`")) for h in header] for r in table]
-        assert all(clean(h).strip("`") in table[0] for h in header), f"{doc.name}:{line}: unknown columns {header}"
-    else:
-        columns, rows = table["columns"], table["rows"]
-        assert [clean(h) for h in header] == columns, f"{doc.name}:{line}: header {header} != {columns}"
+    columns, rows = table_rows(file, key, header)
+    assert [clean(h) for h in header] == [clean(c) for c in columns], f"{doc.name}:{line}: header {header} != {columns}"
     assert len(body) == len(rows), f"{doc.name}:{line}: {len(body)} rows in the doc, {len(rows)} in {file}"
     for r, (doc_row, row) in enumerate(zip(body, rows)):
         assert len(doc_row) == len(row), f"{doc.name}:{line + 2 + r}: {len(doc_row)} cells, expected {len(row)}"
