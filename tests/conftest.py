@@ -1,5 +1,12 @@
 """Shared fixtures: headless Chromium (one Playwright session for the whole run), the ../shared folder (skip cleanly when absent), a temporary torch.hub
-cache holding the real CIFAR weights, and tiny hooked models for fast tests."""
+cache holding the real CIFAR weights, and tiny hooked models for fast tests.
+
+Hooks that keep the suite from passing quietly:
+- every test using a ../shared fixture must carry ``@pytest.mark.shared`` (collection error otherwise);
+- when ../shared exists (as in CI), a skipped ``shared`` test is reported as a failure;
+- in CI (``CI=true``), a skipped ``browser`` test is reported as a failure;
+- ``VISIONCIRCUITS_OFFLINE=1`` for the whole session: no test can download.
+"""
 from __future__ import annotations
 
 import os
@@ -14,8 +21,58 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 
 
+SHARED_FIXTURES = frozenset({"shared_dir", "sample_images_dir", "hub_cache"})
+
+
 def _shared_dir() -> Path:
     return Path(os.environ.get("VISIONCIRCUITS_SHARED", REPO.parent / "shared")).resolve()
+
+
+def _shared_present() -> bool:
+    return (_shared_dir() / "weights").is_dir()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline():
+    """No test may download anything: published weights come from caches the tests build."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VISIONCIRCUITS_OFFLINE", "1")
+        yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that reads ../shared without the ``shared`` marker is a collection error."""
+    unmarked = [it.nodeid for it in items
+                if SHARED_FIXTURES & set(getattr(it, "fixturenames", ())) and it.get_closest_marker("shared") is None]
+    if unmarked:
+        raise pytest.UsageError("tests using ../shared fixtures must carry @pytest.mark.shared: " + ", ".join(unmarked))
+
+
+def _skip_reason(rep) -> str:
+    lr = rep.longrepr
+    return str(lr[2]) if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turn a skip into a failure where it would hide a broken setup: a ``shared`` test while
+    ../shared exists, a ``browser`` test in CI."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.skipped or hasattr(rep, "wasxfail"):
+        return
+    why = None
+    if item.get_closest_marker("shared") is not None and _shared_present():
+        why = f"shared test skipped although the shared folder exists at {_shared_dir()}"
+    elif item.get_closest_marker("browser") is not None and _in_ci():
+        why = "browser test skipped in CI (CI=true)"
+    if why:
+        rep.outcome = "failed"
+        rep.longrepr = f"{why}: {_skip_reason(rep)}"
 
 
 @pytest.fixture(scope="session")
@@ -131,13 +188,13 @@ class PageReport:
 def browser():
     exe = _chromium()
     if exe is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if _in_ci():
             pytest.fail("no chromium found in CI: .ci/run must install Debian's chromium")
         pytest.skip("no chromium installed (apt-get install chromium) - browser tests skipped")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if _in_ci():
             pytest.fail("playwright not installed in CI")
         pytest.skip("playwright not installed (pip install -e '.[dev]')")
     with sync_playwright() as p:

@@ -65,7 +65,8 @@ def test_bench_featvis_runs_both_engines(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert [r["engine"] for r in rows] == ["lucent render_vis", "visioncircuits render (sd 0.1)", "bare fwd+bwd to layer"]
     for r in rows:
-        assert r["seconds"] > 0 and r["s/unit-step"] > 0 and r["step (s)"] > 0
+        # timings are reported, never asserted against a threshold (a fast machine may round them to 0)
+        assert all(isinstance(r[k], (int, float)) and r[k] >= 0 for k in ("seconds", "s/unit-step", "step (s)"))
     assert isinstance(rows[0]["objective"], float) and isinstance(rows[1]["objective"], float)
     assert "visioncircuits render" in capsys.readouterr().out
 

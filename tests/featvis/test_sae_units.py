@@ -8,9 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("visioncircuits.sae.io")
-
-
 @pytest.fixture
 def sae_dir(tmp_path):
     from visioncircuits.sae.io import save_sae

@@ -9,6 +9,7 @@ from visioncircuits.cli import main
 from visioncircuits.sae.io import load_sae
 
 
+@pytest.mark.shared
 def test_train_then_eval(tmp_path, hub_cache, sample_images_dir, capsys):
     out = tmp_path / "sae"
     rc = main(["sae", "train", "cifar10-resnet20", "layer3", "--latents", "64", "--k", "4", "--dataset", str(sample_images_dir),

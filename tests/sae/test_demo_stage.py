@@ -9,8 +9,7 @@ from visioncircuits.demo import DemoContext
 
 
 @pytest.mark.slow
-def test_stage_20_quick(tmp_path):
-
+def test_stage_20_quick(tmp_path, monkeypatch):
     from visioncircuits.demo import stage_20_sae
     from visioncircuits.sae.io import load_sae
 
@@ -36,3 +35,17 @@ def test_stage_20_quick(tmp_path):
     assert rec["scenes_summary"]["mean_best_latent_auc"] == pytest.approx(0.854, abs=0.02)
     # 30 steps reconstruct little (explained variance ~0.44) but splicing the SAE in keeps most of the loss
     assert rec["metrics"]["explained_variance"] == pytest.approx(0.44, abs=0.05) and rec["metrics"]["loss_kind"] == "cross_entropy"
+    # the latent gallery's files exist (a failure would be recorded, not silently dropped)
+    assert rec["gallery"]["error"] is None and rec["gallery"]["href"]
+    index = tmp_path / "sae" / rec["gallery"]["href"]
+    assert index.is_file() and list(index.parent.rglob("*.png"))
+
+    # a failing gallery: the table stands, the failure is on the page and in the JSON (the finished SAE is reused)
+    def boom(*args, **kwargs):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(stage_20_sae, "_gallery", boom)
+    arts = stage_20_sae.run(DemoContext(out=tmp_path, quick=True))
+    rec = json.loads((tmp_path / "sae" / "recovery.json").read_text())
+    assert rec["gallery"] == {"href": None, "error": "RuntimeError: renderer exploded"} and len(rec["rows"]) == 26
+    assert "renderer exploded" in (tmp_path / arts[0].href).read_text() and "gallery FAILED" in arts[0].summary

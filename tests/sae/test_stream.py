@@ -70,7 +70,6 @@ def test_sample_stream_cycles_and_shuffles():
 
 
 def test_toyworld_source_feeds_a_model(tiny_model):
-    pytest.importorskip("visioncircuits.toyworld")
     b = next(ToyWorldSource(size=16, seed=3).batches(2))
     assert b.shape == (2, 3, 16, 16)
     stream = ActivationStream(tiny_model, "relu1", ToyWorldSource(size=16), image_batch=2)
@@ -78,7 +77,6 @@ def test_toyworld_source_feeds_a_model(tiny_model):
 
 
 def test_toyworld_source_mixes_isolated_primitives():
-    pytest.importorskip("visioncircuits.toyworld")
     from visioncircuits.errors import InputError
 
     src = ToyWorldSource(size=64, seed=3, isolated_fraction=0.25)

@@ -15,9 +15,11 @@ def test_train_then_eval_cli(tmp_path, capsys):
     w = tmp_path / "toy-narrow-s3.safetensors"
     assert w.exists() and not list(tmp_path.glob(".*.train.safetensors"))  # resume checkpoint cleaned up
     meta = json.loads((tmp_path / "toy-narrow-s3.json").read_text())
-    assert meta["steps"] == 3 and 0 <= meta["accuracy"] <= 1 and meta["train_seconds"] > 0
+    assert meta["steps"] == 3 and 0 <= meta["accuracy"] <= 1 and meta["supervised"] is True
+    assert {"train_seconds", "cpu_seconds"} <= meta.keys()  # recorded for the card; a 3-step run may round to 0.0 s
     card = (tmp_path / "toy-narrow-s3.md").read_text()
     assert "visioncircuits toyworld train narrow --seed 3" in card and "--steps 3" in card
+    assert "supervised" in card and "Built in, not emerged" in card
     assert "wrote" in capsys.readouterr().out
     rc = main(["toyworld", "eval", "toy-narrow-s0", "--weights", str(w), "--n", "20"])
     out = capsys.readouterr().out
@@ -60,10 +62,20 @@ def test_resume_matches_uninterrupted(tmp_path):
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
 
 
+def test_unsupervised_cli_writes_the_u_model_with_an_honest_card(tmp_path, capsys):
+    rc = main(["toyworld", "train", "vgg", "--unsupervised", "--seed", "2", "--out", str(tmp_path), "--steps", "2", "--batch", "4", "--eval-n", "0"])
+    assert rc == 0 and not (tmp_path / "toy-vgg-s2.safetensors").exists()
+    meta = json.loads((tmp_path / "toy-vgg-u-s2.json").read_text())
+    assert meta["supervised"] is False and meta["aux_weight"] == 0.0 and meta["name"] == "toy-vgg-u-s2"
+    card = (tmp_path / "toy-vgg-u-s2.md").read_text()
+    assert "class loss only" in card and "--unsupervised" in card and "Built in" not in card
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["toyworld", "train", "vggg"], "unknown toy architecture 'vggg'"),
     (["toyworld", "train", "vgg", "--steps", "0"], "steps"),
     (["toyworld", "eval", "toy-vgg-s9"], "unknown model"),
+    (["toyworld", "train", "vgg", "--unsupervised", "--aux-weight", "2"], "drop --aux-weight"),
     (["toyworld", "eval", "toy-vgg-s0", "--n", "0"], "--n must be"),
 ])
 def test_bad_input_is_one_line(argv, needle, capsys, tmp_path):

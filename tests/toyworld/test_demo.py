@@ -4,9 +4,6 @@ import json
 import pytest
 
 from visioncircuits.cli import main
-from visioncircuits.zoo.toy import MODELS_DIR
-
-pytestmark = pytest.mark.skipif(not (MODELS_DIR / "toy-resnet-s0.safetensors").exists(), reason="toy-resnet-s0 weights not trained yet")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +28,11 @@ def test_zoo_page_and_summary(demo_out):
     assert all(m["accuracy"] >= 0.9 for m in summary["models"])  # 60 fresh images each in quick mode
     assert len(summary["labels"]) == 26 and "red blob" in page and "data:image/png;base64," in page
     assert (demo_out / "toyzoo" / "samples.png").exists()
+    # the page says what is built in: supervised and unsupervised rows, each marked
+    assert {m["name"]: m["supervised"] for m in summary["models"]}["toy-vgg-u-s0"] is False
+    assert "supervised (built in)" in page and "unsupervised (emerged)" in page and "by construction" in page
+    rows = {r["model"]: r for r in summary["superposition"]}
+    assert rows["toy-vgg-u-s0"]["supervised"] is False and rows["toy-resnet-s0"]["supervised"] is True
 
 
 def test_gallery_shows_ground_truth_labels(demo_out):

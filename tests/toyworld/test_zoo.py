@@ -11,6 +11,7 @@ from visioncircuits.zoo import get_spec, list_models, load_model
 from visioncircuits.zoo.toy import MODELS_DIR, toy_names
 
 COMMITTED = [n for n in toy_names() if (MODELS_DIR / f"{n}.safetensors").exists()]
+UNSUPERVISED = [n for n in toy_names(supervised=False) if (MODELS_DIR / f"{n}.safetensors").exists()]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,21 @@ def test_zoo_registers_every_toy_model():
 
 def test_at_least_one_checkpoint_is_committed():
     assert "toy-vgg-s0" in COMMITTED
+    assert {"toy-vgg-u-s0", "toy-resnet-u-s1"} <= set(UNSUPERVISED)  # the demo's universality pair
+
+
+def test_unsupervised_zoo_is_registered_and_honestly_carded():
+    for n in toy_names(supervised=False):
+        spec = get_spec(n)
+        assert "-u-s" in n and spec.extra["supervised"] is False and "unsupervised" in spec.description
+        assert spec.main_layers == get_spec(n.replace("-u-", "-")).main_layers
+    for n in UNSUPERVISED:
+        meta = json.loads((MODELS_DIR / f"{n}.json").read_text())
+        card = (MODELS_DIR / f"{n}.md").read_text()
+        assert meta["supervised"] is False and meta["aux_weight"] == 0.0
+        assert "class loss only" in card and "--unsupervised" in card and "Built in" not in card
+    for n in COMMITTED:
+        assert "supervised" in (MODELS_DIR / f"{n}.md").read_text()
 
 
 @pytest.mark.parametrize("name", COMMITTED)
@@ -67,7 +83,6 @@ def test_every_relu_is_its_own_hook_point():
     assert info["mixed3"].shape == (26, 16, 16) and "mixed3.branch5.3" in info
 
 
-@pytest.mark.skipif("toy-resnet-s0" not in COMMITTED, reason="toy-resnet-s0 not trained")
 def test_curve_units_have_tuning_curves_peaked_at_their_orientation():
     """On the curve probe set, the supervised curve units of toy-resnet-s0 peak at (or next to) their angle."""
     from visioncircuits.toyworld import PRIMITIVES, probe_set

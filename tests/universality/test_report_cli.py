@@ -50,6 +50,9 @@ def test_report_is_self_contained_escaped_and_finite(model_pair, tmp_path):
     # whichever C unit each A unit is matched to, exactly A's 4 labelled edges share their label
     assert lab["same_label"] == 4
     assert len(pair["transfer"]) == 3 and pair["null"]["random_weights"]["n"] == 10
+    si = pair["same_index"]  # 4 + 6 units of A have a same-address unit among C's 5 + 7: chance 1/12 each
+    assert si["identity_pairs"] == 10 and si["matches"] == 10 and si["chance"] == pytest.approx(1 / 12)
+    assert "Same-index baseline" in html
     assert (tmp_path / pair["cka"]["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "_images" not in pair and "_nulls" not in data and rep["_nulls"]
 
@@ -67,6 +70,7 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert message in err and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.shared
 def test_cli_missing_folder_and_out_is_file(tmp_path, capsys, hub_cache):
     f = tmp_path / "file.txt"
     f.write_text("x")
@@ -77,6 +81,7 @@ def test_cli_missing_folder_and_out_is_file(tmp_path, capsys, hub_cache):
     assert f.read_text() == "x"  # no damage
 
 
+@pytest.mark.shared
 def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys):
     out = tmp_path / "rep"
     code = main(["universality", "cifar10-resnet20", "cifar10-resnet56", "--dataset", str(sample_images_dir), "--n", "24",

@@ -4,13 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+import timm
 from safetensors.torch import save_file
 
 from visioncircuits.errors import UnknownNameError, WeightsError
 from visioncircuits.zoo import get_spec, load_model
-
-timm = pytest.importorskip("timm")
-
 
 def test_torchvision_spec_comes_from_default_weights():
     spec = get_spec("torchvision:resnet18")

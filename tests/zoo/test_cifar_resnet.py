@@ -70,6 +70,7 @@ def cifar_probe(sample_images_dir):
     return images, torch.tensor([label for _, label in pairs])
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("depth", [20, 56])
 def test_published_weights_from_hub_cache_classify_real_photos(depth, hub_cache, cifar_probe, monkeypatch):
     monkeypatch.setenv("VISIONCIRCUITS_OFFLINE", "1")  # the cache alone must serve the file
@@ -98,6 +99,7 @@ def test_missing_published_file_names_url_file_and_dir(empty_hub):
     assert str(empty_hub / "resnet110-1d1ed7c2.th") in msg
 
 
+@pytest.mark.shared
 def test_corrupted_or_truncated_cached_file_fails_the_hash_check(shared_dir, empty_hub):
     data = (shared_dir / "weights" / PUBLISHED[20]).read_bytes()
     empty_hub.mkdir(parents=True)
@@ -108,6 +110,7 @@ def test_corrupted_or_truncated_cached_file_fails_the_hash_check(shared_dir, emp
             load_model("cifar10-resnet20")
 
 
+@pytest.mark.shared
 def test_other_depths_weights_are_refused_with_key_lists(shared_dir):
     with pytest.raises(WeightsError) as e:
         load_model("cifar10-resnet20", weights=shared_dir / "weights" / PUBLISHED[56])

@@ -1,6 +1,8 @@
 """InceptionV1: Lucid names as hook points, lucent-compatible weights, TF-correct LRN."""
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,8 @@ from visioncircuits.errors import UnknownNameError, WeightsError
 from visioncircuits.zoo import load_model
 from visioncircuits.zoo.inceptionv1 import BLOCKS, InceptionV1, MAIN_LAYERS
 
-lucent_inception = pytest.importorskip("lucent.modelzoo.inceptionv1.InceptionV1")
+# the lucent module (not its class of the same name); lucent is a hard dependency: no skip
+lucent_inception = importlib.import_module("lucent.modelzoo.inceptionv1.InceptionV1")
 LUCENT_HOOKED = list(MAIN_LAYERS) + ["maxpool0", "softmax2_pre_activation_matmul"]
 
 

@@ -58,7 +58,7 @@ def layout(graph: nx.DiGraph) -> dict:
             x = x0 + i * (NODE + GAP_X)
             pos[n] = (x, y)
             nodes.append({"key": str(n), "x": x, "y": y, "layer": str(d.get("layer", "")), "label": str(d.get("label", "")),
-                          "img": _vis_uri(str(d.get("vis", ""))), "depth": depth,
+                          "img": _vis_uri(str(d.get("vis", ""))), "depth": depth, "vis_error": str(d.get("vis_error") or ""),
                           "stats": {k: d[k] for k in ("act_mean", "act_max") if k in d}})
     height = MARGIN * 2 + (max(rows, default=0) + 1) * (NODE + LABEL_H + GAP_Y) - GAP_Y
     wmax = max((abs(e["strength"]) for _, _, e in graph.edges(data=True)), default=1.0) or 1.0

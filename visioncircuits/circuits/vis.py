@@ -1,8 +1,10 @@
 """Feature visualisations for circuit nodes, rendered with :mod:`visioncircuits.featvis`.
 
-Kept optional: if rendering is unavailable or fails, the diagram still works, with empty
-node boxes, and the reason is logged. PNGs already on disk are reused, so a rerun (or a
-killed run) does not render the same node twice.
+If rendering a node fails (a numerical error, a full disk), the diagram still works: the
+node's box is empty, the error is stored on the node (``vis_error``, exported to
+circuit.json and shown on the page) and counted in ``graph.graph["vis_errors"]``, so a
+failure is visible, never silent. PNGs already on disk are reused, so a rerun (or a killed
+run) does not render the same node twice.
 """
 from __future__ import annotations
 
@@ -26,21 +28,21 @@ def vis_path(out_dir: Union[str, os.PathLike], key: str) -> Path:
 
 def render_node_vis(model, graph: nx.DiGraph, out_dir: Union[str, os.PathLike], steps: int = 128,
                     size: int | None = None, batch: int = 16, progress: bool = False) -> int:
-    """Render every node without a PNG in ``out_dir`` and set each node's ``vis``; returns
-    the number rendered."""
-    try:
-        from visioncircuits.featvis.render import render
-    except ImportError as e:
-        log.warning("feature visualisation unavailable (%s); circuit nodes drawn without images", e)
-        return 0
+    """Render every node without a PNG in ``out_dir`` and set each node's ``vis`` (and
+    ``vis_error`` where rendering failed); returns the number rendered."""
+    from visioncircuits.errors import VisionCircuitsError
+    from visioncircuits.featvis.render import render
+
+    errors: dict[str, str] = {}
     todo = [n for n in graph.nodes if not vis_path(out_dir, n).exists()]
     done = 0
     for s in tqdm(range(0, len(todo), batch), desc="node visualisations", disable=not progress, leave=False):
         chunk = todo[s:s + batch]
         try:
             res = render(model, chunk, steps=steps, size=size, progress=False)
-        except Exception as e:  # a visualisation is decoration: never lose the circuit over it
+        except (RuntimeError, ValueError, OSError, VisionCircuitsError) as e:  # recorded per node, not hidden
             log.warning("could not render %s: %s", ", ".join(chunk), e)
+            errors.update({key: f"{type(e).__name__}: {e}" for key in chunk})
             continue
         for key, img in zip(chunk, res.images):
             write_png(vis_path(out_dir, key), img)
@@ -48,4 +50,7 @@ def render_node_vis(model, graph: nx.DiGraph, out_dir: Union[str, os.PathLike], 
     for n in graph.nodes:
         p = vis_path(out_dir, n)
         graph.nodes[n]["vis"] = str(p) if p.exists() else ""
+        if n in errors:
+            graph.nodes[n]["vis_error"] = errors[n]
+    graph.graph["vis_errors"] = len(errors)
     return done

@@ -11,13 +11,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = p.add_subparsers(dest="toy_command", metavar="ACTION")
     cmds.required = True
 
-    t = cmds.add_parser("train", help="train toy-<ARCH>-s<SEED> on fresh images; resumes if interrupted")
+    t = cmds.add_parser("train", help="train toy-<ARCH>-s<SEED> (or toy-<ARCH>-u-s<SEED> with --unsupervised) on fresh images; resumes if interrupted")
     t.add_argument("arch", help="vgg, resnet, inception or narrow")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="models/toy", help="folder for <name>.safetensors and <name>.md (default models/toy)")
     t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the zoo's setting)")
     t.add_argument("--batch", type=int, default=64)
     t.add_argument("--aux-weight", type=float, default=None, help="weight of the auxiliary primitive loss (default: the zoo's setting)")
+    t.add_argument("--unsupervised", action="store_true",
+                   help="class loss only, no auxiliary primitive loss: writes toy-<ARCH>-u-s<SEED>")
+    t.add_argument("--data-cache", default=None, metavar="DIR",
+                   help="keep generated training batches in DIR and reuse them for other models of the same seed (speed only)")
     t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
@@ -45,8 +49,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if args.unsupervised and args.aux_weight is not None:
+        raise InputError("--unsupervised trains without the auxiliary loss: drop --aux-weight")
     torch.set_num_threads(args.threads)
     res = build_zoo_model(args.arch, args.seed, args.out, steps=args.steps, batch=args.batch, eval_n=args.eval_n, aux_weight=args.aux_weight,
+                          supervised=not args.unsupervised, data_cache=args.data_cache,
                           device=str(pick_device(args.device)), threads=args.threads)
     acc = f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images" if res.get("accuracy") is not None else ""
     print(f"wrote {res['weights']} ({res['train_seconds']:.0f} s training{acc})")

@@ -1,6 +1,10 @@
 """Demo stage 10: the toy zoo (accuracy of every committed model, measured now) and a
 gallery of one toy layer with each unit's ground-truth label beside its visualisation.
 
+The page says what is built in: the supervised zoo's primitive layer is trained channel by
+channel to detect the primitives (its labels are by construction); the unsupervised zoo
+(class loss only) shows how many primitives get a detector without being asked.
+
 Nothing is trained here: the stage uses the committed weights in ``models/toy``.
 Later stages read ``ctx.shared["toyzoo"]`` (model, layer, labels).
 """
@@ -25,8 +29,8 @@ WIDE_VGG = "toy-vgg-s0"  # the narrow model's wide sibling
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 3, "iso": 4}
-    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None, "iso": 16}
+        return {"n_eval": 60, "n_label": 200, "units": "0:4", "steps": 24, "examples": 0, "models": 2, "u_models": 1, "iso": 4}
+    return {"n_eval": 1000, "n_label": 1000, "units": "0:26", "steps": 128, "examples": 300, "models": None, "u_models": None, "iso": 16}
 
 
 def grid_image(images: torch.Tensor, nrow: int, pad: int = 1) -> torch.Tensor:
@@ -53,14 +57,13 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
     import json
 
     from visioncircuits.toyworld.evaluate import accuracy
-    from visioncircuits.zoo import load_model
-    from visioncircuits.zoo.toy import toy_names, toy_spec
+    from visioncircuits.zoo import get_spec, load_model
+    from visioncircuits.zoo.toy import toy_names
 
     rows, missing = [], []
-    names = toy_names()[: s["models"]] if s["models"] else toy_names()
+    names = toy_names()[: s["models"]] + toy_names(supervised=False)[: s["u_models"]]
     for name in names:
-        arch, seed = name[4:].rsplit("-s", 1)
-        spec = toy_spec(arch, int(seed))
+        spec = get_spec(name)
         if not Path(spec.default_weights).exists():
             missing.append(name)
             continue
@@ -69,7 +72,8 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
         meta = json.loads(card.read_text()) if card.exists() else {}
         rows.append({"name": name, "description": spec.description, "params": sum(p.numel() for p in model.parameters()),
                      "accuracy": accuracy(model, n=s["n_eval"]), "card_accuracy": meta.get("accuracy"),
-                     "train_seconds": meta.get("train_seconds"), "primitive_layer": spec.extra["primitive_layer"]})
+                     "train_seconds": meta.get("train_seconds"), "cpu_seconds": meta.get("cpu_seconds"),
+                     "primitive_layer": spec.extra["primitive_layer"], "supervised": bool(spec.extra.get("supervised", True))})
     return rows, missing
 
 
@@ -84,7 +88,8 @@ def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | N
     layer = spec.extra["primitive_layer"]
     labs = label_units(model, layer, data=data)
     iso = isolated_selectivity(model, layer, per_primitive=per_primitive)
-    return {"model": name, "layer": layer, "units": len(labs), "mean_mono": float(labs.monosemanticity.mean()),
+    return {"model": name, "layer": layer, "supervised": bool(spec.extra.get("supervised", True)), "units": len(labs),
+            "mean_mono": float(labs.monosemanticity.mean()),
             "covered": int((labs.auc.max(0) >= 0.95).sum()), "iso_mono": float(monosemanticity(iso).mean()), "labels": labs}
 
 
@@ -135,7 +140,10 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     samples = _samples(out, ctx.seed)
     models, missing = _zoo_table(ctx, s)
     data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
-    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL)) if r is not None]
+    from visioncircuits.zoo.toy import toy_names
+
+    unsupervised = toy_names(supervised=False)[: s["u_models"]]
+    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL, *unsupervised)) if r is not None]
     if not mono or mono[0]["model"] != GALLERY_MODEL:
         raise RuntimeError(f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
     labels = mono[0]["labels"]

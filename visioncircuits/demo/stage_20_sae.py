@@ -17,6 +17,7 @@ from pathlib import Path
 
 from visioncircuits.atomic import write_json
 from visioncircuits.demo import Artefact, DemoContext
+from visioncircuits.errors import VisionCircuitsError
 from visioncircuits.report import write_page
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,8 @@ def settings(quick: bool) -> dict:
 
 
 def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, out: Path) -> str | None:
-    try:
-        from visioncircuits.featvis.gallery import build_gallery
-    except ImportError:
-        return None
+    from visioncircuits.featvis.gallery import build_gallery
+
     best = sorted(range(len(rec.primitives)), key=lambda p: -rec.latent_auc[p])
     units, notes = [], {}
     for p in best:
@@ -84,17 +83,19 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     rec = primitive_recovery(model, layer, sae, seed=ctx.seed + 777_001, probe="isolated", per_primitive=s["per_primitive"])
     scenes = primitive_recovery(model, layer, sae, n=s["n_label"], seed=ctx.seed + 777_001, probe="scenes")
     summary = rec.summary()
-    write_json(out / "recovery.json", {"summary": summary, "rows": rec.rows(), "scenes_summary": scenes.summary(),
-                                       "scenes_rows": scenes.rows(), "metrics": metrics})
-    gallery = None
+    gallery, gallery_error = None, None
     try:
         gallery = _gallery(ctx, model, layer, sae_dir, rec, s, out)
-    except Exception as e:  # the gallery is an extra; the table is the result
-        log.warning("SAE latent gallery failed: %s", e)
+    except (RuntimeError, ValueError, OSError, VisionCircuitsError) as e:  # the table stands; the failure is shown, not hidden
+        gallery_error = f"{type(e).__name__}: {e}"
+        log.warning("SAE latent gallery failed: %s", gallery_error)
+    write_json(out / "recovery.json", {"summary": summary, "rows": rec.rows(), "scenes_summary": scenes.summary(),
+                                       "scenes_rows": scenes.rows(), "metrics": metrics,
+                                       "gallery": {"href": gallery, "error": gallery_error}})
     keep = ("explained_variance", "nmse", "l0", "dead_fraction", "loss_recovered", "loss_kind")
     page = write_page(out / "index.html", "sae_toy.html.j2", model=MODEL, layer=layer, channels=model.channels(layer),
                       summary=summary, rows=rec.rows(), n_images=26 * s["per_primitive"], scenes=scenes.summary(),
-                      n_scenes=s["n_label"], gallery=gallery,
+                      n_scenes=s["n_label"], gallery=gallery, gallery_error=gallery_error,
                       metrics={k: metrics[k] for k in keep if k in metrics},
                       sae={"architecture": cfg.architecture, "d_sae": cfg.d_sae, "k": cfg.k, "steps": cfg.steps,
                            "isolated_fraction": ISOLATED_FRACTION},
@@ -103,7 +104,8 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     rel = os.path.relpath(page, ctx.out)
     text = (f"{100 * summary['latents_recovered']:.0f}% of primitives have a latent with AUC >= {summary['threshold']} "
             f"vs {100 * summary['neurons_recovered']:.0f}% for neurons; explained variance {metrics.get('explained_variance', float('nan')):.3f}, "
-            f"loss recovered {metrics.get('loss_recovered', float('nan')):.3f}")
+            f"loss recovered {metrics.get('loss_recovered', float('nan')):.3f}"
+            + (f"; latent gallery FAILED ({gallery_error})" if gallery_error else ""))
     return [Artefact("SAE latents vs neurons on the narrow toy model", rel, text, metrics={**summary, **{k: metrics.get(k) for k in keep}})]
 
 

@@ -1,11 +1,15 @@
-"""Demo stage 40: universality across toy architectures, checked against ground truth.
+"""Demo stage 40: universality between toy models that share nothing by construction.
 
-A VGG-style and a ResNet-style toy net (trained separately, committed weights; the next
-pair in ``PREFERRED`` when one is not trained yet) are compared
-on toy-world images: layer CKA, unit matching with permutation and random-weights nulls,
-stimulus transfer. Because every toy unit has a ground-truth label, the stage measures
-what matching claims: the share of the top-50 matched pairs whose units carry the same
-label, against the same measure when model B has random weights (chance).
+The two models compared are *unsupervised* toy nets (class loss only: no channel is told
+what to detect) of different architectures, trained from different seeds (so different
+training batches) and different initial weights (each model's init is a hash of its
+architecture, seed and variant). Whatever they have in common emerged from training on
+the same world. They are compared on toy-world images: layer CKA, unit matching with
+permutation and random-weights nulls, stimulus transfer. Because every toy unit has a
+ground-truth label, the stage measures what matching claims: the share of the top-50
+matched pairs whose units carry the same label, next to two baselines: the same measure
+when model B has random weights, and the same-index baseline (how many matches pair unit
+i with unit i, which shared init or a supervised channel order would inflate).
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ from visioncircuits.demo import Artefact, DemoContext
 
 log = logging.getLogger(__name__)
 
-TITLE = "Universality: do different toy architectures learn the same units?"
-PREFERRED = [("toy-vgg-s0", "toy-resnet-s0"), ("toy-vgg-s0", "toy-inception-s0"), ("toy-resnet-s0", "toy-inception-s0"),
-             ("toy-vgg-s0", "toy-vgg-s1"), ("toy-vgg-s0", "toy-narrow-s0")]  # different architectures first
+TITLE = "Universality: do toy models that share nothing learn the same units?"
+# unsupervised, different architecture and different seed: nothing shared by construction
+PREFERRED = [("toy-vgg-u-s0", "toy-resnet-u-s1"), ("toy-resnet-u-s0", "toy-inception-u-s1"), ("toy-inception-u-s0", "toy-vgg-u-s1")]
 
 
 def _has_weights(name: str) -> bool:
@@ -33,8 +37,8 @@ def choose_pair() -> tuple[str, str]:
     for a, b in PREFERRED:
         if _has_weights(a) and _has_weights(b):
             return a, b
-    raise RuntimeError("universality needs two trained toy models in models/toy: train them with "
-                       "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'")
+    raise RuntimeError("universality needs two unsupervised toy models in models/toy: train them with "
+                       "'visioncircuits toyworld train vgg --seed 0 --unsupervised' and 'visioncircuits toyworld train resnet --seed 1 --unsupervised'")
 
 
 def _settings(quick: bool) -> dict:
@@ -84,29 +88,29 @@ def run(ctx: DemoContext) -> list[Artefact]:
         return _run(ctx)
 
 
-def _run(ctx: DemoContext) -> list[Artefact]:
+def measure_pair(name_a: str, name_b: str, probes, s: dict, out: Path, seed: int = 0, device=None) -> tuple[dict, dict]:
+    """The universality report of one pair plus its headline metrics (label agreement with the
+    random-weights and random-pairing baselines, and the same-index baseline)."""
     from visioncircuits.universality.compare import CompareSettings
     from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
-    from visioncircuits.universality.toy import toy_label_fn, toy_probes
+    from visioncircuits.universality.toy import toy_label_fn
 
-    s = _settings(ctx.quick)
-    out = ctx.stage_dir("universality")
-    name_a, name_b = choose_pair()
-    probes = toy_probes(s["n_probe"], seed=ctx.seed + 777_000_000)
     label_fn = toy_label_fn(n=s["n_label"])
-    models, nulls = load_models([name_a, name_b], ctx.device)
+    models, nulls = load_models([name_a, name_b], device)
     layers = [",".join(_layers(name_a)), ",".join(_layers(name_b))]
     opts = ReportOptions(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
                          compare=CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
-                                                 seed=ctx.seed, progress=False))
+                                                 seed=seed, progress=False))
     report = run_universality([name_a, name_b], probes, out, layers=layers, options=opts, label_fn=label_fn,
                               models=models, null_models=nulls)
     pair = report["pairs"][0]
-    chance = random_weights_baseline(name_a, models[name_a], name_b, probes, s, label_fn, ctx.device)
+    chance = random_weights_baseline(name_a, models[name_a], name_b, probes, s, label_fn, device)
     lab = pair["labels"]
     sig = significant_agreement(pair, s["top"])
+    si = pair["same_index"]
     metrics = {
-        "models": [name_a, name_b], "layers": layers, "probe_images": report["probes"]["n_images"],
+        "models": [name_a, name_b], "supervised": [bool(models[n].spec.extra.get("supervised", True)) for n in (name_a, name_b)],
+        "layers": layers, "probe_images": report["probes"]["n_images"],
         "top": lab["n"], "same_label": lab["same_label"], "same_label_fraction": lab["fraction"],
         "random_pairing_chance": lab["chance"],
         "random_weights_top": chance["n"], "random_weights_same_label_fraction": chance["fraction"],
@@ -114,13 +118,36 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         "random_weights_significant_top": chance["significant"]["n"],
         "random_weights_significant_same_label_fraction": chance["significant"]["fraction"],
         "significant_matches": pair["matching"]["n_significant"], "matches": len(pair["matching"]["matches"]),
+        "same_index": si["same_index"], "same_index_fraction": si["same_index_fraction"],
+        "top_same_index": si["top_same_index"], "top_same_index_of": si["top"], "same_index_chance": si["chance"],
+        "identity_mean_r": si["identity_mean_r"], "matching_mean_r": si["matching_mean_r"],
+        "identity_same_label_fraction": si.get("identity_same_label_fraction"),
         "cka": pair["cka"]["matrix"],
     }
+    return report, metrics
+
+
+def summary_text(m: dict) -> str:
+    """One paragraph: the result with its baselines next to it."""
+    a, b = m["models"]
+    return (f"{a} vs {b}: {m['same_label']}/{m['top']} of the top matched pairs share their ground-truth "
+            f"label ({100 * m['same_label_fraction']:.0f}%; B with random weights: {100 * m['random_weights_same_label_fraction']:.0f}%, "
+            f"random pairing: {100 * m['random_pairing_chance']:.0f}%); same-index baseline: {m['same_index']} of {m['matches']} "
+            f"matches pair unit i with unit i (chance {100 * m['same_index_chance']:.1f}%); "
+            f"{m['significant_matches']} of {m['matches']} matches significant, "
+            f"and among the top {m['significant_top']} significant ones {100 * m['significant_same_label_fraction']:.0f}% share their label "
+            f"(B with random weights: {100 * m['random_weights_significant_same_label_fraction']:.0f}% of {m['random_weights_significant_top']})")
+
+
+def _run(ctx: DemoContext) -> list[Artefact]:
+    from visioncircuits.universality.toy import toy_probes
+
+    s = _settings(ctx.quick)
+    out = ctx.stage_dir("universality")
+    name_a, name_b = choose_pair()
+    probes = toy_probes(s["n_probe"], seed=ctx.seed + 777_000_000)
+    _, metrics = measure_pair(name_a, name_b, probes, s, out, seed=ctx.seed, device=ctx.device)
     write_json(out / "summary.json", metrics)
-    summary = (f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
-               f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
-               f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant, "
-               f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
-               f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})")
     ctx.shared["universality"] = metrics
-    return [Artefact(title=f"Universality report: {name_a} vs {name_b}", href="universality/report.html", summary=summary, metrics=metrics)]
+    return [Artefact(f"Universality report: {name_a} vs {name_b} (unsupervised, different architecture, seed and init)",
+                     href="universality/report.html", summary=summary_text(metrics), metrics=metrics)]

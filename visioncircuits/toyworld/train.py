@@ -8,9 +8,18 @@ channel ``PRIMITIVE_CHANNELS[arch][p]`` alone must predict primitive ``p``, so t
 are monosemantic detectors with known labels; the narrow model's head is linear over its
 few channels, so it has to superpose the primitives. This is what makes the primitive
 layer a known representation that labels, circuits, SAEs and universality are checked on.
+
+With ``supervised=False`` (the unsupervised zoo, ``toy-<arch>-u-s<seed>``) the loss is class
+cross-entropy only: whatever primitive detectors those models have emerged from training.
+
+Initial weights come from ``init_seed(arch, seed, supervised)``, a hash of the model's
+identity, so no two zoo models share their initialisation (models of different
+architectures with the same seed used to share first layers, which made them look
+"universal" by construction).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -47,10 +56,11 @@ class TrainConfig:
     aux_weight: float = 8.0
     aux_pos_weight: float = 2.0  # primitives are present in few images: weigh positives up
     checkpoint_every: int = 100
+    supervised: bool = True  # False: class loss only (no auxiliary primitive loss)
 
     @property
     def name(self) -> str:
-        return f"toy-{self.arch}-s{self.seed}"
+        return model_name(self.arch, self.seed, self.supervised)
 
 
 @dataclass
@@ -63,8 +73,28 @@ class TrainResult:
     cpu_seconds: float = 0.0
 
 
-def model_name(arch: str, seed: int) -> str:
-    return f"toy-{arch}-s{seed}"
+def model_name(arch: str, seed: int, supervised: bool = True) -> str:
+    """``toy-<arch>-s<seed>`` (supervised primitive layer) or ``toy-<arch>-u-s<seed>`` (class loss only)."""
+    return f"toy-{arch}-s{seed}" if supervised else f"toy-{arch}-u-s{seed}"
+
+
+def init_seed(arch: str, seed: int, supervised: bool = True) -> int:
+    """The torch seed of a model's initial weights: a hash of (architecture, seed, variant).
+
+    Two models share initial weights only if they are the same model, whatever their seeds.
+    """
+    key = f"visioncircuits-toy|{arch}|{'supervised' if supervised else 'unsupervised'}|{seed}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def init_model(arch: str, seed: int, supervised: bool = True) -> nn.Module:
+    """The untrained network of a zoo model, initialised from ``init_seed`` (reproducible)."""
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(init_seed(arch, seed, supervised))
+        return build(arch)
+    finally:
+        torch.random.set_rng_state(gen_state)
 
 
 def data_seed(seed: int, step: int) -> int:
@@ -138,12 +168,37 @@ def _restore(path: Path, net: nn.Module, head: nn.Module, opt: torch.optim.Optim
     return meta
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, progress: bool = True) -> TrainResult:
+def training_batch(seed: int, step: int, batch: int, cache: Optional[Path] = None):
+    """The training batch of (seed, step): generated, or read from ``cache`` where an earlier
+    run with the same seed wrote it (bit-identical: every model of a seed sees the same batches,
+    so a zoo trains once through the generator). Returns (images, labels, present)."""
+    if cache is None:
+        b = generate(batch, seed=data_seed(seed, step))
+        return b.images, b.labels, b.present
+    path = Path(cache) / f"s{seed}_b{batch}_{step:06d}.safetensors"
+    if path.exists():
+        from safetensors import safe_open
+
+        t = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            stride = json.loads((f.metadata() or {})["images_stride"])
+        # the generator's memory layout too: convolutions round differently on another layout
+        images = torch.empty_strided(t["images"].shape, stride, dtype=t["images"].dtype).copy_(t["images"])
+        return images, t["labels"], t["present"]
+    b = generate(batch, seed=data_seed(seed, step))
+    write_bytes(path, save({"images": b.images.contiguous(), "labels": b.labels.contiguous(), "present": b.present.contiguous()},
+                           metadata={"images_stride": json.dumps(list(b.images.stride()))}))
+    return b.images, b.labels, b.present
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, progress: bool = True,
+          data_cache: Optional[str | Path] = None) -> TrainResult:
     """Train ``cfg.arch`` with ``cfg.seed``; writes ``out_dir/<name>.safetensors`` (network only).
 
     A checkpoint ``out_dir/.<name>.train.safetensors`` (network, head, optimiser, step,
     elapsed time) is written atomically every ``checkpoint_every`` steps and resumed from if
-    present; it is removed when training finishes.
+    present; it is removed when training finishes. ``data_cache``: a folder where generated
+    batches are kept and reused by later runs of the same seed (speed only; results identical).
     """
     if cfg.steps < 1 or cfg.batch < 1:
         raise InputError(f"steps and batch must be >= 1, got steps={cfg.steps}, batch={cfg.batch}")
@@ -151,8 +206,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / f".{cfg.name}.train.safetensors"
-    torch.manual_seed(cfg.seed)
-    net = build(cfg.arch).to(dev)
+    net = init_model(cfg.arch, cfg.seed, cfg.supervised).to(dev)
+    torch.manual_seed(init_seed(cfg.arch, cfg.seed, cfg.supervised) + 1)
     head = aux_head(net, cfg.arch).to(dev)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -172,15 +227,17 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     try:
         bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.name, unit="step")
         for step in bar:
-            b = generate(cfg.batch, seed=data_seed(cfg.seed, step))
-            x, y, pres = b.images.to(dev), b.labels.to(dev), b.present.float().to(dev)
+            images, labels, present = training_batch(cfg.seed, step, cfg.batch, Path(data_cache) if data_cache else None)
+            x, y, pres = images.to(dev), labels.to(dev), present.float().to(dev)
             for g in opt.param_groups:
                 g["lr"] = sched(step)
             logits = net(norm(x))
-            pre = torch.cat([feats[name] for name in AUX_INPUTS[cfg.arch]], 1)
-            aux = head(pre.amax(dim=(2, 3)))
-            aux_loss = F.binary_cross_entropy_with_logits(aux, pres, pos_weight=torch.full_like(aux[0], cfg.aux_pos_weight))
-            loss = F.cross_entropy(logits, y) + cfg.aux_weight * aux_loss
+            loss = F.cross_entropy(logits, y)
+            if cfg.supervised:
+                pre = torch.cat([feats[name] for name in AUX_INPUTS[cfg.arch]], 1)
+                aux = head(pre.amax(dim=(2, 3)))
+                aux_loss = F.binary_cross_entropy_with_logits(aux, pres, pos_weight=torch.full_like(aux[0], cfg.aux_pos_weight))
+                loss = loss + cfg.aux_weight * aux_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -200,7 +257,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     net.eval()
     weights = out / f"{cfg.name}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    write_bytes(weights, save(state, metadata={"arch": cfg.arch, "seed": str(cfg.seed), "steps": str(cfg.steps)}))
+    write_bytes(weights, save(state, metadata={"arch": cfg.arch, "seed": str(cfg.seed), "steps": str(cfg.steps),
+                                                "supervised": str(cfg.supervised), "init_seed": str(init_seed(cfg.arch, cfg.seed, cfg.supervised))}))
     write_json(out / f".{cfg.name}.train.json", {**asdict(cfg), "train_seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
                                                "final_loss": loss_v})
     ckpt.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import torch
 from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
 from visioncircuits.universality.activations import UnitRef, resolve_layers
+from visioncircuits.universality.baselines import same_index_baseline
 from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
 from visioncircuits.universality.probes import ProbeSet
 from visioncircuits.universality.transfer import stimulus_transfer
@@ -130,10 +131,13 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
         "null": {"permuted_images": summary(pr.null_permuted), "random_weights": summary(pr.null_random)},
         "_images": {},
     }
-    if labels and pr.a in labels and pr.b in labels:
+    la = labels.get(pr.a) if labels else None
+    lb = labels.get(pr.b) if labels else None
+    out["same_index"] = same_index_baseline(pr.matches, pr.corr, ua, res.layers[pr.a], ub, res.layers[pr.b], la, lb, opts.label_top)
+    if la is not None and lb is not None:
         from visioncircuits.universality.labels import label_agreement
 
-        out["labels"] = label_agreement(pr.matches, labels[pr.a], labels[pr.b], opts.label_top)
+        out["labels"] = label_agreement(pr.matches, la, lb, opts.label_top)
     top = pr.matches[: opts.top_pairs]
     k = res.settings.top_examples
     if k and top:
@@ -195,6 +199,7 @@ def run_universality(
     report = {
         "version": 1,
         "models": list(models),
+        "descriptions": {n: str(getattr(getattr(models[n], "spec", None), "description", "") or "") for n in models},
         "probes": {"description": probes.describe(), "n_images": res.n_images},
         "settings": {**asdict(opts.compare), "random_null": opts.random_null, "featvis_steps": opts.featvis_steps},
         "layers": res.layers,

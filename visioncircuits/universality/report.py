@@ -45,7 +45,7 @@ def page_context(report: dict, figures: Mapping[tuple, bytes]) -> dict:
             "a": p["a"], "b": p["b"], "heatmap": data_uri(figures[(p["a"], p["b"])]), "histogram": data_uri(hist),
             "cka_rows": [{"layer": la, "best": p["cka"]["layers_b"][int(cka[i].argmax())], "value": float(cka[i].max())}
                          for i, la in enumerate(p["cka"]["layers_a"])],
-            "matching": p["matching"], "null": p["null"], "top": top, "labels": p.get("labels"),
+            "matching": p["matching"], "null": p["null"], "top": top, "labels": p.get("labels"), "same_index": p.get("same_index"),
             "transfer": p.get("transfer"),
         })
     return {"report": report, "pairs": pairs}

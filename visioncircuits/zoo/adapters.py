@@ -48,7 +48,7 @@ def _on_meta(build: Callable[[], nn.Module]) -> nn.Module:
     try:
         with torch.device("meta"):
             return build()
-    except Exception:  # some constructors do real tensor work; fall back to CPU
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # some constructors do real tensor work
         log.debug("meta-device build failed; building on CPU", exc_info=True)
         return build()
 
@@ -222,7 +222,8 @@ def _timm_class_names(cfg: dict) -> Optional[tuple]:
         if not subset:
             return None
         return tuple(d.split(",")[0].strip() for d in ImageNetInfo(subset).label_descriptions())
-    except Exception:  # class names are a convenience; never fail a load for them
+    except (ImportError, AttributeError, KeyError, ValueError, OSError) as e:  # a convenience: logged, never fails a load
+        log.info("no ImageNet class names for this timm model: %s", e)
         return None
 
 
