@@ -48,7 +48,11 @@ def lookup(ref: str):
     file, _, path = ref.partition(":")
     data = json.loads((ROOT / "results" / file).read_text())
     nodes = [data["values"] if isinstance(data, dict) and "values" in data else data]
-    for part in path.split(".") if path else []:
+    parts = path.split(".") if path else []
+    while parts:
+        part = parts.pop(0)
+        while parts and all(isinstance(n, dict) and part not in n for n in nodes):  # keys with dots: "fft-24-sd0.5"
+            part += "." + parts.pop(0)
         if part == "*":
             nodes = [x for n in nodes for x in (n.values() if isinstance(n, dict) else n)]
         else:
