@@ -1,6 +1,7 @@
 """On the toy zoo, class circuits recover the classes' ground-truth primitives."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 
