@@ -47,7 +47,7 @@ def _ensure_families() -> None:
     _FAMILIES_LOADED = True
     import importlib
 
-    for mod in ("cifar_resnet", "inceptionv1", "adapters", "toy"):
+    for mod in ("cifar_resnet", "inceptionv1", "mobilenet", "adapters", "toy"):
         try:
             importlib.import_module(f"visioncircuits.zoo.{mod}")
         except ModuleNotFoundError as e:
