@@ -95,7 +95,7 @@ def tables(res: dict) -> str:
         lines.append(f"| `{n}` | `{r['primitive_layer']}` ({'supervised' if r['supervised'] else '**unsupervised**'}, {r['units']} units) "
                      f"| {init} | {r['accuracy']:.4f} | {r.get('train_cpu_seconds', 0):.0f} s | {r['primitives_at_auc_095']} / 26 | {'-' if own is None else f'{own} / 26'} "
                      f"| {r['mean_monosemanticity_scenes']:.3f} / {r['mean_monosemanticity_isolated']:.3f} |")
-    lines += ["", "| pair | built in | top-50 labelled matches sharing the label | B with random weights (its own init) | random pairing "
+    lines += ["", "| pair | built in | strongest labelled matches (up to 50) sharing the label | B with random weights (its own init) | random pairing "
               "| same-index matches (all / top 50) | same index by chance | significant matches |", "|---|---|---|---|---|---|---|---|"]
     for p in res["pairs"]:
         a, b = p["models"]
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
             print(f"skipping {a} vs {b}: weights missing", flush=True)
             continue
         prev = old_pairs.get((a, b))
-        if prev and prev.get("weights_sha256") == [sha[a], sha[b]]:
+        if prev and prev.get("weights_sha256") == [sha[a], sha[b]] and "same_index_by_layer" in prev:
             pairs.append(prev)
             continue
         c1 = time.process_time()

@@ -55,7 +55,7 @@ def test_unsupervised_zoo_is_registered_and_honestly_carded():
         assert "supervised" in (MODELS_DIR / f"{n}.md").read_text()
 
 
-@pytest.mark.parametrize("name", COMMITTED)
+@pytest.mark.parametrize("name", COMMITTED + UNSUPERVISED)
 def test_checkpoint_loads_and_is_accurate(name, fresh):
     model = load_model(name)
     for layer in model.spec.main_layers:

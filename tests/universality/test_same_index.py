@@ -37,6 +37,7 @@ def test_permuted_copy_exposes_only_its_fixed_points(model_pair):
     out = _run(a, b)
     # the permutations fix no relu1 channel and one relu2 channel (p2[4] == 4): one same-index match of 10
     assert out["same_index"] == 1 and out["same_index_fraction"] == pytest.approx(0.1)
+    assert out["same_index_by_layer"] == {"relu2": 1}
     assert out["matching_mean_r"] == pytest.approx(1.0, abs=1e-6)
     assert out["identity_mean_r"] < 0.9  # the identity pairing is a poor matching here
 

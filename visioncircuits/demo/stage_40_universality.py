@@ -118,7 +118,7 @@ def measure_pair(name_a: str, name_b: str, probes, s: dict, out: Path, seed: int
         "random_weights_significant_top": chance["significant"]["n"],
         "random_weights_significant_same_label_fraction": chance["significant"]["fraction"],
         "significant_matches": pair["matching"]["n_significant"], "matches": len(pair["matching"]["matches"]),
-        "same_index": si["same_index"], "same_index_fraction": si["same_index_fraction"],
+        "same_index": si["same_index"], "same_index_fraction": si["same_index_fraction"], "same_index_by_layer": si["same_index_by_layer"],
         "top_same_index": si["top_same_index"], "top_same_index_of": si["top"], "same_index_chance": si["chance"],
         "identity_mean_r": si["identity_mean_r"], "matching_mean_r": si["matching_mean_r"],
         "identity_same_label_fraction": si.get("identity_same_label_fraction"),

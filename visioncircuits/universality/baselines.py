@@ -50,11 +50,16 @@ def same_index_baseline(matches: Sequence[Match], corr: np.ndarray, units_a: Seq
     same = [ident.get(m.a) == m.b for m in matches]
     top_same = same[:top]
     r_ident = np.array([corr[i, j] for i, j in pairs], dtype=np.float64)
+    by_layer: dict[str, int] = {}
+    for m, s in zip(matches, same):
+        if s:
+            by_layer[units_a[m.a].layer] = by_layer.get(units_a[m.a].layer, 0) + 1
     out = {
         "identity_pairs": len(pairs),
         "matches": len(matches),
         "same_index": int(sum(same)),
         "same_index_fraction": float(np.mean(same)) if same else 0.0,
+        "same_index_by_layer": by_layer,  # layer of A -> same-index matches there
         "top": len(top_same),
         "top_same_index": int(sum(top_same)),
         "top_same_index_fraction": float(np.mean(top_same)) if top_same else 0.0,
