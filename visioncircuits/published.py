@@ -51,7 +51,7 @@ def lookup(ref: str):
     parts = path.split(".") if path else []
     while parts:
         part = parts.pop(0)
-        while parts and all(isinstance(n, dict) and part not in n for n in nodes):  # keys with dots: "fft-24-sd0.5"
+        while part != "*" and parts and all(isinstance(n, dict) and part not in n for n in nodes):  # keys with dots: "fft-24-sd0.5"
             part += "." + parts.pop(0)
         if part == "*":
             nodes = [x for n in nodes for x in (n.values() if isinstance(n, dict) else n)]
