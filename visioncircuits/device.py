@@ -38,3 +38,23 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def deterministic(threads: int = 1, seed: Optional[int] = None) -> Iterator[None]:
+    """Fixed thread count and deterministic kernels inside the block, restored afterwards.
+
+    Reductions split over a different number of threads add floats in a different order; a
+    long seeded run (an SAE) amplifies those last-bit differences into different latents, so
+    the same seed gave different results on different machines. Measured runs and seeded demo
+    stages therefore use one thread and ``torch.use_deterministic_algorithms``.
+    """
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        with torch_threads(threads):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(old_det)

@@ -37,19 +37,10 @@ def test_report_is_self_contained_escaped_and_finite(model_pair, tmp_path):
             null_models={"net-c": b},
         )
     labels = {evil: {i: ("edge" if i < 4 else "curve" if i < 8 else None) for i in range(10)},
-              "net-c": {i: ("edge" if i % 2 else "curve") for i in range(12)}}
-    opts = ReportConfig(
-        top_pairs=3, featvis_steps=4, compare=CompareConfig(batch_size=8, grid=4, progress=False, top_examples=2)
-    )
-    rep = run_universality(
-        [evil, "net-c"],
-        probes,
-        tmp_path,
-        models={evil: a, "net-c": c},
-        null_models={"net-c": c_random},
-        options=opts,
-        label_fn=lambda name, model, units: labels[name],
-    )
+              "net-c": {i: "edge" for i in range(12)}}  # every C unit an edge: the answer cannot depend on the matching
+    opts = ReportConfig(top_pairs=3, featvis_steps=4, compare=CompareConfig(batch_size=8, grid=4, progress=False, top_examples=2))
+    rep = run_universality([evil, "net-c"], probes, tmp_path, models={evil: a, "net-c": c}, null_models={"net-c": c_random},
+                           options=opts, label_fn=lambda name, model, units: labels[name])
     html = (tmp_path / "report.html").read_text()
     assert evil not in html and "&lt;script&gt;" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from the network
@@ -60,8 +51,8 @@ def test_report_is_self_contained_escaped_and_finite(model_pair, tmp_path):
     assert len(pair["matching"]["matches"]) == 10  # min(10 units of A, 12 of C)
     lab = pair["labels"]
     assert lab["n"] == 8 and lab["chance"] == pytest.approx(0.5)
-    rows = [m for m in pair["matching"]["matches"] if m["label_a"] is not None]
-    assert lab["same_label"] == sum(m["label_a"] == m["label_b"] for m in rows[:50])
+    # whichever C unit each A unit is matched to, exactly A's 4 labelled edges share their label
+    assert lab["same_label"] == 4
     assert len(pair["transfer"]) == 3 and pair["null"]["random_weights"]["n"] == 10
     si = pair["same_index"]  # 4 + 6 units of A have a same-address unit among C's 5 + 7: chance 1/12 each
     assert si["identity_pairs"] == 10 and si["matches"] == 10 and si["chance"] == pytest.approx(1 / 12)

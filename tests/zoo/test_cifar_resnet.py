@@ -80,8 +80,11 @@ def test_published_weights_from_hub_cache_classify_real_photos(depth, hub_cache,
     assert len(labels) == 52
     model = load_model(f"cifar10-resnet{depth}")
     with torch.no_grad():
-        accuracy = (model(images).argmax(1) == labels).float().mean().item()
-    assert accuracy >= 0.60, f"ResNet-{depth}: {accuracy:.3f}"  # measured 0.769 for both
+        correct = int((model(images).argmax(1) == labels).sum())
+    accuracy = correct / len(labels)
+    # published: 40/52 = 76.9 % for both (results/cifar_accuracy.json); a wrong shortcut, stem or
+    # normalisation costs far more than the one photo of slack allowed here
+    assert 39 <= correct <= 41, f"ResNet-{depth}: {correct}/52"
     # the normalisation matters: feeding unnormalised input must hurt
     model.preprocess.mean.zero_()
     model.preprocess.std.fill_(1.0)

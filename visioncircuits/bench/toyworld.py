@@ -23,11 +23,13 @@ def run(args: argparse.Namespace) -> list[dict]:
         rows = []
         for masks in (False, True):
             n = args.n if not masks else max(args.n // 4, 1)
-            best = float("inf")
+            best = best_cpu = float("inf")
             for r in range(args.repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 generate(n, seed=r + 1, size=args.size, with_masks=masks)
-                best = min(best, time.perf_counter() - t0)
+                best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+            # images per CPU second: on a shared machine the wall-clock rate mostly measures the other jobs
             rows.append({"what": "images + masks" if masks else "images", "n": n, "size": args.size,
-                         "threads": args.threads, "seconds": round(best, 3), "images_per_s": round(n / best, 1)})
+                         "threads": args.threads, "seconds": round(best, 3), "images_per_s": round(n / best, 1),
+                         "cpu_seconds": round(best_cpu, 3), "images_per_cpu_s": round(n / best_cpu, 1)})
         return rows

@@ -92,7 +92,7 @@ def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, o
     return os.path.relpath(res.index, out) if res.index else None
 
 
-def run(ctx: DemoContext) -> list[Artefact]:
+def _run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.sae.pipeline import train_layer_sae
     from visioncircuits.sae.toy_recovery import primitive_recovery
     from visioncircuits.sae.train import TrainConfig
@@ -198,3 +198,13 @@ def run(ctx: DemoContext) -> list[Artefact]:
             metrics={**summary, **{k: metrics.get(k) for k in keep}},
         )
     ]
+
+
+def run(ctx: DemoContext) -> list[Artefact]:
+    """The stage on one thread with deterministic kernels: a demo seed prints the same numbers on
+    any machine (with the thread count left to torch, a fresh clone on another CPU printed 69 %
+    where this page said 73 %)."""
+    from visioncircuits.device import deterministic
+
+    with deterministic(threads=1):
+        return _run(ctx)
