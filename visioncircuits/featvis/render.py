@@ -25,7 +25,7 @@ from visioncircuits.errors import InputError
 from visioncircuits.featvis.objectives import LOGITS, Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.redirect import redirect_relus
-from visioncircuits.featvis.transforms import resolve_transforms
+from visioncircuits.featvis.stride_aware import resolve_model_transforms
 from visioncircuits.units import Unit
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,9 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
 
     Deterministic for a given ``seed`` (and batch size). ``size`` defaults to the model's input
     size; ``batch_size`` defaults to what fits ``memory_budget_mb``. ``param_kwargs`` go to the
-    parameterisation (e.g. ``magnitude=`` for MACO, ``colour=`` for FFT). ``redirect_relu``:
+    parameterisation (e.g. ``magnitude=`` for MACO, ``colour=`` for FFT). ``transforms``:
+    "default", "lucent", "stride_aware" (tuned to the deepest target layer's total stride,
+    against checkerboards; ``featvis.stride_aware``), "none", a list or a Transform. ``redirect_relu``:
     redirected ReLU gradients for the first steps so dead units move (see :func:`redirect_steps`);
     ``values`` are always the true objective on the final image.
     """
@@ -231,8 +233,8 @@ def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, s
         raise InputError("nothing to render: give at least one unit")
     size = _setup(model, size, steps)
     n_redirect = redirect_steps(redirect_relu, steps)
-    tf = resolve_transforms(transforms, size)
     layers = needed_layers(objectives)
+    tf = resolve_model_transforms(model, transforms, layers, size)
     bs = int(batch_size or auto_batch_size(model, layers, size, memory_budget_mb))
     if bs < 1:
         raise InputError(f"batch_size must be >= 1, got {bs}")
@@ -272,7 +274,7 @@ def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Op
     t0 = time.perf_counter()
     with tqdm(total=steps, desc=f"render {obj.name} x{n}", unit="step", disable=not progress) as bar:
         imgs, vals = optimise(model, n, obj, obj.layers, steps=steps, size=size, param=param, seed=seed,
-                              first_index=0, transforms=resolve_transforms(transforms, size), lr=lr,
+                              first_index=0, transforms=resolve_model_transforms(model, transforms, obj.layers, size), lr=lr,
                               param_kwargs=dict(param_kwargs or {}), bar=bar, redirect=n_redirect)
     return RenderResult(imgs.cpu(), [float(v) for v in vals.cpu()], [obj.name] * n, size, steps, param, seed,
                         time.perf_counter() - t0, redirect_steps=n_redirect)
