@@ -12,7 +12,7 @@ For an early, a middle and a late main layer of the shipped MobileNetV2 (``block
   transforms, with the default (Lucent) chain and with the stride-aware preset, relative to
   the same measure on the 1,000 photos at the same size (all quantised to 8 bits like PNGs).
 
-    python scripts/reproduce_mobilenet_galleries.py [--photos DIR] [--steps 24] [--size 128]
+    python scripts/reproduce_mobilenet_galleries.py [--photos DIR] [--steps 20] [--size 96]
 """
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ def main(argv=None) -> int:
     ap.add_argument("--img-dir", default=str(REPO / "docs" / "img"))
     ap.add_argument("--units", type=int, default=32)
     ap.add_argument("--compare-units", type=int, default=4, help="units per layer also rendered without / with default transforms")
-    ap.add_argument("--steps", type=int, default=24)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
             "compare_units": cmp,
             "compare": {k: {kk: vv for kk, vv in v.items() if kk != "images"} for k, v in conditions.items()},
             "stride_aware_preset": repr(preset),
-            "gallery_dir": str(gal.out), "gallery_s": round(gallery_s, 1), "gallery_cpu_s": round(gallery_cpu, 1),
+            "gallery_dir": str(gal.out_dir), "gallery_s": round(gallery_s, 1), "gallery_cpu_s": round(gallery_cpu, 1),
             "compare_s": round(compare_s, 1),
         }
         n_fig = min(2, len(cmp))

@@ -81,7 +81,7 @@ def top_classes(values: torch.Tensor, classes: torch.Tensor, rows: torch.Tensor,
 def chance_baseline(classes: list[int], n_sets: int = 5000, k: int = K_TOP, seed: int = 0) -> dict:
     """Random k-photo sets: the coherence a unit with no preference gets."""
     rng = random.Random(seed)
-    sets = [rng.sample(classes, k) for _ in range(n_sets)]
+    sets = [rng.sample(classes, min(k, len(classes))) for _ in range(n_sets)]
     return coherence_summary(sets)
 
 
@@ -106,11 +106,12 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/mobilenet_sae_work", help="latent gallery (holds photo crops: keep outside the repo)")
     ap.add_argument("--latents", type=int, default=512)
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=2048)
-    ap.add_argument("--gallery-latents", type=int, default=16)
-    ap.add_argument("--render-steps", type=int, default=48)
+    ap.add_argument("--gallery-latents", type=int, default=12)
+    ap.add_argument("--render-steps", type=int, default=24)
     ap.add_argument("--render-size", type=int, default=128)
+    ap.add_argument("--img-dir", default=str(REPO / "docs" / "img"), help="where the latent strip PNG goes ('' for none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -180,6 +181,19 @@ def main(argv=None) -> int:
                         progress=False, k=K_TOP)
     recs = [json.loads(p.read_text()) for p in sorted((Path(args.work) / "sae_gallery" / "units").glob("*/unit.json"))]
     gallery_s = time.perf_counter() - t2
+    if recs and args.img_dir:  # a strip of latent renders (renders only, never photos)
+        import torch.nn.functional as F
+
+        from visioncircuits.atomic import write_png
+        from visioncircuits.data import load_image
+
+        by_index = {r["index"]: r for r in recs}
+        imgs = torch.stack([load_image(Path(args.work) / "sae_gallery" / by_index[i]["vis"]) for i in chosen[:8] if i in by_index])
+        imgs = F.interpolate(imgs, size=(96, 96), mode="bilinear", antialias=True, align_corners=False)
+        cells = []
+        for j, im in enumerate(imgs):
+            cells += ([torch.ones(3, 96, 2)] if j else []) + [im]
+        write_png(Path(args.img_dir) / "mobilenet_sae_latents.png", torch.cat(cells, dim=2))
 
     result = {
         "model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(model.resolve_layer(LAYER).shape),
@@ -199,8 +213,9 @@ def main(argv=None) -> int:
         "most_coherent_latents": lat_rank[:10],
         "most_coherent_neurons": neur_rank[:10],
         "gallery": {"latents": chosen, "render_steps": args.render_steps, "render_size": args.render_size,
-                    "transforms": "stride_aware", "dir": str(gal.out), "rendered": len(recs),
-                    "values": {r["unit"]: r["value"] for r in recs}},
+                    "transforms": "stride_aware", "dir": str(gal.out_dir), "rendered": len(recs),
+                    "values": {r["unit"]: r["value"] for r in recs},
+                    "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)"},
         "runtime": {"train_and_eval_s": round(train_s, 1), "train_and_eval_cpu_s": round(train_cpu, 1),
                     "coherence_s": round(coherence_s, 1), "gallery_s": round(gallery_s, 1),
                     "total_s": round(time.perf_counter() - t_all, 1), "total_cpu_s": round(time.process_time() - c_all, 1),
