@@ -14,7 +14,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the parameterisation's)")
     p.add_argument("--batch-size", type=int, default=None, help="images per optimisation batch (default: fits a memory budget)")
-    p.add_argument("--transforms", choices=["default", "lucent", "stride_aware", "none"], default="default")
+    p.add_argument("--transforms", choices=["default", "lucent", "stride_aware", "none"], default="default",
+                   help="transformation robustness: default (Lucent's chain scaled to --size), lucent, stride_aware "
+                        "(jitter covering the target layer's total stride + light blur, against checkerboards), none")
     p.add_argument("--colour-from", default=None, metavar="DIR", help="decorrelate colour with this image folder's statistics (default: ImageNet's)")
     p.add_argument("--spectrum-from", default=None, metavar="DIR", help="MACO magnitude spectrum from this image folder (default 1/f)")
     p.add_argument("--no-redirect-relu", dest="redirect_relu", action="store_false",
