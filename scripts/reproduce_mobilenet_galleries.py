@@ -1,7 +1,8 @@
 """Reproduce the MobileNetV2 gallery numbers: results/mobilenet_galleries.json (+ small figures).
 
-For an early, a middle and a late main layer of the shipped MobileNetV2 (``blocks.2``,
-``blocks.9``, ``blocks.15``; total strides 4, 16, 32), 32 units each:
+For an early, a middle and a late main layer of the shipped MobileNetV2 (``blocks.5``,
+``blocks.9``, ``blocks.15``; total strides 8, 16, 32; ``blocks.2`` has only 24 channels),
+32 units each:
 
 - a gallery (stride-aware renders + top-9 photos) written outside the repo (photo crops);
 - quality: the share of units whose render beats every one of the 1,000 photos on the
@@ -37,7 +38,7 @@ from visioncircuits.featvis.artefacts import relative_to, stride_peak_ratio, str
 from visioncircuits.featvis.stride_aware import stride_aware_for, total_stride  # noqa: E402
 from visioncircuits.zoo import load_model  # noqa: E402
 
-LAYERS = ("blocks.2", "blocks.9", "blocks.15")
+LAYERS = ("blocks.5", "blocks.9", "blocks.15")  # 32, 64, 160 channels; total strides 8, 16, 32
 DEFAULT_PHOTOS = Path(os.environ.get("VISIONCIRCUITS_SHARED", REPO.parent / "shared")) / "data" / "imagenet-samples"
 
 
@@ -99,7 +100,13 @@ def main(argv=None) -> int:
     t_all, c_all = time.perf_counter(), time.process_time()
     model = load_model("mobilenet-v2")
     photos = Path(args.photos)
-    best, photo_ratio, n_photos = photo_pass(model, photos, args.size)
+    cache = Path(args.work) / f"photo_pass_{args.size}.pt"  # resume: the pass is slow on a loaded machine
+    if cache.exists():
+        best, photo_ratio, n_photos = torch.load(cache, weights_only=True)
+    else:
+        best, photo_ratio, n_photos = photo_pass(model, photos, args.size)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save((best, photo_ratio, n_photos), cache)
     photo_s = time.perf_counter() - t_all
 
     out_layers, figure_rows, strips = {}, [], []
@@ -127,11 +134,16 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         conditions = {}
         for name in ("none", "default"):
-            r = render(model, [f"{layer}:{i}" for i in cmp], steps=args.steps, size=args.size, transforms=name,
-                       seed=args.seed, progress=False)
-            vals = torch.tensor(r.values)
-            m = stride_peak_ratio(q8(r.images))
-            conditions[name] = {"images": q8(r.images), "beats_all_photos": float((vals > b[:len(cmp)]).float().mean()),
+            done = Path(args.work) / layer / f"compare_{name}_{args.steps}_{args.size}_{len(cmp)}_{args.seed}.pt"
+            if done.exists():  # resume
+                imgs, vals = torch.load(done, weights_only=True)
+            else:
+                r = render(model, [f"{layer}:{i}" for i in cmp], steps=args.steps, size=args.size, transforms=name,
+                           seed=args.seed, progress=False)
+                imgs, vals = q8(r.images), torch.tensor(r.values)
+                torch.save((imgs, vals), done)
+            m = stride_peak_ratio(imgs)
+            conditions[name] = {"images": imgs, "beats_all_photos": float((vals > b[:len(cmp)]).float().mean()),
                                 "median_ratio": statistics.median((vals / b[:len(cmp)]).tolist()),
                                 "stride_peak_ratio": m, "relative_to_photos": relative_to(m, photo_ratio)}
         m_sa = stride_peak_ratio(after_imgs[:len(cmp)])
@@ -159,6 +171,7 @@ def main(argv=None) -> int:
         n_fig = min(2, len(cmp))
         figure_rows.append([crop_zoom(conditions[c]["images"][:n_fig], 48, 3) for c in ("none", "default", "stride_aware")])
         strips.append(tile_row(after_imgs[:8], 96))
+        write_json(Path(args.work) / "partial_results.json", {"layers": out_layers, "photos": photo_ratio})
         logging.info("%s: %.0f%% beat all photos, median ratio %.2f", layer, 100 * out_layers[layer]["beats_all_photos"],
                      out_layers[layer]["median_ratio_to_best_photo"])
 
