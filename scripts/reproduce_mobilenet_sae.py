@@ -30,14 +30,11 @@ sys.path.insert(0, str(REPO))
 from visioncircuits.atomic import write_json  # noqa: E402
 from visioncircuits.data import ImageFolder, list_images  # noqa: E402
 from visioncircuits.featvis.class_coherence import coherence_summary, dog_share, top_group_share  # noqa: E402
-from visioncircuits.sae.io import load_sae  # noqa: E402
-from visioncircuits.sae.metrics import evaluate_sae  # noqa: E402
 from visioncircuits.sae.models import flatten_positions  # noqa: E402
-from visioncircuits.sae.pipeline import train_layer_sae  # noqa: E402
 from visioncircuits.sae.stream import split_folder  # noqa: E402
-from visioncircuits.sae.train import TrainConfig  # noqa: E402
+from visioncircuits.sae.train import TrainConfig, train_sae  # noqa: E402
 from visioncircuits.zoo import load_model  # noqa: E402
-from visioncircuits.zoo.imagenet_classes import imagenet_wnids  # noqa: E402
+from visioncircuits.zoo.imagenet_classes import imagenet_class_names, imagenet_wnids  # noqa: E402
 
 LAYER = "blocks.9"
 DEFAULT_PHOTOS = Path(os.environ.get("VISIONCIRCUITS_SHARED", REPO.parent / "shared")) / "data" / "imagenet-samples"
@@ -51,18 +48,103 @@ def photo_classes(paths) -> list[int]:
 
 
 @torch.no_grad()
-def unit_maxima(model, sae, photos, directions: torch.Tensor) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per photo (224 px centre crop), the spatial maximum of every neuron, latent and random direction."""
-    paths, neur, lat, rnd = [], [], [], []
+def layer_cache(model, photos: Path, cache: Path) -> tuple[list, torch.Tensor]:
+    """``blocks.9`` activations (N, 64, 14, 14) of every photo's 224-px centre crop, in sorted file order;
+    cached on disk so a rerun (or a killed run) does not repeat the slow pass."""
+    if cache.exists():
+        paths, acts = torch.load(cache, weights_only=True)
+        return [Path(p) for p in paths], acts
+    paths, chunks = [], []
     for batch_paths, imgs in ImageFolder(photos, int(model.spec.input_size)).batches(50):
-        acts = model.run_with_cache(imgs.to(model.device), [LAYER])[LAYER]
-        n, c, h, w = acts.shape
-        flat = flatten_positions(acts)  # (n*h*w, c)
-        neur.append(acts.flatten(2).amax(2).cpu())
-        lat.append(sae.encode(flat.to(sae.W_enc.dtype)).view(n, h * w, -1).amax(1).cpu())
-        rnd.append((flat @ directions.to(flat)).view(n, h * w, -1).amax(1).cpu())
+        chunks.append(model.run_with_cache(imgs.to(model.device), [LAYER])[LAYER].cpu())
         paths.extend(batch_paths)
-    return paths, torch.cat(neur), torch.cat(lat), torch.cat(rnd)
+    acts = torch.cat(chunks)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    torch.save(([str(p) for p in paths], acts), tmp)
+    tmp.replace(cache)
+    return paths, acts
+
+
+class SampleStream:
+    """In-memory (M, C) samples for ``train_sae``: shuffled minibatches forever, and ``sample(n)``."""
+
+    def __init__(self, samples: torch.Tensor, seed: int = 0):
+        self.samples, self.seed = samples, int(seed)
+
+    def sample(self, n: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed + 12345)
+        return self.samples[torch.randperm(len(self.samples), generator=g)[:n]]
+
+    def batches(self, batch_size: int, start: int = 0):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + start)
+        while True:
+            perm = torch.randperm(len(self.samples), generator=g)
+            for i in range(0, len(perm) - batch_size + 1, batch_size):
+                yield self.samples[perm[i:i + batch_size]]
+
+
+def tail_logits(model, acts: torch.Tensor) -> torch.Tensor:
+    """Logits from ``blocks.9`` activations: the rest of MobileNetV2 (blocks 10-16, head, pool, classifier)."""
+    net = model.net
+    x = acts.to(model.device)
+    for block in list(net.blocks)[10:]:
+        x = block(x)
+    x = net.pool(net.head_relu6(net.head(x)))
+    return net.classifier(torch.flatten(x, 1))
+
+
+@torch.no_grad()
+def tail_check(model, photos: Path, paths, acts: torch.Tensor) -> float:
+    """Max |logit difference| between the full model and ``tail_logits`` on cached activations (should be ~0)."""
+    from visioncircuits.data import load_image
+
+    imgs = torch.stack([load_image(p, int(model.spec.input_size)) for p in paths]).to(model.device)
+    return float((model(imgs) - tail_logits(model, acts)).abs().max())
+
+
+@torch.no_grad()
+def evaluate_cached(model, sae, acts: torch.Tensor, labels) -> dict:
+    """``sae.metrics.evaluate_sae``'s metrics from cached layer activations: the same statistics
+    (``ReconstructionStats``) and losses (clean / SAE splice / zero ablation), with the model's
+    tail run from the layer, so no image passes through the first ten blocks again."""
+    from visioncircuits.sae.metrics import ReconstructionStats, _loss
+    from visioncircuits.sae.models import unflatten_positions
+
+    stats = ReconstructionStats(sae.d_sae)
+    loss = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
+    for lo in range(0, len(acts), 50):
+        a = acts[lo:lo + 50]
+        lab = labels[lo:lo + 50] if labels is not None else None
+        x = flatten_positions(a).to(sae.W_enc.device, sae.W_enc.dtype)
+        z = sae.encode(x)
+        x_hat = sae.decode(z)
+        stats.update(x, x_hat, z)
+        clean = tail_logits(model, a)
+        loss["clean"] += float(_loss(clean, clean, lab))
+        loss["sae"] += float(_loss(tail_logits(model, unflatten_positions(sae(x), a.shape)), clean, lab))
+        loss["zero"] += float(_loss(tail_logits(model, torch.zeros_like(a)), clean, lab))
+    out = stats.result()
+    per = {k: v / len(acts) for k, v in loss.items()}
+    gap = per["zero"] - per["clean"]
+    out.update(images=len(acts), loss_clean=per["clean"], loss_sae=per["sae"], loss_zero=per["zero"],
+               loss_kind="cross_entropy" if labels is not None else "kl_to_clean",
+               loss_recovered=(per["zero"] - per["sae"]) / gap)
+    return out
+
+
+@torch.no_grad()
+def unit_maxima(sae, acts: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per photo, the spatial maximum of every neuron, SAE latent and random direction."""
+    neur, lat, rnd = [], [], []
+    for lo in range(0, len(acts), 50):
+        a = acts[lo:lo + 50]
+        n, c, h, w = a.shape
+        flat = flatten_positions(a)
+        neur.append(a.flatten(2).amax(2))
+        lat.append(sae.encode(flat.to(sae.W_enc.dtype)).view(n, h * w, -1).amax(1).cpu())
+        rnd.append((flat @ directions.to(flat)).view(n, h * w, -1).amax(1))
+    return torch.cat(neur), torch.cat(lat), torch.cat(rnd)
 
 
 def top_classes(values: torch.Tensor, classes: torch.Tensor, rows: torch.Tensor, k: int = K_TOP) -> list[list[int]]:
@@ -106,11 +188,11 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/mobilenet_sae_work", help="latent gallery (holds photo crops: keep outside the repo)")
     ap.add_argument("--latents", type=int, default=512)
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=2048)
-    ap.add_argument("--gallery-latents", type=int, default=12)
-    ap.add_argument("--render-steps", type=int, default=24)
-    ap.add_argument("--render-size", type=int, default=128)
+    ap.add_argument("--gallery-latents", type=int, default=8)
+    ap.add_argument("--render-steps", type=int, default=20)
+    ap.add_argument("--render-size", type=int, default=96)
     ap.add_argument("--img-dir", default=str(REPO / "docs" / "img"), help="where the latent strip PNG goes ('' for none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -124,35 +206,43 @@ def main(argv=None) -> int:
     paths = list_images(photos)
     train, held = split_folder(photos)
 
-    # 1. train + evaluate (KL to the clean logits on the 200 held-out photos)
+    # 1. one pass over the photos at 224 px (centre crops): blocks.9 activations, cached
     t0, c0 = time.perf_counter(), time.process_time()
+    ordered, acts = layer_cache(model, photos, Path(args.work) / "blocks9_acts.pt")
+    cache_s = time.perf_counter() - t0
+    held_set = {str(p) for p in held}
+    held_rows = [i for i, p in enumerate(ordered) if str(p) in held_set]
+    train_rows = [i for i in range(len(ordered)) if i not in set(held_rows)]
+    classes = photo_classes(ordered)
+
+    # 2. train on every position of the 800 training photos (156,800 samples), evaluate on the 200
+    t1, c1 = time.perf_counter(), time.process_time()
     cfg = TrainConfig(d_sae=args.latents, k=args.k, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       checkpoint_every=100)
-    sae, metrics = train_layer_sae(model, LAYER, cfg, args.sae_dir, dataset=photos, eval_images=len(held), progress=False)
-    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    # the same held-out photos with their true labels: loss recovered on cross-entropy too
-    labels = torch.tensor(photo_classes(held))
-    from visioncircuits.data import ImageFolder as _IF
+    meta = {"model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(acts.shape[1:]),
+            "training_data": {"kind": "folder", "path": str(photos.resolve()), "train_images": len(train_rows),
+                              "heldout_images": len(held_rows), "split": "every 5th file (sorted) held out",
+                              "augment": "none: centre crops at 224 px, every one of the 14x14 positions is a sample"}}
+    sae = train_sae(SampleStream(flatten_positions(acts[train_rows]), seed=args.seed), acts.shape[1], cfg,
+                    out_dir=args.sae_dir, meta=meta, progress=False)
+    train_s, train_cpu = time.perf_counter() - t1, time.process_time() - c1
+    labels = torch.tensor([classes[i] for i in held_rows])
+    metrics = evaluate_cached(model, sae, acts[held_rows], None)
+    ce = evaluate_cached(model, sae, acts[held_rows], labels)
+    check = tail_check(model, photos, ordered[:4], acts[:4])
+    from visioncircuits.sae.io import save_sae
 
-    def labelled():
-        lo = 0
-        for _, imgs in _IF(photos, 224, paths=held).batches(50):
-            yield imgs, labels[lo:lo + len(imgs)]
-            lo += len(imgs)
-
-    ce = evaluate_sae(model, sae, labelled(), LAYER, progress=False)
+    save_sae(sae, args.sae_dir, extra_cfg={"metrics": metrics})
+    eval_s = time.perf_counter() - t1 - train_s
 
     # 2. coherence of top-9 photos: latents vs neurons vs random directions
-    t1 = time.perf_counter()
+    t2 = time.perf_counter()
     gen = torch.Generator().manual_seed(args.seed + 1)
-    c = model.channels(LAYER)
+    c = acts.shape[1]
     directions = torch.randn(c, args.latents, generator=gen)
     directions = directions / directions.norm(dim=0, keepdim=True)
-    ordered, neur, lat, rnd = unit_maxima(model, sae, photos, directions)
-    classes = photo_classes(ordered)
-    held_set = {str(p) for p in held}
+    neur, lat, rnd = unit_maxima(sae, acts, directions)
     all_rows = list(range(len(ordered)))
-    held_rows = [i for i, p in enumerate(ordered) if str(p) in held_set]
     coherence = {"all_1000_photos": coherence_block(neur, lat, rnd, classes, all_rows),
                  "heldout_200_photos": coherence_block(neur, lat, rnd, classes, held_rows)}
     # the most coherent latents and neurons, for the gallery and the text
@@ -169,18 +259,20 @@ def main(argv=None) -> int:
         return sorted(rows, key=lambda r: (-r["top_group_share"], -r["dog_share"], r["index"]))
 
     lat_rank, neur_rank = ranked(lat, "latent "), ranked(neur, f"{LAYER}:")
-    coherence_s = time.perf_counter() - t1
+    coherence_s = time.perf_counter() - t2
 
-    # 3. latent gallery: the most coherent latents, rendered (stride-aware) with their top photos
-    t2 = time.perf_counter()
+    # 3. latent gallery: the most coherent latents, rendered (stride-aware); their top photos' classes as card notes
+    t3 = time.perf_counter()
     from visioncircuits.featvis import build_gallery
 
     chosen = [r["index"] for r in lat_rank[:args.gallery_latents]]
+    names = imagenet_class_names()
+    notes = {r["index"]: "top-9 photos: " + ", ".join(names[c] for c in r["top_classes"]) for r in lat_rank[:args.gallery_latents]}
     gal = build_gallery(model, LAYER, Path(args.work) / "sae_gallery", units=chosen, unit_spec=f"sae:{args.sae_dir}",
-                        dataset=photos, steps=args.render_steps, size=args.render_size, transforms="stride_aware",
-                        progress=False, k=K_TOP)
+                        steps=args.render_steps, size=args.render_size, transforms="stride_aware",
+                        progress=False, unit_notes=notes)
     recs = [json.loads(p.read_text()) for p in sorted((Path(args.work) / "sae_gallery" / "units").glob("*/unit.json"))]
-    gallery_s = time.perf_counter() - t2
+    gallery_s = time.perf_counter() - t3
     if recs and args.img_dir:  # a strip of latent renders (renders only, never photos)
         import torch.nn.functional as F
 
@@ -201,7 +293,8 @@ def main(argv=None) -> int:
                 "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed},
         "data": {"photos": len(paths), "train_photos": len(train), "heldout_photos": len(held),
                  "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
-                 "train_augment": "random resized crops (25-100% of the area) + flips, all 14x14 positions"},
+                 "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
+                 "train_augment": "none (centre crops at 224 px); all 14x14 positions of each photo are samples"},
         "eval_heldout_kl": metrics,
         "eval_heldout_ce": {k: ce[k] for k in ("loss_clean", "loss_sae", "loss_zero", "loss_kind", "loss_recovered", "images")},
         "coherence": coherence,
@@ -216,7 +309,9 @@ def main(argv=None) -> int:
                     "transforms": "stride_aware", "dir": str(gal.out_dir), "rendered": len(recs),
                     "values": {r["unit"]: r["value"] for r in recs},
                     "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)"},
-        "runtime": {"train_and_eval_s": round(train_s, 1), "train_and_eval_cpu_s": round(train_cpu, 1),
+        "tail_check_max_abs_logit_diff": check,
+        "runtime": {"activation_pass_s": round(cache_s, 1), "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
+                    "eval_s": round(eval_s, 1),
                     "coherence_s": round(coherence_s, 1), "gallery_s": round(gallery_s, 1),
                     "total_s": round(time.perf_counter() - t_all, 1), "total_cpu_s": round(time.process_time() - c_all, 1),
                     "threads": args.threads, "note": "2 CPU cores shared with other jobs"},
