@@ -94,6 +94,9 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layers", default=",".join(LAYERS),
+                    help="render only these layers (comma-separated), e.g. one per process; a final run with all "
+                         "layers finds their work on disk and writes the results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -110,14 +113,14 @@ def main(argv=None) -> int:
     photo_s = time.perf_counter() - t_all
 
     out_layers, figure_rows, strips = {}, [], []
-    for layer in LAYERS:
+    import json
+
+    for layer in [name for name in args.layers.split(",") if name]:
         t0, c0 = time.perf_counter(), time.process_time()
         units = list(range(args.units))
         gal = build_gallery(model, layer, Path(args.work) / layer, units=units, dataset=photos, steps=args.steps,
                             size=args.size, transforms="stride_aware", seed=args.seed, k=9, progress=False)
         # read the renders back (8-bit PNGs) with their values
-        import json
-
         from visioncircuits.data import load_image
 
         recs = sorted((json.loads(p.read_text()) for p in (Path(args.work) / layer / "units").glob("*/unit.json")),
@@ -126,22 +129,30 @@ def main(argv=None) -> int:
         after_imgs = torch.stack([load_image(Path(args.work) / layer / r["vis"]) for r in recs])
         after_vals = torch.tensor([r["value"] for r in recs])
         gallery_s, gallery_cpu = time.perf_counter() - t0, time.process_time() - c0
+        timing = Path(args.work) / layer / "gallery_timing.json"
+        if gal.rendered:  # the work was done in this process: record its time for the final run
+            write_json(timing, {"gallery_s": gallery_s, "gallery_cpu_s": gallery_cpu})
+        elif timing.exists():
+            t = json.loads(timing.read_text())
+            gallery_s, gallery_cpu = t["gallery_s"], t["gallery_cpu_s"]
         b = best[layer][units]
         ratios = (after_vals / b).tolist()
 
         # the same first units without transforms and with the default (Lucent) chain
         cmp = units[:args.compare_units]
-        t1 = time.perf_counter()
+        compare_s = 0.0
         conditions = {}
         for name in ("none", "default"):
             done = Path(args.work) / layer / f"compare_{name}_{args.steps}_{args.size}_{len(cmp)}_{args.seed}.pt"
             if done.exists():  # resume
-                imgs, vals = torch.load(done, weights_only=True)
+                imgs, vals, *rest = torch.load(done, weights_only=True)
+                secs = rest[0] if rest else float("nan")
             else:
                 r = render(model, [f"{layer}:{i}" for i in cmp], steps=args.steps, size=args.size, transforms=name,
                            seed=args.seed, progress=False)
-                imgs, vals = q8(r.images), torch.tensor(r.values)
-                torch.save((imgs, vals), done)
+                imgs, vals, secs = q8(r.images), torch.tensor(r.values), r.seconds
+                torch.save((imgs, vals, secs), done)
+            compare_s += secs
             m = stride_peak_ratio(imgs)
             conditions[name] = {"images": imgs, "beats_all_photos": float((vals > b[:len(cmp)]).float().mean()),
                                 "median_ratio": statistics.median((vals / b[:len(cmp)]).tolist()),
@@ -151,7 +162,6 @@ def main(argv=None) -> int:
                                       "beats_all_photos": float((after_vals[:len(cmp)] > b[:len(cmp)]).float().mean()),
                                       "median_ratio": statistics.median(ratios[:len(cmp)]),
                                       "stride_peak_ratio": m_sa, "relative_to_photos": relative_to(m_sa, photo_ratio)}
-        compare_s = time.perf_counter() - t1
         m_all = stride_peak_ratio(after_imgs)
         preset = stride_aware_for(model, [layer], args.size)
         out_layers[layer] = {
@@ -165,16 +175,18 @@ def main(argv=None) -> int:
             "compare_units": cmp,
             "compare": {k: {kk: vv for kk, vv in v.items() if kk != "images"} for k, v in conditions.items()},
             "stride_aware_preset": repr(preset),
-            "gallery_dir": str(gal.out_dir), "gallery_s": round(gallery_s, 1), "gallery_cpu_s": round(gallery_cpu, 1),
+            "gallery_dir": str(gal.out_dir), "gallery_s": round(gallery_s, 1), "gallery_cpu_s": None if gallery_cpu is None else round(gallery_cpu, 1),
             "compare_s": round(compare_s, 1),
         }
         n_fig = min(2, len(cmp))
         figure_rows.append([crop_zoom(conditions[c]["images"][:n_fig], 48, 3) for c in ("none", "default", "stride_aware")])
         strips.append(tile_row(after_imgs[:8], 96))
-        write_json(Path(args.work) / "partial_results.json", {"layers": out_layers, "photos": photo_ratio})
+        write_json(Path(args.work) / f"partial_results_{layer}.json", {"layers": out_layers, "photos": photo_ratio})
         logging.info("%s: %.0f%% beat all photos, median ratio %.2f", layer, 100 * out_layers[layer]["beats_all_photos"],
                      out_layers[layer]["median_ratio_to_best_photo"])
 
+    if list(out_layers) != list(LAYERS):
+        return 0  # a one-layer worker: the final run with all layers writes results and figures
     # figures: renders only (never photos)
     img_dir = Path(args.img_dir)
     gap_v = None

@@ -52,3 +52,20 @@ def test_total_stride_and_auto_choice_follow_the_target_layer():
     x = torch.rand(2, 3, 64, 64)
     out = resolve_model_transforms(model, "stride_aware", ["blocks.9"], 64)(x, torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 64 + 2 * 8, 64 + 2 * 8)
+
+
+@pytest.mark.slow  # ~1 CPU-minute: 2 x 2 renders of MobileNetV2 at 64 px
+def test_stride_aware_renders_of_mobilenet_have_less_stride2_power_than_untransformed():
+    """The claim in docs/readme/featvis.md (results/mobilenet_galleries.json: stride-2 power 2.5x
+    lower with the preset than without transforms on blocks.5), at test size."""
+    from visioncircuits.featvis import render
+    from visioncircuits.featvis.artefacts import stride_peak_ratio
+    from visioncircuits.zoo import load_model
+
+    model = load_model("mobilenet-v2")
+    units = ["blocks.5:0", "blocks.5:1", "blocks.5:2"]
+    plain = render(model, units, steps=12, size=64, transforms="none", progress=False)
+    aware = render(model, units, steps=12, size=64, transforms="stride_aware", progress=False)
+    p2, a2 = stride_peak_ratio(plain.images)["2"], stride_peak_ratio(aware.images)["2"]
+    assert a2 < 0.8 * p2, (a2, p2)
+    assert min(aware.values) > 0  # the preset still drives the units up
