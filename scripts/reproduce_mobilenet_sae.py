@@ -186,10 +186,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "results" / "mobilenet_sae.json"))
     ap.add_argument("--sae-dir", default=str(REPO / "models" / "sae" / "mobilenet-v2-blocks.9"))
     ap.add_argument("--work", default="/tmp/mobilenet_sae_work", help="latent gallery (holds photo crops: keep outside the repo)")
-    ap.add_argument("--latents", type=int, default=512)
+    ap.add_argument("--latents", type=int, default=256)
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--batch-size", type=int, default=2048)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--batch-size", type=int, default=1024)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--gallery-latents", type=int, default=8)
     ap.add_argument("--render-steps", type=int, default=20)
     ap.add_argument("--render-size", type=int, default=96)
@@ -215,9 +216,9 @@ def main(argv=None) -> int:
     train_rows = [i for i in range(len(ordered)) if i not in set(held_rows)]
     classes = photo_classes(ordered)
 
-    # 2. train on every position of the 800 training photos (156,800 samples), evaluate on the 200
+    # 2. train on positions of the 800 training photos (156,800 samples), evaluate on the 200
     t1, c1 = time.perf_counter(), time.process_time()
-    cfg = TrainConfig(d_sae=args.latents, k=args.k, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+    cfg = TrainConfig(d_sae=args.latents, k=args.k, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       checkpoint_every=100)
     meta = {"model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(acts.shape[1:]),
             "training_data": {"kind": "folder", "path": str(photos.resolve()), "train_images": len(train_rows),
@@ -290,7 +291,7 @@ def main(argv=None) -> int:
     result = {
         "model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(model.resolve_layer(LAYER).shape),
         "sae": {"dir": os.path.relpath(args.sae_dir, REPO), "d_sae": args.latents, "k": args.k, "architecture": "topk",
-                "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed},
+                "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed},
         "data": {"photos": len(paths), "train_photos": len(train), "heldout_photos": len(held),
                  "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
                  "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
