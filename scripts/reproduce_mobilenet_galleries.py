@@ -97,6 +97,7 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", default=",".join(LAYERS),
                     help="render only these layers (comma-separated), e.g. one per process; a final run with all "
                          "layers finds their work on disk and writes the results")
+    ap.add_argument("--partial", action="store_true", help="write results and figures for --layers even if not all three")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
         logging.info("%s: %.0f%% beat all photos, median ratio %.2f", layer, 100 * out_layers[layer]["beats_all_photos"],
                      out_layers[layer]["median_ratio_to_best_photo"])
 
-    if list(out_layers) != list(LAYERS):
+    if list(out_layers) != list(LAYERS) and not args.partial:
         return 0  # a one-layer worker: the final run with all layers writes results and figures
     # figures: renders only (never photos)
     img_dir = Path(args.img_dir)

@@ -262,6 +262,35 @@ def main(argv=None) -> int:
     lat_rank, neur_rank = ranked(lat, "latent "), ranked(neur, f"{LAYER}:")
     coherence_s = time.perf_counter() - t2
 
+    result = {
+        "model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(model.resolve_layer(LAYER).shape),
+        "sae": {"dir": os.path.relpath(args.sae_dir, REPO), "d_sae": args.latents, "k": args.k, "architecture": "topk",
+                "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed},
+        "data": {"photos": len(paths), "train_photos": len(train), "heldout_photos": len(held),
+                 "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
+                 "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
+                 "train_augment": "none (centre crops at 224 px); all 14x14 positions of each photo are samples"},
+        "eval_heldout_kl": metrics,
+        "eval_heldout_ce": {k: ce[k] for k in ("loss_clean", "loss_sae", "loss_zero", "loss_kind", "loss_recovered", "images")},
+        "coherence": coherence,
+        "coherence_definition": "top-9 photos of each unit by spatial-max activation at 224 px; top_group_share = share of "
+                                "them in their most common group (zoo.imagenet_groups: Restricted-ImageNet ranges, ungrouped "
+                                "classes are groups of one); dog_share = share of the 118 dog classes; dog_units = units "
+                                "with dog_share >= 2/3; random_directions = unit-norm Gaussian directions in the layer's "
+                                "channel space, same count as latents; random_photo_sets = 5000 random 9-photo sets",
+        "most_coherent_latents": lat_rank[:10],
+        "most_coherent_neurons": neur_rank[:10],
+        "gallery": "pending (written after the latent renders)",
+        "tail_check_max_abs_logit_diff": check,
+        "runtime": {"activation_pass_s": round(cache_s, 1), "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
+                    "eval_s": round(eval_s, 1),
+                    "coherence_s": round(coherence_s, 1),
+                    "total_s": round(time.perf_counter() - t_all, 1), "total_cpu_s": round(time.process_time() - c_all, 1),
+                    "threads": args.threads, "note": "2 CPU cores shared with other jobs"},
+        "command": "python scripts/reproduce_mobilenet_sae.py",
+    }
+    write_json(Path(args.out), result)  # the numbers first: the renders below are slow on a loaded machine
+
     # 3. latent gallery: the most coherent latents, rendered (stride-aware); their top photos' classes as card notes
     t3 = time.perf_counter()
     from visioncircuits.featvis import build_gallery
@@ -288,36 +317,12 @@ def main(argv=None) -> int:
             cells += ([torch.ones(3, 96, 2)] if j else []) + [im]
         write_png(Path(args.img_dir) / "mobilenet_sae_latents.png", torch.cat(cells, dim=2))
 
-    result = {
-        "model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(model.resolve_layer(LAYER).shape),
-        "sae": {"dir": os.path.relpath(args.sae_dir, REPO), "d_sae": args.latents, "k": args.k, "architecture": "topk",
-                "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed},
-        "data": {"photos": len(paths), "train_photos": len(train), "heldout_photos": len(held),
-                 "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
-                 "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
-                 "train_augment": "none (centre crops at 224 px); all 14x14 positions of each photo are samples"},
-        "eval_heldout_kl": metrics,
-        "eval_heldout_ce": {k: ce[k] for k in ("loss_clean", "loss_sae", "loss_zero", "loss_kind", "loss_recovered", "images")},
-        "coherence": coherence,
-        "coherence_definition": "top-9 photos of each unit by spatial-max activation at 224 px; top_group_share = share of "
-                                "them in their most common group (zoo.imagenet_groups: Restricted-ImageNet ranges, ungrouped "
-                                "classes are groups of one); dog_share = share of the 118 dog classes; dog_units = units "
-                                "with dog_share >= 2/3; random_directions = unit-norm Gaussian directions in the layer's "
-                                "channel space, same count as latents; random_photo_sets = 5000 random 9-photo sets",
-        "most_coherent_latents": lat_rank[:10],
-        "most_coherent_neurons": neur_rank[:10],
-        "gallery": {"latents": chosen, "render_steps": args.render_steps, "render_size": args.render_size,
-                    "transforms": "stride_aware", "dir": str(gal.out_dir), "rendered": len(recs),
-                    "values": {r["unit"]: r["value"] for r in recs},
-                    "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)"},
-        "tail_check_max_abs_logit_diff": check,
-        "runtime": {"activation_pass_s": round(cache_s, 1), "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
-                    "eval_s": round(eval_s, 1),
-                    "coherence_s": round(coherence_s, 1), "gallery_s": round(gallery_s, 1),
-                    "total_s": round(time.perf_counter() - t_all, 1), "total_cpu_s": round(time.process_time() - c_all, 1),
-                    "threads": args.threads, "note": "2 CPU cores shared with other jobs"},
-        "command": "python scripts/reproduce_mobilenet_sae.py",
-    }
+    result["gallery"] = {"latents": chosen, "render_steps": args.render_steps, "render_size": args.render_size,
+                         "transforms": "stride_aware", "dir": str(gal.out_dir), "rendered": len(recs),
+                         "values": {r["unit"]: r["value"] for r in recs},
+                         "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)"}
+    result["runtime"].update(gallery_s=round(gallery_s, 1), total_s=round(time.perf_counter() - t_all, 1),
+                             total_cpu_s=round(time.process_time() - c_all, 1))
     write_json(Path(args.out), result)
     return 0
 
