@@ -119,8 +119,12 @@ def main(argv=None) -> int:
     for layer in [name for name in args.layers.split(",") if name]:
         t0, c0 = time.perf_counter(), time.process_time()
         units = list(range(args.units))
-        gal = build_gallery(model, layer, Path(args.work) / layer, units=units, dataset=photos, steps=args.steps,
-                            size=args.size, transforms="stride_aware", seed=args.seed, k=9, progress=False)
+        unit_files = [Path(args.work) / layer / "units" / f"{layer}_{i}" / "unit.json" for i in units]
+        if all(f.exists() for f in unit_files):  # rendered by an earlier (one-layer) run: use it as it is
+            gal = argparse.Namespace(out_dir=Path(args.work) / layer, rendered=[])
+        else:
+            gal = build_gallery(model, layer, Path(args.work) / layer, units=units, dataset=photos, steps=args.steps,
+                                size=args.size, transforms="stride_aware", seed=args.seed, k=9, progress=False)
         # read the renders back (8-bit PNGs) with their values
         from visioncircuits.data import load_image
 
@@ -181,7 +185,7 @@ def main(argv=None) -> int:
         }
         n_fig = min(2, len(cmp))
         figure_rows.append([crop_zoom(conditions[c]["images"][:n_fig], 48, 3) for c in ("none", "default", "stride_aware")])
-        strips.append(tile_row(after_imgs[:8], 96))
+        strips.append(tile_row(after_imgs[:6], 80))
         write_json(Path(args.work) / f"partial_results_{layer}.json", {"layers": out_layers, "photos": photo_ratio})
         logging.info("%s: %.0f%% beat all photos, median ratio %.2f", layer, 100 * out_layers[layer]["beats_all_photos"],
                      out_layers[layer]["median_ratio_to_best_photo"])
