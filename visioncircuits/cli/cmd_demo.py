@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     from visioncircuits.demo import run_demo
     from visioncircuits.device import pick_device
 
-    index = run_demo(args.out, quick=args.quick, seed=args.seed, stages=args.stages, device=str(pick_device(args.device)))
+    index = run_demo(
+        args.out, quick=args.quick, seed=args.seed, stages=args.stages, device=str(pick_device(args.device))
+    )
     print(f"wrote {index}")
     return 0
