@@ -16,7 +16,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=int, default=None, help="images per optimisation batch (default: fits a memory budget)"
     )
-    p.add_argument("--transforms", choices=["default", "lucent", "none"], default="default")
+    p.add_argument("--transforms", choices=["default", "lucent", "stride_aware", "none"], default="default",
+                   help="transformation robustness: default (Lucent's chain scaled to --size), lucent, stride_aware "
+                        "(jitter covering the target layer's total stride + light blur, against checkerboards), none")
     p.add_argument(
         "--colour-from",
         default=None,

@@ -28,7 +28,7 @@ from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.objectives import Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.redirect import redirect_relus
-from visioncircuits.featvis.transforms import resolve_transforms
+from visioncircuits.featvis.stride_aware import resolve_model_transforms
 from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import is_logits
 from visioncircuits.units import Unit
@@ -213,6 +213,8 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
     Settings come from ``config`` (a :class:`RenderConfig`); keyword arguments named like its
     fields (``steps=``, ``size=``, ``seed=`` ...) override it. Deterministic for a given seed
     (and batch size). ``values`` are always the true objective on the final image.
+    ``transforms="stride_aware"`` tunes jitter to the deepest target layer's total stride
+    (against checkerboards; :mod:`featvis.stride_aware`).
 
     Examples:
         >>> model = load_model("cifar10-resnet20")                                  # doctest: +SKIP
@@ -229,8 +231,8 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
         raise InputError("nothing to render: give at least one unit")
     size = int(cfg.size or model.spec.input_size)
     n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
-    tf = resolve_transforms(cfg.transforms, size)
     layers = needed_layers(objectives)
+    tf = resolve_model_transforms(model, cfg.transforms, layers, size)  # "stride_aware" needs the layers
     bs = int(cfg.batch_size or auto_batch_size(model, layers, size, cfg.memory_budget_mb))
     t0 = time.perf_counter()
     images, values, history = [], [], []
@@ -280,7 +282,8 @@ def render_batch(model: HookedModel, objective: Target, n: int, config: Optional
     t0 = time.perf_counter()
     with tqdm(total=cfg.steps, desc=f"render {obj.name} x{n}", unit="step", disable=not cfg.progress) as bar:
         imgs, vals = optimise(model, n, obj, obj.layers, cfg.replace(eval_every=0), size=size, first_index=0,
-                              transforms=resolve_transforms(cfg.transforms, size), bar=bar, redirect=n_redirect)
+                              transforms=resolve_model_transforms(model, cfg.transforms, obj.layers, size), bar=bar,
+                              redirect=n_redirect)
     return RenderResult(
         imgs.cpu(),
         [float(v) for v in vals.cpu()],
