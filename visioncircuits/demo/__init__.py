@@ -45,6 +45,7 @@ class DemoContext:
     quick: bool = False
     device: Optional[str] = None
     shared: dict = field(default_factory=dict)  # stages may leave results for later stages
+    dataset: Optional[Path] = None  # a user photo folder (--dataset): dataset examples, SAE data, probe set
 
     def stage_dir(self, name: str) -> Path:
         d = self.out / name
@@ -58,11 +59,23 @@ def stage_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("stage_"))
 
 
-def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Optional[Sequence[str]] = None, device: Optional[str] = None) -> Path:
-    """Run every demo stage (or those whose name contains one of ``stages``) and write the index."""
+def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Optional[Sequence[str]] = None, device: Optional[str] = None,
+             dataset: str | Path | None = None) -> Path:
+    """Run every demo stage (or those whose name contains one of ``stages``) and write the index.
+
+    ``dataset``: a folder of photos for the real-model stage (checked before anything is written)."""
+    if dataset is not None:
+        from visioncircuits.data import list_images
+        from visioncircuits.errors import InputError
+
+        if not Path(dataset).is_dir():
+            raise InputError(f"--dataset {dataset}: not a folder")
+        if not list_images(dataset):
+            raise InputError(f"--dataset {dataset}: no images (.jpg, .png, ...) in it")
+        dataset = Path(dataset).resolve()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, seed=seed, quick=quick, device=device)
+    ctx = DemoContext(out=out, seed=seed, quick=quick, device=device, dataset=dataset)
     names = [n for n in stage_names() if not stages or any(s in n for s in stages)]
     sections = []
     errors = []
@@ -78,7 +91,8 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Option
             errors.append((name, e))
         sections.append({"name": name, "title": mod.TITLE, "seconds": time.perf_counter() - t0, "artefacts": artefacts, "error": err})
     write_json(out / "demo.json", [{**s, "artefacts": [a.__dict__ for a in s["artefacts"]]} for s in sections])
-    index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed)
+    index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed,
+                       dataset=str(dataset) if dataset else "")
     if errors:
         name, e = errors[0]
         raise DemoStageError(f"demo stage {name} failed ({len(errors)} of {len(names)} stages failed; see {index}): {e}") from e
