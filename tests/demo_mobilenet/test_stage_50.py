@@ -31,7 +31,7 @@ def test_stage_50_quick_without_photos(tmp_path):
     # the circuit starts at the dog unit and reaches two layers down
     nodes = summary["circuit"]["nodes"]
     assert nodes[0].startswith("blocks.15:") and any(n.startswith("blocks.9:") for n in nodes)
-    assert summary["circuit"]["method"] == "attribution"  # on the sample crops: there are images
+    assert summary["circuit"]["method"] == "weights"  # no photos of the user's: data-free expanded weights
     assert (tmp_path / "mobilenet" / "universality" / "report.json").is_file()
     assert set(summary["sae"]["raw"]) >= {"explained_variance", "l0"}
 

@@ -81,7 +81,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Option
     errors = []
     for name in tqdm(names, desc="demo", unit="stage"):
         mod = importlib.import_module(f"visioncircuits.demo.{name}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             artefacts = mod.run(ctx)
             err = None
@@ -89,7 +89,8 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Option
             log.exception("demo stage %s failed", name)
             artefacts, err = [], f"{type(e).__name__}: {e}"
             errors.append((name, e))
-        sections.append({"name": name, "title": mod.TITLE, "seconds": time.perf_counter() - t0, "artefacts": artefacts, "error": err})
+        sections.append({"name": name, "title": mod.TITLE, "seconds": time.perf_counter() - t0,
+                         "cpu_seconds": round(time.process_time() - c0, 1), "artefacts": artefacts, "error": err})
     write_json(out / "demo.json", [{**s, "artefacts": [a.__dict__ for a in s["artefacts"]]} for s in sections])
     index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed,
                        dataset=str(dataset) if dataset else "")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -198,11 +199,19 @@ def run(ctx: DemoContext) -> list[Artefact]:
     torch.manual_seed(ctx.seed)
     folder, data_note, has_photos = _photos(ctx, out)
     model = load_model(MODEL, device=ctx.device)
-    galleries = _gallery(model, out, folder if any(folder.glob("*")) else None, s, ctx.seed)
-    circuit = _circuit(model, out, folder, has_photos, s, model.device)
-    uni = _universality(out, folder, has_photos, s, ctx.device, ctx.seed)
-    sae = _sae(model, out, folder, has_photos, s, ctx.seed)
-    write_json(out / "summary.json", {"data": data_note, "user_photos": has_photos, "galleries": galleries,
+    cpu = {}  # CPU seconds per part: wall time on a shared machine says little
+
+    def timed(name, fn, *a):
+        c0 = time.process_time()
+        r = fn(*a)
+        cpu[name] = round(time.process_time() - c0, 1)
+        return r
+
+    galleries = timed("gallery", _gallery, model, out, folder if any(folder.glob("*")) else None, s, ctx.seed)
+    circuit = timed("circuit", _circuit, model, out, folder, has_photos, s, model.device)
+    uni = timed("universality", _universality, out, folder, has_photos, s, ctx.device, ctx.seed)
+    sae = timed("sae", _sae, model, out, folder, has_photos, s, ctx.seed)
+    write_json(out / "summary.json", {"cpu_seconds": cpu, "data": data_note, "user_photos": has_photos, "galleries": galleries,
                                       "circuit": {k: v for k, v in circuit.items() if k != "nodes"} | {"nodes": [n["unit"] for n in circuit["nodes"]]},
                                       "universality": {k: v for k, v in uni.items() if k != "rows"},
                                       "sae": {k: v for k, v in sae.items() if k != "metrics"}})
