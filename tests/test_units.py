@@ -73,7 +73,8 @@ def test_resolve_unit_validates_against_the_model(tiny_model, tmp_path):
     with pytest.raises(InputError, match="no SAE at"):
         resolve_unit(tiny_model, f"sae:{tmp_path / 'missing'}:0")
     (tmp_path / "s").mkdir()
-    (tmp_path / "s" / "cfg.json").write_text(json.dumps({"layer": "relu1", "d_sae": 8}))
+    cfg = {"architecture": "relu", "d_in": 6, "d_sae": 8, "layer": "relu1"}
+    (tmp_path / "s" / "cfg.json").write_text(json.dumps(cfg))
     assert resolve_unit(tiny_model, f"sae:{tmp_path / 's'}:7").layer == "relu1"
     with pytest.raises(InputError, match="has 8 latents"):
         resolve_unit(tiny_model, f"sae:{tmp_path / 's'}:8")

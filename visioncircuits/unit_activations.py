@@ -5,7 +5,7 @@ and universality all call :func:`unit_map` and never special-case the unit kind.
 """
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -47,26 +47,46 @@ def resolve_unit(model, unit: Union[str, Unit]) -> Unit:
     return unit
 
 
-def sae_config(sae_dir: str) -> dict:
-    path = Path(sae_dir) / "cfg.json"
-    if not path.exists():
-        raise InputError(f"no SAE at {sae_dir}: {path} not found")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"corrupt SAE config {path}: {e}") from None
+def sae_config(sae_dir: str):
+    """The checked config of the SAE in ``sae_dir`` (an :class:`~visioncircuits.sae.config.SAEConfig`;
+    dict-style reads such as ``["layer"]`` work). Same reader, same checks as ``load_sae``."""
+    from visioncircuits.sae.config import read_config
+
+    return read_config(sae_dir)
 
 
 @lru_cache(maxsize=16)
-def _cached_sae(sae_dir: str):
+def _cached_sae(sae_dir: str, device: str, stamp: tuple):
     from visioncircuits.sae.io import load_sae
 
-    return load_sae(sae_dir)
+    return load_sae(sae_dir, device=device)
+
+
+def _stamp(sae_dir: str) -> tuple:
+    """Identity of the SAE's files (mtime, inode, size), so a retrained SAE in the same folder is reloaded."""
+    from visioncircuits.sae.config import CONFIG_FILE, WEIGHTS_FILE
+
+    out = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        try:
+            st = os.stat(Path(sae_dir) / name)
+            out.append((st.st_mtime_ns, st.st_ino, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def get_sae(sae_dir: str, device=None):
-    sae = _cached_sae(str(Path(sae_dir).resolve()))
-    return sae.to(device) if device is not None else sae
+    """The SAE saved in ``sae_dir`` on ``device`` (default CPU), loaded once per (folder, device).
+
+    Each device gets its own copy: a module shared between callers is never moved, so a
+    caller on CUDA cannot pull the weights from under a caller on the CPU.
+    """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    path = str(Path(sae_dir).resolve())
+    return _cached_sae(path, str(dev), _stamp(path))
 
 
 def unit_map(unit: Unit, acts: torch.Tensor) -> torch.Tensor:

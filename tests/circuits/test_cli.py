@@ -52,11 +52,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert not out.exists()  # nothing half-written
 
 
-def test_bench_compares_against_the_loop(capsys):
-    rc = main(["bench", "circuits", "--model", "cifar10-resnet20", "--mode", "compare", "--loop-rows", "2", "--max-pairs", "1"])
+def test_bench_compares_against_captums_algorithm_in_full(capsys):
+    rc = main(["bench", "circuits", "--model", "cifar10-resnet20", "--mode", "compare", "--max-pairs", "1"])
     assert rc == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| compare")]
-    assert len(rows) == 1 and "layer2.2 -> layer3.0" in out
-    diffs = [float(r.split("|")[-3]) for r in rows]  # max_abs_diff: both methods computed the same rows
-    assert all(d < 1e-5 for d in diffs)
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [dict(zip(head, (c.strip() for c in line.strip("|").split("|")))) for line in lines if line.startswith("| compare")]
+    assert len(rows) == 1 and rows[0]["pair"] == "layer2.2 -> layer3.0" and rows[0]["shape"] == "64x32x16x16"
+    assert rows[0]["center"] == "captum"
+    assert float(rows[0]["max_abs_diff"]) < 1e-5  # every row of captum's algorithm reproduced
+    assert "captum_cpu_s" in rows[0] and "loop" not in out

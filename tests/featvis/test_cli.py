@@ -53,6 +53,10 @@ def test_gallery_cli_with_notes_and_resume(tmp_path, capsys):
     assert "vertical &lt;edges&gt;" in html
     assert main(args) == 0
     assert "rendered 0 units, 2 already done" in capsys.readouterr().out
+    # the objective is a setting: switching it re-renders, and is recorded
+    assert main(args + ["--objective", "neuron"]) == 0
+    assert "rendered 2 units" in capsys.readouterr().out
+    assert json.loads((out / "gallery.json").read_text())["settings"]["objective"] == "neuron"
     notes.write_text("[1, 2]")
     assert main(args) == 2
     assert "notes file" in capsys.readouterr().err

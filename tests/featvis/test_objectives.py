@@ -90,7 +90,7 @@ def test_as_objective_validates_against_model(tiny_model):
 
 
 def test_sae_latent_objective_reads_layer_from_config(tmp_path, tiny_model, monkeypatch):
-    (tmp_path / "cfg.json").write_text('{"layer": "relu2", "d_sae": 8}')
+    (tmp_path / "cfg.json").write_text('{"architecture": "relu", "d_in": 6, "d_sae": 8, "layer": "relu2"}')
     o = obj.sae_latent(str(tmp_path), 5)
     assert o.layers == {"relu2"} and o.unit.kind == "sae"
     calls = []

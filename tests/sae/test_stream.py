@@ -9,7 +9,14 @@ import torch
 from PIL import Image
 
 from visioncircuits.sae.models import flatten_positions, unflatten_positions
-from visioncircuits.sae.stream import ActivationStream, FolderSource, SampleStream, TensorSource, ToyWorldSource, split_folder
+from visioncircuits.sae.stream import (
+    ActivationStream,
+    FolderSource,
+    SampleStream,
+    TensorSource,
+    ToyWorldSource,
+    split_folder,
+)
 
 
 def _folder(tmp_path, n=5):
@@ -87,7 +94,8 @@ def test_toyworld_source_mixes_isolated_primitives():
     plain = next(ToyWorldSource(size=64, seed=3).batches(8))
     assert b.shape == (8, 3, 64, 64) and 0 <= float(b.min()) and float(b.max()) <= 1
     assert torch.equal(b, again)  # deterministic (resume sees the same data)
-    assert torch.equal(b[:6], plain[:6]) and not torch.equal(b[6:], plain[6:])  # the last quarter is isolated primitives
+    # the last quarter is isolated primitives
+    assert torch.equal(b[:6], plain[:6]) and not torch.equal(b[6:], plain[6:])
     assert "isolated" in src.description
     with pytest.raises(InputError):
         ToyWorldSource(isolated_fraction=1.0)
@@ -99,7 +107,8 @@ def test_isolated_fraction_needs_the_toy_world(tiny_model, tmp_path):
     from visioncircuits.sae.train import TrainConfig, _fingerprint
 
     with pytest.raises(InputError):
-        train_layer_sae(tiny_model, "relu1", TrainConfig(d_sae=8, k=2, steps=1), tmp_path, dataset=tmp_path, isolated_fraction=0.3)
+        train_layer_sae(tiny_model, "relu1", TrainConfig(d_sae=8, k=2, steps=1), tmp_path, dataset=tmp_path,
+                        isolated_fraction=0.3)
     cfg, meta = TrainConfig(), {"layer": "relu1", "model": "m", "training_data": {"kind": "toyworld"}}
     mixed = {**meta, "training_data": {"kind": "toyworld", "isolated_fraction": 0.3}}
     assert "isolated_fraction" not in _fingerprint(cfg, meta) and _fingerprint(cfg, mixed) != _fingerprint(cfg, meta)

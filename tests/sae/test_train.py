@@ -31,7 +31,8 @@ def _recovery(sae, dic):
 @pytest.mark.parametrize("arch", ["topk", "batchtopk"])
 def test_recovers_planted_dictionary(arch):
     x, dic = planted()
-    cfg = TrainConfig(d_sae=128, k=3, architecture=arch, steps=250, batch_size=512, lr=3e-3, warmup_steps=20, dead_after=5000)
+    cfg = TrainConfig(d_sae=128, k=3, architecture=arch, steps=250, batch_size=512, lr=3e-3, warmup_steps=20,
+                      dead_after=5000)
     sae = train_sae(SampleStream(x), 32, cfg, progress=False)
     best = _recovery(sae, dic)
     assert (best > 0.95).float().mean() >= 0.9, best
@@ -45,7 +46,8 @@ def test_recovers_planted_dictionary(arch):
 
 def test_relu_l1_learns_sparse_code():
     x, dic = planted(n=10000)
-    cfg = TrainConfig(d_sae=128, k=None, architecture="relu", steps=250, batch_size=512, lr=3e-3, warmup_steps=20, l1_coeff=0.03)
+    cfg = TrainConfig(d_sae=128, k=None, architecture="relu", steps=250, batch_size=512, lr=3e-3, warmup_steps=20,
+                      l1_coeff=0.03)
     sae = train_sae(SampleStream(x), 32, cfg, progress=False)
     m = reconstruction_metrics(sae, x[:4000])
     assert m["explained_variance"] > 0.85
@@ -103,6 +105,7 @@ def test_resume_after_kill_continues_from_checkpoint(tmp_path):
     train_sae(SampleStream(x), 32, cfg, out_dir=tmp_path, progress=False, stop_after=25)
     assert (tmp_path / CHECKPOINT_FILE).exists() and not (tmp_path / "cfg.json").exists()
     import json
+
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / CHECKPOINT_FILE), framework="pt") as f:
@@ -157,4 +160,5 @@ def test_finished_run_is_not_retrained(tmp_path):
     assert torch.equal(again.W_enc, first.W_enc)
     # Different settings retrain (and so read data).
     with pytest.raises(AssertionError, match="must not read"):
-        train_sae(Untouchable(x), 32, TrainConfig(d_sae=32, k=3, steps=5, batch_size=100), out_dir=tmp_path, progress=False)
+        train_sae(Untouchable(x), 32, TrainConfig(d_sae=32, k=3, steps=5, batch_size=100), out_dir=tmp_path,
+                  progress=False)

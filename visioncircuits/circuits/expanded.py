@@ -14,6 +14,14 @@ baseline in ``visioncircuits bench circuits``.
 
 Result: ``[C_upper, C_lower, kh, kw]`` (the whole lower map, a centre crop, or
 ``crop="auto"``: the smallest centred square holding the receptive field).
+
+Centre convention (``center=``). On an even map there is no middle position, so a choice
+is needed. Default ``"floor_half"``: position ``H // 2`` (and crops centred there), the
+position Lucid's and lucent's ``neuron`` objective and this project's feature
+visualisation (``featvis.objectives.neuron``) use, so a circuit's rows and its node
+renderings read the same unit. ``"captum"``: ``(H - 1) // 2``, as captum.optim's
+``extract_expanded_weights`` reads it (and crops at ``(H - crop) // 2``), to compare with
+captum's reference values. On odd maps both are the same position.
 """
 from __future__ import annotations
 
@@ -41,28 +49,50 @@ class _Stop(Exception):
     pass
 
 
-def centre_readout(acts: torch.Tensor, channels: Optional[Sequence[int]] = None) -> torch.Tensor:
+CENTERS = ("floor_half", "captum")
+
+
+def centre_index(n: int, center: str = "floor_half") -> int:
+    """The centre position of a map side of ``n``: ``n // 2`` (floor_half) or ``(n - 1) // 2`` (captum)."""
+    if center == "floor_half":
+        return n // 2
+    if center == "captum":
+        return (n - 1) // 2
+    from visioncircuits.errors import unknown
+
+    raise unknown("center convention", center, list(CENTERS))
+
+
+def centre_readout(acts: torch.Tensor, channels: Optional[Sequence[int]] = None,
+                   center: str = "floor_half") -> torch.Tensor:
     """The centre position of each channel: (B, C, H, W) -> (B, C); (B, C) passes through."""
-    v = acts if acts.dim() == 2 else acts[:, :, acts.shape[2] // 2, acts.shape[3] // 2]
+    if acts.dim() == 2:
+        v = acts
+    else:
+        v = acts[:, :, centre_index(acts.shape[2], center), centre_index(acts.shape[3], center)]
     return v if channels is None else v[:, list(channels)]
 
 
-def unit_readout(units: Sequence[Unit]) -> Readout:
+def unit_readout(units: Sequence[Unit], center: str = "floor_half") -> Readout:
     """Readout of arbitrary units (channels, SAE latents) at the centre (or their own position)."""
 
     def read(acts: torch.Tensor) -> torch.Tensor:
         vals = []
         for u in units:
             m = unit_map(u, acts)
-            y, x = (u.y, u.x) if u.has_position else (m.shape[1] // 2, m.shape[2] // 2)
+            if u.has_position:
+                y, x = u.y, u.x
+            else:
+                y, x = centre_index(m.shape[1], center), centre_index(m.shape[2], center)
             vals.append(m[:, y, x])
         return torch.stack(vals, 1)
 
     return read
 
 
-def centre_crop(w: torch.Tensor, crop: Optional[int]) -> torch.Tensor:
-    """Centre ``crop`` x ``crop`` window of the last two dims (centre = H // 2, as for the upper)."""
+def centre_crop(w: torch.Tensor, crop: Optional[int], center: str = "floor_half") -> torch.Tensor:
+    """Centre ``crop`` x ``crop`` window of the last two dims: starting at ``H // 2 - crop // 2``
+    (floor_half, centred on ``H // 2`` as the upper readout) or ``(H - crop) // 2`` (captum)."""
     if crop is None:
         return w
     h, wd = w.shape[-2:]
@@ -70,7 +100,10 @@ def centre_crop(w: torch.Tensor, crop: Optional[int]) -> torch.Tensor:
         raise InputError(f"crop must be a positive number of positions, None or 'auto', got {crop!r}")
     if crop > min(h, wd):
         raise InputError(f"crop {crop} is larger than the lower layer's map {h}x{wd}")
-    y0, x0 = h // 2 - crop // 2, wd // 2 - crop // 2
+    if center == "captum":
+        y0, x0 = (h - crop) // 2, (wd - crop) // 2
+    else:
+        y0, x0 = centre_index(h, center) - crop // 2, centre_index(wd, center) - crop // 2
     return w[..., y0:y0 + crop, x0:x0 + crop]
 
 
@@ -80,11 +113,14 @@ class ExpandedWeights:
     ``ExpandedWeights(model).compute("mixed3a", "mixed3b")`` -> [480, 256, 28, 28].
     ``upper`` is a layer name or ``"logits"``; ``units`` restricts the rows to some upper
     units (channel indices, or unit addresses such as SAE latents on the upper layer).
-    ``window=False`` always computes at full size.
+    ``window=False`` always computes at full size. ``center``: ``"floor_half"`` (``H // 2``,
+    default) or ``"captum"`` (``(H - 1) // 2``), see the module docstring.
     """
 
     def __init__(self, model, size: Optional[int] = None, chunk: int = 256, window: bool = True,
-                 memory_mb: int = 1024, progress: bool = False):
+                 memory_mb: int = 1024, progress: bool = False, center: str = "floor_half"):
+        centre_index(1, center)  # validates
+        self.center = center
         self.model = model
         self.lin = linearize(model)
         self.size = int(size or model.spec.input_size)
@@ -108,19 +144,20 @@ class ExpandedWeights:
     def _readout(self, upper: str, units: UnitsArg) -> tuple[Readout, int, bool]:
         """(readout, number of rows, whether positions are fixed)."""
         n_all = self.model.spec.num_classes if upper == LOGITS else self.model.channels(upper)
+        c = self.center
         if units is None:
-            return centre_readout, n_all, False
+            return (lambda acts: centre_readout(acts, center=c)), n_all, False
         units = list(units)
         if all(isinstance(u, int) and not isinstance(u, bool) for u in units):
             bad = [u for u in units if not 0 <= u < n_all]
             if bad:
                 raise InputError(f"unit {bad[0]} out of range: '{upper}' has {n_all} units (0..{n_all - 1})")
-            return (lambda acts: centre_readout(acts, units)), len(units), False
+            return (lambda acts: centre_readout(acts, units, c)), len(units), False
         parsed = [resolve_unit(self.model, u) for u in units]
         wrong = [str(u) for u in parsed if (u.layer or LOGITS) != upper]
         if wrong:
             raise InputError(f"units {', '.join(wrong)} do not read from layer '{upper}'")
-        return unit_readout(parsed), len(parsed), any(u.has_position for u in parsed)
+        return unit_readout(parsed, c), len(parsed), any(u.has_position for u in parsed)
 
     # ---------------------------------------------------------------- forward
     def _run(self, lower: str, upper: str, readout: Readout, x: torch.Tensor, small: bool = True) -> torch.Tensor:
@@ -205,8 +242,8 @@ class ExpandedWeights:
             self.last_size = (h, w)
             rows = self._rows(lower_shape, lower, upper, readout, n)
         if crop == "auto":
-            crop = W.auto_crop(box, h, w)
-        return centre_crop(rows, crop)
+            crop = W.auto_crop(box, h, w, self.center)
+        return centre_crop(rows, crop, self.center)
 
     def _small_image(self) -> int:
         """The smallest input the layers before the injection point run on (values unused)."""
@@ -259,20 +296,23 @@ class ExpandedWeights:
                 rows.append(torch.zeros_like(x[0]) if g is None else g[0])
         rows = torch.stack(rows).detach()
         if crop == "auto":
-            crop = W.auto_crop(W.nonzero_box(rows.sum(0)), *rows.shape[-2:])
-        return centre_crop(rows, crop)
+            crop = W.auto_crop(W.nonzero_box(rows.sum(0)), *rows.shape[-2:], self.center)
+        return centre_crop(rows, crop, self.center)
 
 
 def expanded_weights(model, lower: str, upper: str, crop: Crop = None, *, units: UnitsArg = None,
-                     size: Optional[int] = None, window: bool = True, progress: bool = False) -> torch.Tensor:
+                     size: Optional[int] = None, window: bool = True, progress: bool = False,
+                     center: str = "floor_half") -> torch.Tensor:
     """Expanded weights [C_upper, C_lower, kh, kw] from ``lower`` to ``upper`` (data-free).
 
     For many pairs of one model, build one :class:`ExpandedWeights` and call ``compute``.
+    ``center="captum"`` reads the upper centre at ``(H - 1) // 2`` as captum.optim does.
     """
-    return ExpandedWeights(model, size=size, window=window, progress=progress).compute(lower, upper, crop, units)
+    ew = ExpandedWeights(model, size=size, window=window, progress=progress, center=center)
+    return ew.compute(lower, upper, crop, units)
 
 
 def expanded_weights_loop(model, lower: str, upper: str, crop: Crop = None, *, units: UnitsArg = None,
-                          size: Optional[int] = None) -> torch.Tensor:
+                          size: Optional[int] = None, center: str = "floor_half") -> torch.Tensor:
     """The same tensor by one backward pass per upper unit (reference and benchmark baseline)."""
-    return ExpandedWeights(model, size=size).compute_loop(lower, upper, crop, units)
+    return ExpandedWeights(model, size=size, center=center).compute_loop(lower, upper, crop, units)

@@ -53,10 +53,11 @@ def matches(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-4 * scale))
 
 
-def auto_crop(box: Optional[Box], h: int, w: int) -> int:
-    """The smallest centred square crop that contains ``box`` (the whole map if none)."""
+def auto_crop(box: Optional[Box], h: int, w: int, center: str = "floor_half") -> int:
+    """The smallest centred square crop that contains ``box`` (the whole map if none);
+    centred on ``H // 2`` or, with ``center="captum"``, on ``(H - 1) // 2``."""
     if box is None:
         return min(h, w)
-    cy, cx = h // 2, w // 2
+    cy, cx = (h // 2, w // 2) if center != "captum" else ((h - 1) // 2, (w - 1) // 2)
     half = max(cy - box[0], box[1] - cy, cx - box[2], box[3] - cx)
     return min(min(h, w), 2 * half + 1)

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negative", action="store_true", help="also render what most suppresses each unit")
     p.add_argument("--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards')
     p.add_argument("--link-images", action="store_true", help="link PNGs from index.html instead of embedding them")
+    p.add_argument("--objective", default="channel", choices=("channel", "neuron"),
+                   help="what each rendering maximises: the unit's spatial mean (channel, default) or its centre "
+                        "position (neuron; small local detectors such as the toy models' units)")
     add_render_options(p)
     p.set_defaults(func=run)
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
                         param_kwargs=param_kwargs(args, size), transforms=args.transforms,
                         embed_images=not args.link_images, progress=not args.quiet, max_examples=args.max_examples,
-                        redirect_relu=redirect_option(args))
+                        redirect_relu=redirect_option(args), objective=args.objective)
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

@@ -1,8 +1,9 @@
-"""``visioncircuits sae train|eval``: train a sparse autoencoder on a layer, evaluate one."""
+"""``visioncircuits sae train|eval|export|import``: train an SAE on a layer, evaluate one, convert to/from SAELens."""
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from visioncircuits.cli.output import format_table
@@ -10,10 +11,16 @@ from visioncircuits.cli.output import format_table
 METRIC_ORDER = ("explained_variance", "nmse", "mse", "l0", "dead_fraction", "loss_recovered",
                 "loss_clean", "loss_sae", "loss_zero", "loss_kind", "samples", "images")
 
+# TrainConfig field -> `sae train` option: library errors name fields, the CLI says them as flags.
+FIELD_FLAGS = {"d_sae": "--latents", "k": "--k", "architecture": "--arch", "steps": "--steps",
+               "batch_size": "--batch-size", "lr": "--lr", "l1_coeff": "--l1", "aux_k": "--aux-k",
+               "dead_after": "--dead-after", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
+               "init_bias": "--init-bias"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sae", help="sparse autoencoders: train on a layer, evaluate")
-    cmds = p.add_subparsers(dest="sae_command", metavar="{train,eval}")
+    p = sub.add_parser("sae", help="sparse autoencoders: train on a layer, evaluate, export to / import from SAELens")
+    cmds = p.add_subparsers(dest="sae_command", metavar="{train,eval,export,import}")
     cmds.required = True
 
     t = cmds.add_parser("train", help="train an SAE on MODEL's LAYER (resumes from a checkpoint in --out)")
@@ -30,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--l1", type=float, default=1.0, help="L1 coefficient (relu architecture)")
-    t.add_argument("--aux-k", type=int, default=None, help="dead latents used by the auxiliary loss (default: channels / 2)")
+    t.add_argument("--aux-k", type=int, default=None,
+                   help="dead latents used by the auxiliary loss (default: channels / 2)")
     t.add_argument("--dead-after", type=int, default=200_000, help="samples without firing before a latent is dead")
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
@@ -38,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
     t.add_argument("--isolated-fraction", type=float, default=0.0,
-                   help="with --toyworld: share of each image batch showing one primitive alone (unlabelled; default 0)")
+                   help="with --toyworld: share of each image batch showing one primitive alone "
+                        "(unlabelled; default 0)")
     _common(t)
     t.set_defaults(func=run_train)
 
@@ -52,6 +61,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", dest="json_out", default=None, help="also write the metrics JSON here")
     _common(e)
     e.set_defaults(func=run_eval)
+
+    x = cmds.add_parser("export", help="write an SAE as a folder another library opens (sae_lens.SAE.load_from_disk)")
+    x.add_argument("sae_dir")
+    x.add_argument("--format", default="saelens", choices=("saelens",), help="target format (default: saelens)")
+    x.add_argument("--out", required=True, help="output folder (sae_weights.safetensors + SAELens cfg.json)")
+    x.set_defaults(func=run_export)
+
+    i = cmds.add_parser("import", help="convert a SAELens topk/standard SAE folder into a visioncircuits SAE folder")
+    i.add_argument("saelens_dir")
+    i.add_argument("--out", required=True, help="output SAE folder (sae.safetensors + cfg.json)")
+    i.add_argument("--layer", default=None, help="model layer the SAE reads (default: the folder's metadata.hook_name)")
+    i.add_argument("--model", default=None, help="model name (default: the folder's metadata.model_name)")
+    i.set_defaults(func=run_import)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -83,22 +105,39 @@ def _print(metrics: dict) -> None:
     sys.stdout.flush()
 
 
+def as_flags(err: Exception) -> Exception:
+    """A TrainConfig field error re-worded with this command's flags ("--k must be between 1 and --latents (8)")."""
+    from visioncircuits.errors import InputError
+    from visioncircuits.sae.config import ConfigFieldError
+
+    if not isinstance(err, ConfigFieldError) or err.field not in FIELD_FLAGS:
+        return err
+    problem = re.sub(r"\b(" + "|".join(FIELD_FLAGS) + r")\b", lambda m: FIELD_FLAGS[m.group(1)], err.problem)
+    return InputError(f"{FIELD_FLAGS[err.field]} {problem}")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from visioncircuits.errors import InputError
+    from visioncircuits.sae.config import ConfigFieldError
     from visioncircuits.sae.pipeline import train_layer_sae
     from visioncircuits.sae.train import TrainConfig
 
     if args.arch in ("topk", "batchtopk") and args.k is None:
         raise InputError(f"--k is required for the {args.arch} architecture")
-    for name in ("steps", "batch_size", "latents", "image_batch", "eval_images", "checkpoint_every"):
+    for name in ("image_batch", "eval_images"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.positions is not None and args.positions < 1:
         raise InputError(f"--positions must be positive, got {args.positions}")
-    cfg = TrainConfig(d_sae=args.latents, k=args.k if args.arch != "relu" else None, architecture=args.arch, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, l1_coeff=args.l1, aux_k=args.aux_k, dead_after=args.dead_after,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed, init_bias=args.init_bias)
-    cfg.check()
+    if args.isolated_fraction and not args.toyworld:
+        raise InputError("--isolated-fraction needs --toyworld")
+    try:
+        cfg = TrainConfig(d_sae=args.latents, k=args.k if args.arch != "relu" else None, architecture=args.arch,
+                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, l1_coeff=args.l1, aux_k=args.aux_k,
+                          dead_after=args.dead_after, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                          init_bias=args.init_bias)
+    except ConfigFieldError as e:
+        raise as_flags(e) from None
     model = _setup(args)
     _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
                                  positions=args.positions, image_batch=args.image_batch, eval_images=args.eval_images,
@@ -110,10 +149,15 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from visioncircuits.errors import InputError
-    from visioncircuits.sae.pipeline import evaluate_dir
+    from visioncircuits.sae.config import read_config
+    from visioncircuits.sae.pipeline import evaluate_dir, training_data_of
 
     if args.images < 1:
         raise InputError(f"--images must be positive, got {args.images}")
+    cfg = read_config(args.sae_dir)
+    if args.dataset is None and not args.toyworld and training_data_of(cfg) is None:
+        raise InputError(f"no evaluation data: pass --dataset DIR or --toyworld (the SAE's training data "
+                         f"{cfg.training_data or 'is unknown'})")
     model = _setup(args)
     metrics = evaluate_dir(model, args.sae_dir, dataset=args.dataset, toyworld=args.toyworld, n_images=args.images,
                            progress=not args.no_progress)
@@ -122,4 +166,23 @@ def run_eval(args: argparse.Namespace) -> int:
         from visioncircuits.atomic import write_json
 
         write_json(args.json_out, metrics)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from visioncircuits.sae.saelens_format import export_saelens
+
+    out = export_saelens(args.sae_dir, args.out)
+    print(f"wrote a SAELens SAE to {out} (load it with sae_lens.SAE.load_from_disk)")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from visioncircuits.sae.io import load_sae
+    from visioncircuits.sae.saelens_format import import_saelens
+
+    out = import_saelens(args.saelens_dir, args.out, layer=args.layer, model=args.model)
+    sae = load_sae(out)
+    print(f"imported a {sae.architecture} SAE ({sae.d_in} -> {sae.d_sae} latents, layer {sae.cfg.layer}, "
+          f"model {sae.cfg.model}) to {out}")
     return 0

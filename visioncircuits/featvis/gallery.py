@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Union
 from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.dataset_examples import dataset_examples
-from visioncircuits.featvis.objectives import as_objective
+from visioncircuits.featvis.quality import MEASURE, render_target, unit_peaks
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
 from visioncircuits.unit_activations import sae_config
 from visioncircuits.units import parse_range
@@ -80,13 +80,17 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                   shard: Union[str, tuple, None] = None, unit_notes: Optional[dict] = None,
                   param_kwargs: Optional[dict] = None, transforms="default", embed_images: bool = True,
                   write_html: bool = True, progress: bool = True, max_examples: Optional[int] = None,
-                  redirect_relu: Union[bool, int, float] = True) -> GalleryResult:
+                  redirect_relu: Union[bool, int, float] = True, objective: str = "channel") -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
 
     ``units``: indices or a range string (``"0:64"``), default all. ``unit_notes`` maps unit
     index -> text shown on its card (e.g. ground-truth labels). ``dataset``: an image folder
     for top examples and stats (``max_examples`` caps how many images are read).
     ``redirect_relu``: redirected ReLU gradients for the first steps (see ``render``).
+    ``objective``: what the rendering maximises, ``"channel"`` (spatial mean) or ``"neuron"``
+    (the unit at the centre of its map). Whatever it is, each card compares the rendering and
+    the dataset examples on one measure (:data:`~visioncircuits.featvis.quality.MEASURE`,
+    the unit's spatial max): ``render_peak`` against ``best_example`` in ``unit.json``.
     """
     out = Path(out_dir)
     prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
@@ -103,7 +107,9 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
     settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
                 "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
-                "redirect_relu_steps": redirect_steps(redirect_relu, steps), "init_sd": (param_kwargs or {}).get("sd")}
+                "redirect_relu_steps": redirect_steps(redirect_relu, steps), "init_sd": (param_kwargs or {}).get("sd"),
+                "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
+                else repr(transforms)}
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
@@ -118,7 +124,7 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
         examples = ex.by_unit()
         ds_info = {"folder": str(dataset), "n_images": ex.n_images, "skipped": len(ex.skipped)}
 
-    objectives = {i: as_objective(model, addresses[i]) for i in todo}
+    objectives = {i: render_target(model, addresses[i], objective, size) for i in todo}
     bs = 1
     if todo:
         bs = int(batch_size or auto_batch_size(model, objectives[todo[0]].layers, size))
@@ -128,10 +134,12 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
         targets = [objectives[i] for i in chunk] + ([-objectives[i] for i in chunk] if negative else [])
         res = render(model, targets, steps=steps, size=size, param=param, seed=seed, batch_size=bs,
                      transforms=transforms, progress=progress, param_kwargs=param_kwargs, redirect_relu=redirect_relu)
+        peaks = unit_peaks(model, [addresses[i] for i in chunk], res.images[:len(chunk)])
         for j, i in enumerate(chunk):
             addr = addresses[i]
             udir = out / "units" / _slug(addr)
-            rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings}
+            rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings,
+                   "measure": MEASURE, "render_peak": float(peaks[j, j])}
             rec["vis"] = _rel(write_png(udir / "vis.png", res.images[j]), out)
             if negative:
                 m = len(chunk) + j
@@ -151,6 +159,9 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                      "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out) if e.crop is not None else None}
                     for r, e in enumerate(ue.top)]
                 rec["dataset"] = ds_info
+                if ue.top:  # examples are ranked by the same measure (spatial max)
+                    rec["best_example"] = float(ue.top[0].value)
+                    rec["beats_dataset"] = rec["render_peak"] > rec["best_example"]
             write_json(udir / "unit.json", rec)  # last: marks the unit finished
     result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None)
     index = None
@@ -198,5 +209,8 @@ def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optiona
     if notes is not None:
         for r in units:
             r["note"] = notes.get(int(r.get("index", -1)))
+    compared = [r for r in units if "beats_dataset" in r]
+    beating = {"measure": MEASURE, "units_compared": len(compared),
+               "share": sum(bool(r["beats_dataset"]) for r in compared) / len(compared) if compared else None}
     return write_json(out / "gallery.json", {"model": model.spec.name, "layer": prefix, "settings": settings,
-                                             "n_units": len(units), "units": units})
+                                             "n_units": len(units), "render_beats_dataset": beating, "units": units})

@@ -32,8 +32,10 @@ def write_gallery_page(out: Union[str, os.PathLike], *, embed_images: bool = Tru
             "examples": [{"src": src(e.get("crop")), "name": e.get("name", ""), "value": e.get("value")}
                          for e in u.get("examples", [])],
             "stats": u.get("stats") or {}, "dataset": u.get("dataset"),
+            "measure": u.get("measure"), "render_peak": u.get("render_peak"), "best_example": u.get("best_example"),
+            "beats": u.get("beats_dataset"),
         })
     ds = next((c["dataset"] for c in cards if c["dataset"]), None)
     return write_page(out / "index.html", "gallery.html.j2", title=title or f"{manifest['model']} {manifest['layer']}",
                       model=manifest["model"], layer=manifest["layer"], settings=manifest["settings"], cards=cards,
-                      dataset=ds)
+                      dataset=ds, beating=manifest.get("render_beats_dataset"))

@@ -23,7 +23,8 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 _PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec", "input_scale", "threshold")
 
 
-def save_checkpoint(out_dir: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer, since_fired: torch.Tensor, state: dict) -> Path:
+def save_checkpoint(out_dir: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer, since_fired: torch.Tensor,
+                    state: dict) -> Path:
     from safetensors.torch import save
 
     tensors = {f"sae.{n}": getattr(sae, n).detach().cpu().contiguous() for n in _PARAMS}
@@ -36,11 +37,13 @@ def save_checkpoint(out_dir: Path, sae: SparseAutoencoder, opt: torch.optim.Opti
                 tensors[f"opt.{pid}.{key}"] = val.detach().cpu().contiguous()
             else:
                 steps[f"{pid}.{key}"] = float(val)
-    meta = {"state": json.dumps(state), "opt_scalars": json.dumps(steps), "param_groups": json.dumps(opt_state["param_groups"])}
+    meta = {"state": json.dumps(state), "opt_scalars": json.dumps(steps),
+            "param_groups": json.dumps(opt_state["param_groups"])}
     return write_bytes(Path(out_dir) / CHECKPOINT_FILE, save(tensors, metadata=meta))
 
 
-def load_checkpoint(out_dir: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer, since_fired: torch.Tensor) -> Optional[dict]:
+def load_checkpoint(out_dir: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
+                    since_fired: torch.Tensor) -> Optional[dict]:
     """Restore a checkpoint into ``sae``/``opt``/``since_fired``; returns its trainer state, or
     None when there is no checkpoint (or it is unreadable, which is logged and ignored)."""
     from safetensors import SafetensorError, safe_open

@@ -48,7 +48,8 @@ class SparseEncoderGrad(torch.autograd.Function):
         return values.clone()
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: D102
+    def backward(ctx, *grad_outputs):  # noqa: D102
+        (grad,) = grad_outputs
         x, rows, cols = ctx.saved_tensors
         g = grad.reshape(-1)
         d_in = x.shape[1]
@@ -86,15 +87,15 @@ def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k
     bias = sae.b_enc - sae.b_dec @ sae.W_enc
     with torch.no_grad():
         pre = torch.addmm(bias, x_s, sae.W_enc)
-    b = x.shape[0]
+    b, k = x.shape[0], sae.gate_k
     min_active = None
     if sae.architecture == "topk":
-        idx = pre.topk(sae.k, dim=1, sorted=False).indices
-        rows, cols = torch.arange(b, device=x.device).repeat_interleave(sae.k), idx.flatten()
+        idx = pre.topk(k, dim=1, sorted=False).indices
+        rows, cols = torch.arange(b, device=x.device).repeat_interleave(k), idx.flatten()
         vals = F.relu(_select(x_s, sae, bias, pre, rows, cols))
-        x_hat_s = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals.view(b, sae.k), mode="sum") + sae.b_dec
+        x_hat_s = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals.view(b, k), mode="sum") + sae.b_dec
     else:  # batchtopk: the k*B largest positive pre-activations of the whole batch
-        top = pre.flatten().topk(min(sae.k * b, pre.numel()), sorted=False)
+        top = pre.flatten().topk(min(k * b, pre.numel()), sorted=False)
         pos = top.indices[top.values > 0].sort().values
         rows, cols = pos // sae.d_sae, pos % sae.d_sae
         vals = _select(x_s, sae, bias, pre, rows, cols)
@@ -108,7 +109,8 @@ def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k
     fired[cols[active]] = True
     aux = _aux_loss(sae, x_s, bias, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k)
     loss = recon + aux_coeff * aux if aux.requires_grad else recon
-    return StepOut(loss, recon.detach(), aux.detach(), float(active.sum()) / b, fired, x_hat_s.detach() / sae.input_scale, min_active)
+    x_hat = x_hat_s.detach() / sae.input_scale
+    return StepOut(loss, recon.detach(), aux.detach(), float(active.sum()) / b, fired, x_hat, min_active)
 
 
 def relu_l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1_coeff: float) -> StepOut:

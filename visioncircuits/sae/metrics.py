@@ -30,7 +30,7 @@ class ReconstructionStats:
         self.n = 0
         self.sq_err = 0.0
         self.sq_norm = 0.0
-        self.sum = None
+        self.sum: Optional[torch.Tensor] = None
         self.sum_sq = 0.0
         self.nonzero = 0
         self.channels = 0
@@ -53,7 +53,8 @@ class ReconstructionStats:
         if self.n == 0:
             return {}
         # sum ||x - mean||^2 = sum ||x||^2 - n ||mean||^2
-        centred = self.sq_norm - float(self.sum.pow(2).sum()) / self.n
+        total = self.sum if self.sum is not None else torch.zeros(())
+        centred = self.sq_norm - float(total.pow(2).sum()) / self.n
         return {
             "samples": self.n,
             "mse": self.sq_err / (self.n * self.channels),
@@ -104,7 +105,7 @@ def evaluate_sae(model, sae: SparseAutoencoder, batches: Iterable, layer: Option
 
     ``batches`` yields image tensors or ``(images, labels)`` pairs (labels may be None).
     """
-    layer = layer or sae.cfg.get("layer")
+    layer = layer or sae.cfg.layer
     model.resolve_layer(layer)
     sae = sae.eval()
     stats = ReconstructionStats(sae.d_sae)

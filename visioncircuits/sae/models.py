@@ -15,48 +15,94 @@ Training uses a sparse fast path for TopK/BatchTopK (see :mod:`visioncircuits.sa
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from visioncircuits.errors import InputError
+from visioncircuits.sae.config import ARCHITECTURES, SAEConfig
 
-ARCHITECTURES = ("topk", "batchtopk", "relu")
+__all__ = ["ARCHITECTURES", "SparseAutoencoder", "flatten_positions", "unflatten_positions"]
 
 
 class SparseAutoencoder(nn.Module):
     """A one-layer SAE on ``d_in``-dimensional activations with ``d_sae`` latents.
 
-    ``cfg`` is the dict stored as ``cfg.json`` (architecture, d_in, d_sae, k, layer, model,
-    input_scale, ...). ``encode``/``decode``/``forward`` take and return activations in the
-    model's own units; the input scaling is internal.
+    ``cfg`` is the :class:`~visioncircuits.sae.config.SAEConfig` stored as ``cfg.json``
+    (architecture, d_in, d_sae, k, layer, model, input_scale, ...); dict-style reads such as
+    ``sae.cfg["layer"]`` still work. ``encode``/``decode``/``forward`` take and return
+    activations in the model's own units; the input scaling is internal.
+
+    Examples:
+        >>> sae = SparseAutoencoder(64, 1024, "topk", k=16, cfg={"layer": "layer3"})
+        >>> sae.encode(torch.randn(5, 64)).shape
+        torch.Size([5, 1024])
     """
 
-    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None, cfg: Optional[dict] = None):
-        super().__init__()
-        if architecture not in ARCHITECTURES:
-            from visioncircuits.errors import unknown
+    input_scale: torch.Tensor  # buffers, declared for type checkers
+    threshold: torch.Tensor
 
-            raise unknown("SAE architecture", architecture, ARCHITECTURES)
-        if d_in < 1 or d_sae < 1:
-            raise InputError(f"SAE sizes must be positive, got d_in={d_in}, d_sae={d_sae}")
-        if architecture in ("topk", "batchtopk"):
-            if k is None or not 1 <= int(k) <= d_sae:
-                raise InputError(f"k must be between 1 and the number of latents ({d_sae}) for a {architecture} SAE, got {k}")
-            k = int(k)
-        self.d_in, self.d_sae, self.architecture, self.k = int(d_in), int(d_sae), architecture, k
-        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
-        self.b_enc = nn.Parameter(torch.zeros(d_sae))
-        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
-        self.b_dec = nn.Parameter(torch.zeros(d_in))
+    def __init__(self, d_in: int, d_sae: int, architecture: str = "topk", k: Optional[int] = None,
+                 cfg: Union[Mapping[str, Any], SAEConfig, None] = None):
+        super().__init__()
+        base = cfg.to_dict() if isinstance(cfg, SAEConfig) else dict(cfg or {})
+        if architecture == "relu":
+            k = None  # a ReLU SAE has no k (older code passed one and ignored it)
+        config = SAEConfig.from_dict({**base, "architecture": architecture, "d_in": d_in, "d_sae": d_sae, "k": k})
+        self.W_enc = nn.Parameter(torch.empty(config.d_in, config.d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(config.d_sae))
+        self.W_dec = nn.Parameter(torch.empty(config.d_sae, config.d_in))
+        self.b_dec = nn.Parameter(torch.zeros(config.d_in))
         # Non-trainable state saved with the weights.
-        self.register_buffer("input_scale", torch.ones(()))
-        self.register_buffer("threshold", torch.zeros(()))  # BatchTopK inference threshold
-        self.cfg: dict = dict(cfg or {})
+        self.register_buffer("input_scale", torch.full((), config.input_scale))
+        self.register_buffer("threshold", torch.full((), config.threshold))  # BatchTopK inference threshold
+        self._cfg = config
         self.reset_parameters()
-        self._sync_cfg()
+
+    @classmethod
+    def from_config(cls, cfg: SAEConfig) -> SparseAutoencoder:
+        """A freshly initialised SAE for ``cfg`` (weights random; ``input_scale``/``threshold`` from ``cfg``)."""
+        return cls(cfg.d_in, cfg.d_sae, cfg.architecture, cfg.k, cfg=cfg)
+
+    # ------------------------------------------------------------------ config
+    @property
+    def cfg(self) -> SAEConfig:
+        """The SAE's :class:`SAEConfig` (what ``cfg.json`` holds)."""
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Union[SAEConfig, Mapping[str, Any]]) -> None:
+        new = value if isinstance(value, SAEConfig) else SAEConfig.from_dict(
+            {"architecture": self.architecture, "d_in": self.d_in, "d_sae": self.d_sae, "k": self.k, **value})
+        if (new.architecture, new.d_in, new.d_sae) != (self.architecture, self.d_in, self.d_sae):
+            raise InputError(f"config is a {new.architecture} SAE {new.d_in}->{new.d_sae}, "
+                             f"these weights are a {self.architecture} SAE {self.d_in}->{self.d_sae}")
+        self._cfg = new
+
+    @property
+    def architecture(self) -> str:
+        return self._cfg.architecture
+
+    @property
+    def d_in(self) -> int:
+        return self.W_enc.shape[0]  # from the weights, so a config edited by hand cannot disagree silently
+
+    @property
+    def d_sae(self) -> int:
+        return self.W_enc.shape[1]
+
+    @property
+    def k(self) -> Optional[int]:
+        return self._cfg.k
+
+    @property
+    def gate_k(self) -> int:
+        """``k`` of a TopK/BatchTopK SAE as an int (its config guarantees one)."""
+        if self._cfg.k is None:
+            raise InputError(f"a {self.architecture} SAE has no k")
+        return self._cfg.k
 
     # ------------------------------------------------------------------ setup
     def reset_parameters(self) -> None:
@@ -69,8 +115,11 @@ class SparseAutoencoder(nn.Module):
             self.b_dec.zero_()
 
     def _sync_cfg(self) -> None:
-        self.cfg.update(architecture=self.architecture, d_in=self.d_in, d_sae=self.d_sae, k=self.k,
-                        input_scale=float(self.input_scale), threshold=float(self.threshold))
+        """Copy the learned scalars (``input_scale``, ``threshold``) into ``cfg`` before saving."""
+        if (self._cfg.d_in, self._cfg.d_sae) != (self.d_in, self.d_sae):
+            raise InputError(f"SAE config says {self._cfg.d_in} -> {self._cfg.d_sae} latents, "
+                             f"the weights are {self.d_in} -> {self.d_sae}")
+        self._cfg.update(input_scale=float(self.input_scale), threshold=float(self.threshold))
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:
@@ -108,10 +157,10 @@ class SparseAutoencoder(nn.Module):
             if not use_batch:
                 return pre * (pre > self.threshold.clamp_min(0)).to(pre.dtype)
             flat = F.relu(pre).flatten()
-            kk = min(self.k * pre.shape[0], flat.numel())
+            kk = min(self.gate_k * pre.shape[0], flat.numel())
             vals, idx = flat.topk(kk, sorted=False)
             return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
-        vals, idx = pre.topk(self.k, dim=1, sorted=False)
+        vals, idx = pre.topk(self.gate_k, dim=1, sorted=False)
         return torch.zeros_like(pre).scatter(1, idx, F.relu(vals))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,7 +177,8 @@ class SparseAutoencoder(nn.Module):
 
     def extra_repr(self) -> str:
         k = f", k={self.k}" if self.k is not None else ""
-        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={float(self.input_scale):.4g}"
+        scale = float(self.input_scale)
+        return f"{self.architecture}, d_in={self.d_in}, d_sae={self.d_sae}{k}, input_scale={scale:.4g}"
 
 
 def flatten_positions(acts: torch.Tensor) -> torch.Tensor:

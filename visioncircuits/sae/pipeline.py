@@ -31,10 +31,11 @@ def training_source(model, dataset: Optional[Union[str, os.PathLike]] = None, to
     """Augmented image source for training: random crops/flips of ``dataset`` or toy scenes
     (with ``isolated_fraction`` of each batch images of one primitive alone)."""
     if (dataset is None) == (not toyworld):
-        raise InputError("give exactly one training data source: --dataset DIR or --toyworld")
+        raise InputError("give exactly one training data source: dataset (an image folder) or toyworld=True")
     size = int(model.spec.input_size)
     if toyworld:
         return ToyWorldSource(size=size, seed=seed, isolated_fraction=isolated_fraction)
+    assert dataset is not None
     return FolderSource(dataset, size=size, seed=seed, paths=split_folder(dataset)[0])
 
 
@@ -53,6 +54,8 @@ def eval_batches(model, dataset: Optional[Union[str, os.PathLike]] = None, toywo
         return
     from visioncircuits.data import ImageFolder
 
+    if dataset is None:
+        raise InputError("give evaluation data: dataset (an image folder) or toyworld=True")
     held = split_folder(dataset)[1][:n_images]
     for _, images in ImageFolder(dataset, size=size, paths=held).batches(batch):
         yield images, None
@@ -62,14 +65,14 @@ def describe_data(dataset, toyworld: bool) -> dict:
     if toyworld:
         return {"kind": "toyworld"}
     train, held = split_folder(dataset)
-    return {"kind": "folder", "path": str(Path(dataset).resolve()), "train_images": len(train), "heldout_images": len(held),
-            "split": "every 5th file (sorted) held out for evaluation"}
+    return {"kind": "folder", "path": str(Path(dataset).resolve()), "train_images": len(train),
+            "heldout_images": len(held), "split": "every 5th file (sorted) held out for evaluation"}
 
 
-def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None, toyworld: bool = False,
-                    positions: Optional[int] = None, image_batch: int = 32, buffer: int = 65536, eval_images: int = 256,
-                    progress: bool = True, stop_after: Optional[int] = None,
-                    isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
+def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None,
+                    toyworld: bool = False, positions: Optional[int] = None, image_batch: int = 32,
+                    buffer: int = 65536, eval_images: int = 256, progress: bool = True,
+                    stop_after: Optional[int] = None, isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
     ``isolated_fraction`` (toy world only): share of each image batch that is images of one
@@ -80,14 +83,17 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     if len(info.shape) not in (1, 3):
         raise InputError(f"layer '{layer}' has output shape {info.shape}; SAEs need (C,) or (C, H, W) activations")
     if isolated_fraction and not toyworld:
-        raise InputError("isolated_fraction needs toy-world training data (--toyworld)")
+        raise InputError("isolated_fraction needs toy-world training data (toyworld=True)")
     source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
-    stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer, seed=cfg.seed)
+    stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer,
+                              seed=cfg.seed)
     meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
-            "training_data": {**describe_data(dataset, toyworld), "augment": "random resized crops + flips" if dataset else "fresh scenes",
+            "training_data": {**describe_data(dataset, toyworld),
+                              "augment": "random resized crops + flips" if dataset else "fresh scenes",
                               "positions_per_image": positions,
                               **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
-    sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device, stop_after=stop_after)
+    sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device,
+                    stop_after=stop_after)
     if not sae.cfg["training"]["finished"]:
         return sae, {}
     metrics = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, eval_images), layer, progress=progress)
@@ -97,24 +103,40 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     return sae, metrics
 
 
+def training_data_of(cfg) -> Optional[tuple[Optional[str], bool]]:
+    """``(dataset, toyworld)`` the SAE with config ``cfg`` was trained on, if still available.
+
+    None when the training data is unknown or its folder is gone (the caller must then
+    name evaluation data).
+    """
+    td = cfg.get("training_data") or {}
+    if td.get("kind") == "toyworld":
+        return None, True
+    if td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
+        return td["path"], False
+    return None
+
+
 def evaluate_dir(model, sae_dir: Union[str, os.PathLike], dataset=None, toyworld: bool = False, n_images: int = 256,
                  progress: bool = True) -> dict:
     """Metrics of the SAE in ``sae_dir`` on ``model``; data defaults to what it was trained on."""
     sae = load_sae(sae_dir, device=model.device)
-    if sae.cfg.get("model") not in (None, model.spec.name):
-        raise InputError(f"the SAE at {sae_dir} was trained on {sae.cfg['model']}, not {model.spec.name}")
+    if sae.cfg.model not in (None, model.spec.name):
+        raise InputError(f"the SAE at {sae_dir} was trained on {sae.cfg.model}, not {model.spec.name}")
     if dataset is None and not toyworld:
-        td = sae.cfg.get("training_data", {})
-        if td.get("kind") == "toyworld":
-            toyworld = True
-        elif td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
-            dataset = td["path"]
-        else:
-            raise InputError(f"no evaluation data: pass --dataset DIR or --toyworld (the SAE's training data {td or 'is unknown'})")
-    layer = sae.cfg.get("layer")
+        found = training_data_of(sae.cfg)
+        if found is None:
+            td = sae.cfg.training_data
+            raise InputError("no evaluation data: give dataset=DIR or toyworld=True "
+                             f"(the SAE's training data {td or 'is unknown'})")
+        dataset, toyworld = found
+    layer = sae.cfg.layer
+    if layer is None:
+        raise InputError(f"the SAE at {sae_dir} does not say which layer it reads (no 'layer' in its cfg.json)")
     info = model.resolve_layer(layer)
     if info.channels != sae.d_in:
-        raise InputError(f"the SAE reads {sae.d_in} channels but layer '{layer}' of {model.spec.name} has {info.channels}")
+        raise InputError(f"the SAE reads {sae.d_in} channels but layer '{layer}' of {model.spec.name} "
+                         f"has {info.channels}")
     out = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, n_images), layer, progress=progress)
     out["eval_data"] = describe_data(dataset, toyworld)
     return out

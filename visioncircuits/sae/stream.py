@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ from visioncircuits.sae.models import flatten_positions
 log = logging.getLogger(__name__)
 
 
-def split_folder(folder: str | Path, holdout_every: int = 5) -> tuple[list[Path], list[Path]]:
+def split_folder(folder: str | os.PathLike, holdout_every: int = 5) -> tuple[list[Path], list[Path]]:
     """(train, held-out) image paths: every ``holdout_every``-th file (sorted) is held out for
     evaluation, so both halves span the folder's classes; 0 holds nothing out."""
     paths = list_images(folder)
@@ -43,7 +44,7 @@ class FolderSource:
     skipped and counted in ``skipped``.
     """
 
-    def __init__(self, folder: str | Path, size: int, seed: int = 0, min_scale: float = 0.25, flip: bool = True,
+    def __init__(self, folder: str | os.PathLike, size: int, seed: int = 0, min_scale: float = 0.25, flip: bool = True,
                  crops_per_image: int = 4, load_size: Optional[int] = None, paths: Optional[list] = None):
         self.paths = list(paths) if paths is not None else list_images(folder)
         if not self.paths:
@@ -61,7 +62,8 @@ class FolderSource:
         side = max(1, int(round(math.sqrt(scale) * min(h, w))))
         top, left = int(r[1] * (h - side + 1)), int(r[2] * (w - side + 1))
         crop = img[:, top:top + side, left:left + side][None]
-        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=side > self.size)[0]
+        crop = F.interpolate(crop, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                             antialias=side > self.size)[0]
         if self.flip and r[3] < 0.5:
             crop = crop.flip(-1)
         return crop.clamp(0, 1)
@@ -116,7 +118,8 @@ class ToyWorldSource:
         from visioncircuits.toyworld.probes import probe_set
 
         per = max(1, math.ceil(n / len(PRIMITIVES)))
-        ps = probe_set("primitive", per_primitive=per, seed=seed, **({"size": self.size} if self.size else {}))
+        size: dict[str, Any] = {"size": self.size} if self.size else {}
+        ps = probe_set("primitive", per_primitive=per, seed=seed, **size)
         order = torch.randperm(len(ps.images), generator=torch.Generator().manual_seed(seed))[:n]
         return ps.images[order]
 
@@ -126,7 +129,7 @@ class ToyWorldSource:
         i = 0
         n_iso = int(round(batch_size * self.isolated_fraction))
         while True:
-            kwargs = {"size": self.size} if self.size else {}
+            kwargs: dict[str, Any] = {"size": self.size} if self.size else {}
             seed = self.seed * 1_000_003 + start * 7919 + i
             images = generate(batch_size - n_iso, seed=seed, **kwargs).images
             if n_iso:

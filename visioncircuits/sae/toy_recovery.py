@@ -41,16 +41,19 @@ class Recovery:
     def rows(self) -> list[dict]:
         return [{"primitive": p, "best_latent": int(li), "latent_auc": round(float(la), 4), "best_neuron": int(ni),
                  "neuron_auc": round(float(na), 4)}
-                for p, la, li, na, ni in zip(self.primitives, self.latent_auc, self.latent_index, self.neuron_auc, self.neuron_index)]
+                for p, la, li, na, ni in zip(self.primitives, self.latent_auc, self.latent_index, self.neuron_auc,
+                                             self.neuron_index)]
 
     def summary(self) -> dict:
         return {"primitives": len(self.primitives), "threshold": self.threshold,
                 "latents_recovered": self.latent_recovered, "neurons_recovered": self.neuron_recovered,
-                "mean_best_latent_auc": float(self.latent_auc.mean()), "mean_best_neuron_auc": float(self.neuron_auc.mean())}
+                "mean_best_latent_auc": float(self.latent_auc.mean()),
+                "mean_best_neuron_auc": float(self.neuron_auc.mean())}
 
 
 @torch.no_grad()
-def spatial_max_responses(model, layer: str, sae: Optional[SparseAutoencoder], images: torch.Tensor, batch: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def spatial_max_responses(model, layer: str, sae: Optional[SparseAutoencoder], images: torch.Tensor,
+                          batch: int = 200) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """(neurons (C, N), latents (d_sae, N) or None): each unit's max over positions per image."""
     neurons, latents = [], []
     for lo in range(0, len(images), batch):
@@ -66,8 +69,9 @@ def spatial_max_responses(model, layer: str, sae: Optional[SparseAutoencoder], i
     return torch.cat(neurons).T.numpy(), lat
 
 
-def primitive_recovery(model, layer: str, sae: SparseAutoencoder, n: int = 1000, seed: int = EVAL_SEED, threshold: float = 0.95,
-                       data=None, probe: str = "isolated", per_primitive: int = 32) -> Recovery:
+def primitive_recovery(model, layer: str, sae: SparseAutoencoder, n: int = 1000, seed: int = EVAL_SEED,
+                       threshold: float = 0.95, data=None, probe: str = "isolated",
+                       per_primitive: int = 32) -> Recovery:
     """Best AUC per toy primitive among ``layer``'s channels and among ``sae``'s latents.
 
     ``probe="isolated"``: images holding one primitive alone (``per_primitive`` random
@@ -92,5 +96,6 @@ def primitive_recovery(model, layer: str, sae: SparseAutoencoder, n: int = 1000,
 
         raise InputError(f"probe must be 'isolated' or 'scenes', got {probe!r}")
     neurons, latents = spatial_max_responses(model, layer, sae, images)
+    assert latents is not None  # an SAE was given
     a_n, a_l = auc_matrix(neurons, present), auc_matrix(latents, present)
     return Recovery(list(PRIMITIVES), a_l.max(0), a_l.argmax(0), a_n.max(0), a_n.argmax(0), threshold)

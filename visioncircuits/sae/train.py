@@ -23,7 +23,6 @@ from typing import Iterator, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
-from visioncircuits.errors import InputError
 from visioncircuits.sae.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from visioncircuits.sae.io import save_sae
 from visioncircuits.sae.losses import step_loss
@@ -54,17 +53,32 @@ class TrainConfig:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """Validate every field; errors name the field (``TrainConfig.d_sae must be ...``)."""
+        from visioncircuits.sae.config import ConfigFieldError, check_float, check_int, check_optional_int
+
         if self.architecture not in ARCHITECTURES:
             from visioncircuits.errors import unknown
 
             raise unknown("SAE architecture", self.architecture, ARCHITECTURES)
-        if self.d_sae < 1 or self.steps < 1 or self.batch_size < 1:
-            raise InputError("--latents, --steps and --batch-size must be positive")
-        if self.architecture != "relu" and (self.k is None or not 1 <= self.k <= self.d_sae):
-            raise InputError(f"--k must be between 1 and --latents ({self.d_sae}), got {self.k}")
+        own = "TrainConfig"
+        for name in ("d_sae", "steps", "batch_size", "dead_after", "init_samples", "checkpoint_every"):
+            check_int(own, name, getattr(self, name))
+        check_int(own, "warmup_steps", self.warmup_steps, lo=0)
+        check_int(own, "seed", self.seed, lo=-(2**63))
+        check_optional_int(own, "aux_k", self.aux_k)
+        if self.architecture != "relu":
+            check_int(own, "k", self.k, 1, self.d_sae, "d_sae")
+        check_float(own, "lr", self.lr, positive=True)
+        for name in ("aux_coeff", "l1_coeff"):
+            check_float(own, name, getattr(self, name), nonnegative=True)
+        if not 0.0 <= check_float(own, "decay_start", self.decay_start) <= 1.0:
+            raise ConfigFieldError(own, "decay_start", f"must be between 0 and 1, got {self.decay_start}")
         if self.init_bias not in ("median", "mean", "zero"):
-            raise InputError(f"init_bias must be median, mean or zero, got '{self.init_bias}'")
+            raise ConfigFieldError(own, "init_bias", f"must be median, mean or zero, got {self.init_bias!r}")
 
 
 def geometric_median(x: torch.Tensor, iters: int = 50, eps: float = 1e-6) -> torch.Tensor:
@@ -127,8 +141,9 @@ def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
     return sae if tr.get("finished") and tr.get("fingerprint") == fp else None
 
 
-def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None, meta: Optional[dict] = None,
-              progress: bool = True, device: Optional[torch.device] = None, stop_after: Optional[int] = None) -> SparseAutoencoder:
+def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None,
+              meta: Optional[dict] = None, progress: bool = True, device: Optional[torch.device] = None,
+              stop_after: Optional[int] = None) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
 
     With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
@@ -203,7 +218,8 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
                 bar.set_postfix(ev=f"{ema['ev']:.3f}", l0=f"{ema['l0']:.1f}", dead=f"{dead_frac:.2f}",
                                 sps=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
             if out is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-                save_checkpoint(out, sae, opt, since_fired, {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}})
+                ck_state = {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}}
+                save_checkpoint(out, sae, opt, since_fired, ck_state)
         else:
             step = cfg.steps
     finally:

@@ -22,7 +22,8 @@ from visioncircuits.sae.models import SparseAutoencoder, flatten_positions
 MODES = ("straight_through", "pre", "gated")
 
 
-def sae_latent_map(sae: SparseAutoencoder, acts: torch.Tensor, index: int, mode: str = "straight_through") -> torch.Tensor:
+def sae_latent_map(sae: SparseAutoencoder, acts: torch.Tensor, index: int,
+                   mode: str = "straight_through") -> torch.Tensor:
     """Latent ``index`` at every position: acts (N, C, H, W) -> (N, H, W), differentiable.
 
     (N, C) activations give (N, 1, 1).
@@ -33,7 +34,7 @@ def sae_latent_map(sae: SparseAutoencoder, acts: torch.Tensor, index: int, mode:
         raise InputError(f"activations must be (N, C, H, W), got {tuple(acts.shape)}")
     if acts.shape[1] != sae.d_in:
         raise InputError(f"the SAE reads {sae.d_in} channels but the activation has {acts.shape[1]} "
-                         f"(trained on layer '{sae.cfg.get('layer')}' of {sae.cfg.get('model')})")
+                         f"(trained on layer '{sae.cfg.layer}' of {sae.cfg.model})")
     if not 0 <= index < sae.d_sae:
         raise InputError(f"latent {index} out of range: the SAE has {sae.d_sae} latents (0..{sae.d_sae - 1})")
     if mode not in MODES:
