@@ -7,6 +7,7 @@ between the two and the max |logit| difference, and the runtime.
 
     python scripts/reproduce_mobilenet_accuracy.py [--shared ../shared] [--out results/mobilenet_accuracy.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
         "what": "top-1/top-5 on the 1,000 ImageNet sample photos (one per class), float32 compute",
         "command": "python scripts/reproduce_mobilenet_accuracy.py",
         "photos": str(photos),
-        "preprocessing": "visioncircuits.data.load_image(size=spec.input_size): short side bilinear resize, centre crop; model maps [0,1] -> [-1,1]",
+        "preprocessing": "visioncircuits.data.load_image(size=spec.input_size): short side bilinear resize, "
+        "centre crop; model maps [0,1] -> [-1,1]",
         "models": models,
         "seconds": round(time.time() - t_all, 1),
         "cpu_seconds": round(time.process_time() - c_all, 1),
@@ -74,8 +76,10 @@ def main(argv=None) -> int:
     }
     write_json(args.out, result)
     for name, row in models.items():
-        print(f"{name:24s} fp16 {100 * row['fp16_shipped']['top1']:.1f}/{100 * row['fp16_shipped']['top5']:.1f}  "
-              f"fp32 {100 * row['fp32_shared']['top1']:.1f}/{100 * row['fp32_shared']['top5']:.1f}  ({row['seconds']} s)")
+        print(
+            f"{name:24s} fp16 {100 * row['fp16_shipped']['top1']:.1f}/{100 * row['fp16_shipped']['top5']:.1f}  "
+            f"fp32 {100 * row['fp32_shared']['top1']:.1f}/{100 * row['fp32_shared']['top5']:.1f}  ({row['seconds']} s)"
+        )
     print(f"wrote {args.out} in {result['seconds']} s")
     return 0
 

@@ -1,5 +1,6 @@
 """ImageNet MobileNets without ../shared: TF SAME padding, offline loading of the shipped
 weights from models/, hook points with their shapes, main layers, class names."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,18 @@ V2_RESIDUAL = {2, 4, 5, 7, 8, 9, 11, 12, 14, 15}  # stride 1 and same width as t
 
 
 # ------------------------------------------------------------------ padding
-@pytest.mark.parametrize("size,k,s,pads", [(224, 3, 2, (0, 1)), (225, 3, 2, (1, 1)), (7, 3, 2, (1, 1)), (112, 3, 1, (1, 1)),
-                                           (14, 1, 1, (0, 0)), (8, 5, 2, (1, 2)), (6, 3, 2, (0, 1))])
+@pytest.mark.parametrize(
+    "size,k,s,pads",
+    [
+        (224, 3, 2, (0, 1)),
+        (225, 3, 2, (1, 1)),
+        (7, 3, 2, (1, 1)),
+        (112, 3, 1, (1, 1)),
+        (14, 1, 1, (0, 0)),
+        (8, 5, 2, (1, 2)),
+        (6, 3, 2, (0, 1)),
+    ],
+)
 def test_tf_same_pads_match_tensorflows_rule(size, k, s, pads):
     assert tf_same_pads(size, k, s) == pads
 
@@ -109,7 +120,15 @@ def _v2_expected_shapes() -> dict[str, tuple]:
     """Every hook point of MobileNetV2 at 224 px, written out from the paper's Table 2."""
     shapes = {"stem": (32, 112, 112), "stem_relu6": (32, 112, 112)}
     cin, size, i = 32, 112, 0
-    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+    for t, c, n, s in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
         for r in range(n):
             stride = s if r == 0 else 1
             hidden, out_size = cin * t, size // stride
@@ -140,7 +159,23 @@ def test_every_v1_hook_point_exists_with_its_shape(name, width, size):
     ch = lambda c: int(c * width)  # noqa: E731
     expected = {"stem": (ch(32), size // 2, size // 2), "stem_relu6": (ch(32), size // 2, size // 2)}
     cin, s = ch(32), size // 2
-    for i, (c, stride) in enumerate(((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))):
+    for i, (c, stride) in enumerate(
+        (
+            (64, 1),
+            (128, 2),
+            (128, 1),
+            (256, 2),
+            (256, 1),
+            (512, 2),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (1024, 2),
+            (1024, 1),
+        )
+    ):
         s //= stride
         expected[f"blocks.{i}.dw"] = expected[f"blocks.{i}.dw_relu6"] = (cin, s, s)
         expected[f"blocks.{i}.pw"] = expected[f"blocks.{i}.pw_relu6"] = expected[f"blocks.{i}"] = (ch(c), s, s)
@@ -181,7 +216,7 @@ def test_main_layers_are_block_outputs_at_every_resolution(name):
     sizes = [info[layer].shape[-1] for layer in main]
     native = model.spec.input_size
     # every spatial resolution of the network appears, from input/2 down to input/32
-    assert sorted(set(sizes), reverse=True) == [native // 2 ** k for k in range(1, 6)]
+    assert sorted(set(sizes), reverse=True) == [native // 2**k for k in range(1, 6)]
     assert main[-1] in (("head_relu6",) if "v2" in name else ("blocks.12",))
 
 

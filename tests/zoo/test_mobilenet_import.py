@@ -1,5 +1,6 @@
 """``visioncircuits zoo import-tflite``: Google's .tflite files -> the shared float32 weights,
 tensor for tensor; bad files are one error line with exit code 2 and nothing written."""
+
 from __future__ import annotations
 
 
@@ -14,8 +15,10 @@ pytest.importorskip("tflite")
 
 JOBS = {
     "mobilenet-v2": (["mobilenet_v2_1.0_224_quant.tflite"], "mobilenet_v2_1.0_224_tflite.safetensors"),
-    "mobilenet-v1": (["mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", "mobilenet_quant_v1_224_head_layers.tflite"],
-                     "mobilenet_v1_1.0_224_tflite.safetensors"),
+    "mobilenet-v1": (
+        ["mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", "mobilenet_quant_v1_224_head_layers.tflite"],
+        "mobilenet_v1_1.0_224_tflite.safetensors",
+    ),
     "mobilenet-v1-0.75-192": (["mobilenet_v1_0.75_192_quant.tflite"], "mobilenet_v1_0.75_192_tflite.safetensors"),
 }
 
@@ -76,7 +79,10 @@ def test_truncated_tflite_file_is_one_line(shared_dir, tmp_path, capsys):
 def test_split_model_needs_its_head_and_the_parts_must_fit(shared_dir, tmp_path, capsys):
     t = shared_dir / "weights" / "tflite"
     out = tmp_path / "out.safetensors"
-    extractor, head = str(t / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"), str(t / "mobilenet_quant_v1_224_head_layers.tflite")
+    extractor, head = (
+        str(t / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"),
+        str(t / "mobilenet_quant_v1_224_head_layers.tflite"),
+    )
     assert main(["zoo", "import-tflite", extractor, "--out", str(out)]) == 2
     assert "head file" in _one_error_line(capsys)
     assert main(["zoo", "import-tflite", head, extractor, "--out", str(out)]) == 2  # parts swapped
@@ -101,8 +107,19 @@ def test_parts_with_different_quantization_are_refused(shared_dir, tmp_path, mon
 
     monkeypatch.setattr(TfliteModel, "quant", shifted)
     out = tmp_path / "out.safetensors"
-    assert main(["zoo", "import-tflite", str(t / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"),
-                 str(t / "mobilenet_quant_v1_224_head_layers.tflite"), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "zoo",
+                "import-tflite",
+                str(t / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"),
+                str(t / "mobilenet_quant_v1_224_head_layers.tflite"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "different quantization" in _one_error_line(capsys)
     assert not out.exists()
 
@@ -123,6 +140,7 @@ def test_a_changed_stride_or_activation_is_caught(shared_dir, tmp_path, monkeypa
             if i == index:
                 op.options[field] = value
             return op
+
         return _op
 
     monkeypatch.setattr(tflite_read.TfliteModel, "_op", tamper("stride", (1, 1), 1))  # the stem is op 0, stride 2

@@ -1,5 +1,6 @@
 """ImageNet MobileNets against ../shared: logits equal the independent reference model of
 weights/convert_tflite.py, and the shipped fp16 weights classify the 1,000 sample photos."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -86,7 +87,7 @@ def test_shipped_models_classify_the_1000_photos(sample_images_dir, empty_hub):
     photos = list_images(sample_images_dir)
     assert len(photos) == 1000 and photo_labels(photos) == list(range(1000))
     for name, minimum in MIN_TOP1.items():
-        model = load_model(name)
+        model = load_model(name).to(memory_format=torch.channels_last)  # ~1.6x faster depthwise convs on CPU
         with torch_threads(2):
             acc = evaluate_photos(model, sample_images_dir, batch_size=100)
         assert acc.n == 1000

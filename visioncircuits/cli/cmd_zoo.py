@@ -1,4 +1,5 @@
 """``visioncircuits zoo import-tflite FILE [FILE2] --out OUT.safetensors``: rebuild MobileNet weights."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "import-tflite",
         help="float weights from Google's quantized MobileNet .tflite files (needs the 'tflite' extra)",
         description="Dequantize a MobileNetV2/V1 .tflite classifier (or a MobileNetV1 embedding extractor plus its "
-                    "head file) into a float32 .safetensors file that load_model('mobilenet-...', weights=OUT) reads.",
+        "head file) into a float32 .safetensors file that load_model('mobilenet-...', weights=OUT) reads.",
     )
-    t.add_argument("files", nargs="+", metavar="FILE", help="one .tflite file, or an embedding extractor and its head file")
+    t.add_argument(
+        "files", nargs="+", metavar="FILE", help="one .tflite file, or an embedding extractor and its head file"
+    )
     t.add_argument("--out", required=True, help="output .safetensors file (written atomically)")
     t.set_defaults(func=run_import_tflite)
 
@@ -32,7 +35,13 @@ def run_import_tflite(args: argparse.Namespace) -> int:
     state, meta = import_tflite(args.files)
     save_import(state, meta, out)
     params = sum(v.numel() for v in state.values())
-    load = f"load_model('{meta['model']}', weights='{out}')" if meta["model"] else "no registered model has this width and input size"
-    print(f"wrote {out}: {meta['architecture']} width {meta['width_mult']}, {meta['input_size']} px, "
-          f"{meta['num_classes']} logits, {len(state)} tensors, {params:,} parameters; {load}")
+    load = (
+        f"load_model('{meta['model']}', weights='{out}')"
+        if meta["model"]
+        else "no registered model has this width and input size"
+    )
+    print(
+        f"wrote {out}: {meta['architecture']} width {meta['width_mult']}, {meta['input_size']} px, "
+        f"{meta['num_classes']} logits, {len(state)} tensors, {params:,} parameters; {load}"
+    )
     return 0

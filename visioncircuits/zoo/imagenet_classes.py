@@ -5,6 +5,7 @@ order of every 1000-way ImageNet classifier in the zoo (the TFLite "background" 
 dropped) and of the sample photos ``<wnid>_<name>.jpg`` sorted by file name. The list ships
 with the package (``imagenet_classes.tsv``), so nothing needs the network or ../shared.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

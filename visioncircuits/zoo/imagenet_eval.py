@@ -6,6 +6,7 @@ package's own loading (``visioncircuits.data``: short side resized to the model'
 ``spec.input_size`` with bilinear filtering, centre crop), as every other part of the tool
 reads them.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,23 +42,35 @@ def photo_labels(paths) -> list[int]:
     for p in paths:
         wnid = os.path.basename(str(p)).split("_", 1)[0]
         if wnid not in index:
-            raise InputError(f"photo name {os.path.basename(str(p))} does not start with an ImageNet WordNet id (nXXXXXXXX_...)")
+            raise InputError(
+                f"photo name {os.path.basename(str(p))} does not start with an ImageNet WordNet id (nXXXXXXXX_...)"
+            )
         labels.append(index[wnid])
     return labels
 
 
-def evaluate_photos(model: HookedModel, folder: str | os.PathLike, batch_size: int = 50, limit: int | None = None,
-                    size: int | None = None, progress: bool = False) -> Accuracy:
+def evaluate_photos(
+    model: HookedModel,
+    folder: str | os.PathLike,
+    batch_size: int = 50,
+    limit: int | None = None,
+    size: int | None = None,
+    progress: bool = False,
+) -> Accuracy:
     """Top-1/top-5 of ``model`` (1000 logits) on the labelled photos in ``folder``."""
     if model.spec.num_classes != 1000:
-        raise InputError(f"{model.name} has {model.spec.num_classes} classes; ImageNet accuracy needs a 1000-class model")
+        raise InputError(
+            f"{model.name} has {model.spec.num_classes} classes; ImageNet accuracy needs a 1000-class model"
+        )
     paths = list_images(folder)[:limit] if limit else list_images(folder)
-    labels = dict(zip(paths, photo_labels(paths)))
+    labels = dict(zip(paths, photo_labels(paths), strict=True))
     data = ImageFolder(folder, size or model.spec.input_size, paths=paths)
     hit1 = hit5 = 0
     seen, preds = [], []
     with torch.inference_mode():
-        for batch_paths, images in tqdm(data.batches(batch_size), total=-(-len(paths) // batch_size), disable=not progress, desc=model.name):
+        for batch_paths, images in tqdm(
+            data.batches(batch_size), total=-(-len(paths) // batch_size), disable=not progress, desc=model.name
+        ):
             top5 = model(images.to(model.device)).topk(5, dim=1).indices.cpu()
             target = torch.tensor([labels[p] for p in batch_paths]).unsqueeze(1)
             hit1 += int((top5[:, :1] == target).sum())

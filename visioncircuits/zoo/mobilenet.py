@@ -20,6 +20,7 @@ Classes: 1000 logits, index i = the i-th ImageNet class in sorted-wnid order
 dropped when the weights are loaded (``drop_background``), so files with either layout load.
 Input: RGB in [0, 1], mapped inside to ``x * 2 - 1`` = [-1, 1] as the TFLite models expect.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,21 @@ CARD = "models/mobilenet.md"
 # MobileNetV2 paper, Table 2: (expansion, output channels, repeats, stride of the first)
 V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 # MobileNetV1 paper, Table 1: (pointwise output channels, depthwise stride) per block
-V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+V1_BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
 
 
 def _round8(channels: float) -> int:
@@ -147,17 +162,45 @@ def drop_background(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-V2_MAIN = ("stem_relu6", "blocks.0", "blocks.2", "blocks.5", "blocks.9", "blocks.12", "blocks.15", "blocks.16", "head_relu6")
+V2_MAIN = (
+    "stem_relu6",
+    "blocks.0",
+    "blocks.2",
+    "blocks.5",
+    "blocks.9",
+    "blocks.12",
+    "blocks.15",
+    "blocks.16",
+    "head_relu6",
+)
 V1_MAIN = ("stem_relu6", "blocks.0", "blocks.2", "blocks.4", "blocks.7", "blocks.10", "blocks.12")
 
 # name: (family builder, width, input size, shipped file, description)
 MODELS = {
-    "mobilenet-v2": (MobileNetV2, 1.0, 224, "mobilenet_v2_1.0_224.fp16.safetensors", V2_MAIN,
-                     "MobileNetV2 1.0 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 224px"),
-    "mobilenet-v1": (MobileNetV1, 1.0, 224, "mobilenet_v1_1.0_224.fp16.safetensors", V1_MAIN,
-                     "MobileNetV1 1.0 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 224px"),
-    "mobilenet-v1-0.75-192": (MobileNetV1, 0.75, 192, "mobilenet_v1_0.75_192.fp16.safetensors", V1_MAIN,
-                              "MobileNetV1 0.75 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 192px"),
+    "mobilenet-v2": (
+        MobileNetV2,
+        1.0,
+        224,
+        "mobilenet_v2_1.0_224.fp16.safetensors",
+        V2_MAIN,
+        "MobileNetV2 1.0 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 224px",
+    ),
+    "mobilenet-v1": (
+        MobileNetV1,
+        1.0,
+        224,
+        "mobilenet_v1_1.0_224.fp16.safetensors",
+        V1_MAIN,
+        "MobileNetV1 1.0 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 224px",
+    ),
+    "mobilenet-v1-0.75-192": (
+        MobileNetV1,
+        0.75,
+        192,
+        "mobilenet_v1_0.75_192.fp16.safetensors",
+        V1_MAIN,
+        "MobileNetV1 0.75 (TFLite, Google), TF SAME padding, ReLU6, ImageNet 1000 classes, 192px",
+    ),
 }
 
 

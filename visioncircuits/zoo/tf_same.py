@@ -6,6 +6,7 @@ that is 0 before and 1 after, whereas symmetric padding shifts every output by h
 on the TFLite MobileNets symmetric padding alone costs about 9 points of top-1. The pads are
 computed from the actual input size at each call, so the model runs at any resolution.
 """
+
 from __future__ import annotations
 
 import torch

@@ -11,11 +11,12 @@ is checked, as is the data flow: each conv reads the previous output, each resid
 a block's input and its projection, the pool covers the whole map, and the two parts of a
 split model meet at a tensor with identical quantization.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -55,8 +56,10 @@ def _match_architecture(family: str, shapes: list[tuple], classes: int, where: s
         if [p[4] for p in _conv_plan(net)] == shapes:
             return width, net
     arch = "MobileNetV2" if family == "v2" else "MobileNetV1"
-    raise InputError(f"{where}: the conv shapes fit no {arch} width ({', '.join(map(str, WIDTHS[family]))}); "
-                     f"{len(shapes)} convs, first {shapes[0] if shapes else None}")
+    raise InputError(
+        f"{where}: the conv shapes fit no {arch} width ({', '.join(map(str, WIDTHS[family]))}); "
+        f"{len(shapes)} convs, first {shapes[0] if shapes else None}"
+    )
 
 
 def _torch_weight(g: TfliteModel, op: Op) -> np.ndarray:
@@ -64,7 +67,9 @@ def _torch_weight(g: TfliteModel, op: Op) -> np.ndarray:
     if op.type == "CONV_2D":
         return w.transpose(0, 3, 1, 2)  # OHWI -> OIHW
     if op.options.get("depth_multiplier", 1) != 1 or w.shape[0] != 1:
-        raise InputError(f"{g.path.name}: op {op.index} is a depthwise conv with depth multiplier != 1 (not a MobileNet)")
+        raise InputError(
+            f"{g.path.name}: op {op.index} is a depthwise conv with depth multiplier != 1 (not a MobileNet)"
+        )
     return w.transpose(3, 0, 1, 2)  # 1HWC -> C1HW
 
 
@@ -73,7 +78,8 @@ def _check_conv(g: TfliteModel, op: Op, prefix: str, kind: str, stride: int, rel
     o = op.options
     problems = []
     if got_kind != kind:
-        problems.append(f"is {'depthwise' if got_kind == 'dw' else 'a full'} conv, expected {'depthwise' if kind == 'dw' else 'a full'} conv")
+        label = {"dw": "depthwise", "conv": "a full"}
+        problems.append(f"is {label[got_kind]} conv, expected {label[kind]} conv")
     if tuple(o.get("stride", ())) != (stride, stride):
         problems.append(f"stride {o.get('stride')} != {stride}")
     if o.get("padding") != "SAME":
@@ -95,7 +101,7 @@ def _check_flow(g: TfliteModel, convs: list[Op], net: nn.Module, has_logits: boo
     current, pos, used = convs[0].outputs[0], 1, 0
     for i, block in enumerate(net.blocks):
         n = sum(1 for m in block.modules() if isinstance(m, SameConv2d))
-        ops = convs[pos:pos + n]
+        ops = convs[pos : pos + n]
         block_in = current
         for op in ops:
             if op.inputs[0] != current:
@@ -107,7 +113,8 @@ def _check_flow(g: TfliteModel, convs: list[Op], net: nn.Module, has_logits: boo
             if add is None:
                 raise InputError(f"{g.path.name}: blocks.{i} has no residual ADD of its input and projection")
             if add.options.get("activation") != "NONE":
-                raise InputError(f"{g.path.name}: the residual ADD of blocks.{i} has fused activation {add.options.get('activation')}")
+                act = add.options.get("activation")
+                raise InputError(f"{g.path.name}: the residual ADD of blocks.{i} has fused activation {act}")
             current, used = add.outputs[0], used + 1
         elif key in adds:
             raise InputError(f"{g.path.name}: blocks.{i} has a residual ADD the architecture does not have")
@@ -123,7 +130,9 @@ def _check_flow(g: TfliteModel, convs: list[Op], net: nn.Module, has_logits: boo
         raise InputError(f"{g.path.name}: no global average pool after the last conv layer")
     size = g.shape(current)[1:3]
     if tuple(pools[0].options.get("filter", ())) != size or g.shape(pools[0].outputs[0])[1:3] != (1, 1):
-        raise InputError(f"{g.path.name}: the average pool (filter {pools[0].options.get('filter')}) does not cover the {size} map")
+        raise InputError(
+            f"{g.path.name}: the average pool (filter {pools[0].options.get('filter')}) does not cover the {size} map"
+        )
     pooled = pools[0].outputs[0]
     if has_logits and convs[pos].inputs[0] != pooled:
         raise InputError(f"{g.path.name}: the logits conv does not read the pooled features")
@@ -136,9 +145,15 @@ def _input_range(g: TfliteModel) -> tuple[int, float, float]:
     if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
         raise InputError(f"{g.path.name}: input shape {shape} is not (1, S, S, 3)")
     q = g.quant(g.inputs[0])
-    lo, hi = (-1.0, 1.0) if q is None else (float(q.scale[0] * (0 - q.zero_point[0])), float(q.scale[0] * (255 - q.zero_point[0])))
+    lo, hi = (
+        (-1.0, 1.0)
+        if q is None
+        else (float(q.scale[0] * (0 - q.zero_point[0])), float(q.scale[0] * (255 - q.zero_point[0])))
+    )
     if abs(lo + 1) > 0.02 or abs(hi - 1) > 0.02:
-        raise InputError(f"{g.path.name}: input range [{lo:.3g}, {hi:.3g}] is not [-1, 1]; the zoo's preprocessing would not fit")
+        raise InputError(
+            f"{g.path.name}: input range [{lo:.3g}, {hi:.3g}] is not [-1, 1]; the zoo's preprocessing would not fit"
+        )
     return shape[1], lo, hi
 
 
@@ -151,13 +166,18 @@ def import_tflite(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, torch.T
     for part in [g] + ([head] if head else []):
         bad = sorted({op.type for op in part.ops} - ALLOWED)
         if bad:
-            raise InputError(f"{part.path.name}: unsupported ops {', '.join(bad)}; only MobileNet V1/V2 classifiers are handled")
+            raise InputError(
+                f"{part.path.name}: unsupported ops {', '.join(bad)}; only MobileNet V1/V2 classifiers are handled"
+            )
     convs = [op for op in g.ops if op.type in CONVS]
     if not convs:
         raise InputError(f"{g.path.name} has no convolutions; is it a MobileNet?")
     family = "v2" if any(op.type == "ADD" for op in g.ops) else "v1"
-    pooled_last = any(op.type == "AVERAGE_POOL_2D" for op in g.ops) and g.outputs and \
-        any(op.type == "AVERAGE_POOL_2D" and op.outputs[0] == g.outputs[0] for op in g.ops)
+    pooled_last = (
+        any(op.type == "AVERAGE_POOL_2D" for op in g.ops)
+        and g.outputs
+        and any(op.type == "AVERAGE_POOL_2D" and op.outputs[0] == g.outputs[0] for op in g.ops)
+    )
     if head is not None:
         if not pooled_last:
             raise InputError(f"{g.path.name} already ends in logits; a head file is only for an embedding extractor")
@@ -166,12 +186,18 @@ def import_tflite(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, torch.T
             raise InputError(f"{head.path.name} is not a head file (one 1x1 logits conv reading its input)")
         out_q, in_q = g.quant(g.outputs[0]), head.quant(head.inputs[0])
         if out_q is None or in_q is None or not out_q.same_as(in_q):
-            raise InputError(f"{g.path.name} output and {head.path.name} input have different quantization; not two parts of one model")
+            raise InputError(
+                f"{g.path.name} output and {head.path.name} input have different quantization; "
+                "not two parts of one model"
+            )
         if g.shape(g.outputs[0]) != head.shape(head.inputs[0]):
-            raise InputError(f"{g.path.name} output {g.shape(g.outputs[0])} does not fit {head.path.name} input {head.shape(head.inputs[0])}")
+            got, want = g.shape(g.outputs[0]), head.shape(head.inputs[0])
+            raise InputError(f"{g.path.name} output {got} does not fit {head.path.name} input {want}")
         sources = [(g, op) for op in convs] + [(head, head_convs[0])]
     elif pooled_last:
-        raise InputError(f"{g.path.name} ends at the pooled features (an embedding extractor): pass its head file as the second FILE")
+        raise InputError(
+            f"{g.path.name} ends at the pooled features (an embedding extractor): pass its head file as the second FILE"
+        )
     else:
         sources = [(g, op) for op in convs]
     weights = [(part, op, _torch_weight(part, op)) for part, op in sources]
@@ -181,7 +207,7 @@ def import_tflite(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, torch.T
     _check_flow(g, convs, net, has_logits=head is None)
     size, lo, hi = _input_range(g)
     state: dict[str, torch.Tensor] = {}
-    for (prefix, kind, stride, relu6, shape), (part, op, w) in zip(plan, weights):
+    for (prefix, kind, stride, relu6, shape), (part, op, w) in zip(plan, weights, strict=True):
         _check_conv(part, op, prefix, kind, stride, relu6)
         bias = part.constant(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else np.zeros(shape[0])
         if bias.shape != (shape[0],):
@@ -191,11 +217,19 @@ def import_tflite(paths: Sequence[str | os.PathLike]) -> tuple[dict[str, torch.T
         state[f"{prefix}.weight"] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
         state[f"{prefix}.bias"] = torch.from_numpy(np.ascontiguousarray(bias, dtype=np.float32))
     arch = type(net).__name__
-    name = next((n for n, (cls, wm, s, *_rest) in MODELS.items() if cls.__name__ == arch and wm == width and s == size), None)
+    name = next(
+        (n for n, (cls, wm, s, *_rest) in MODELS.items() if cls.__name__ == arch and wm == width and s == size), None
+    )
     meta = {
-        "architecture": arch, "model": name, "width_mult": width, "input_size": size, "num_classes": classes,
+        "architecture": arch,
+        "model": name,
+        "width_mult": width,
+        "input_size": size,
+        "num_classes": classes,
         "input_range": [round(lo, 6), round(hi, 6)],
-        "class_order": "0=background, 1..1000=ImageNet classes in sorted-wnid order" if classes == 1001 else f"{classes} classes",
+        "class_order": "0=background, 1..1000=ImageNet classes in sorted-wnid order"
+        if classes == 1001
+        else f"{classes} classes",
         "source_files": [p.path.name for p in [g] + ([head] if head else [])],
         "source_sha256": [p.sha256() for p in [g] + ([head] if head else [])],
         "conversion": "visioncircuits zoo import-tflite: scale * (q - zero_point), OHWI->OIHW, 1HWC->C1HW, float32",
@@ -211,7 +245,3 @@ def save_import(state: dict[str, torch.Tensor], meta: dict, out: str | os.PathLi
 
     data = save({k: v.contiguous() for k, v in state.items()}, metadata={"config": json.dumps(meta, sort_keys=True)})
     write_bytes(out, data)
-
-
-def registered_name(meta: dict) -> Optional[str]:
-    return meta.get("model")

@@ -4,6 +4,7 @@ Uses the pure-Python ``tflite`` schema bindings (the optional extra ``tflite``; 
 TensorFlow). Every problem with the file is an :class:`InputError` naming it, so the CLI
 prints one line.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,11 @@ class Quant:
     axis: int
 
     def same_as(self, other: "Quant") -> bool:
-        return self.scale.shape == other.scale.shape and np.allclose(self.scale, other.scale, rtol=1e-6, atol=0) \
+        return (
+            self.scale.shape == other.scale.shape
+            and np.allclose(self.scale, other.scale, rtol=1e-6, atol=0)
             and np.array_equal(self.zero_point, other.zero_point)
+        )
 
 
 class TfliteModel:
@@ -47,7 +51,9 @@ class TfliteModel:
         try:
             import tflite
         except ImportError:
-            raise InputError("reading .tflite files needs the 'tflite' package: pip install 'visioncircuits[tflite]'") from None
+            raise InputError(
+                "reading .tflite files needs the 'tflite' package: pip install 'visioncircuits[tflite]'"
+            ) from None
         self._tfl = tflite
         if not self.path.is_file():
             raise InputError(f"TFLite file not found: {self.path}")
@@ -76,8 +82,12 @@ class TfliteModel:
         name = opnames.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), f"op{code.BuiltinCode()}")
         rec = Op(i, name, [int(j) for j in op.InputsAsNumpy()], [int(j) for j in op.OutputsAsNumpy()])
         table = op.BuiltinOptions()
-        kinds = {"CONV_2D": tfl.Conv2DOptions, "DEPTHWISE_CONV_2D": tfl.DepthwiseConv2DOptions,
-                 "ADD": tfl.AddOptions, "AVERAGE_POOL_2D": tfl.Pool2DOptions}
+        kinds = {
+            "CONV_2D": tfl.Conv2DOptions,
+            "DEPTHWISE_CONV_2D": tfl.DepthwiseConv2DOptions,
+            "ADD": tfl.AddOptions,
+            "AVERAGE_POOL_2D": tfl.Pool2DOptions,
+        }
         if name in kinds and table is not None:
             o = kinds[name]()
             o.Init(table.Bytes, table.Pos)
@@ -104,14 +114,21 @@ class TfliteModel:
         if q is None or q.ScaleLength() == 0:
             return None
         scale = np.asarray(q.ScaleAsNumpy(), dtype=np.float64)
-        zp = np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64) if q.ZeroPointLength() else np.zeros(scale.shape, np.int64)
+        zp = (
+            np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64) if q.ZeroPointLength() else np.zeros(scale.shape, np.int64)
+        )
         return Quant(scale, zp, int(q.QuantizedDimension()))
 
     def constant(self, t: int) -> np.ndarray:
         """A constant tensor as float64: ``scale * (q - zero_point)`` for quantized integers."""
         tensor = self.graph.Tensors(t)
-        dtypes = {self._tfl.TensorType.UINT8: np.uint8, self._tfl.TensorType.INT8: np.int8, self._tfl.TensorType.INT32: np.int32,
-                  self._tfl.TensorType.FLOAT32: np.float32, self._tfl.TensorType.FLOAT16: np.float16}
+        dtypes = {
+            self._tfl.TensorType.UINT8: np.uint8,
+            self._tfl.TensorType.INT8: np.int8,
+            self._tfl.TensorType.INT32: np.int32,
+            self._tfl.TensorType.FLOAT32: np.float32,
+            self._tfl.TensorType.FLOAT16: np.float16,
+        }
         if tensor.Type() not in dtypes:
             raise InputError(f"{self.path}: tensor {tensor.Name().decode()} has unsupported type {tensor.Type()}")
         buffer = self.model.Buffers(tensor.Buffer())
@@ -120,7 +137,9 @@ class TfliteModel:
         values = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtypes[tensor.Type()])
         shape = self.shape(t)
         if values.size != int(np.prod(shape)):
-            raise InputError(f"{self.path}: tensor {tensor.Name().decode()} holds {values.size} values for shape {shape}")
+            raise InputError(
+                f"{self.path}: tensor {tensor.Name().decode()} holds {values.size} values for shape {shape}"
+            )
         values = values.reshape(shape)
         q = self.quant(t)
         if values.dtype.kind == "f" or q is None:
