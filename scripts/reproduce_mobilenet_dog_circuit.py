@@ -64,9 +64,9 @@ def main() -> int:
     p.add_argument("--layer", default="blocks.15")
     p.add_argument("--targets", type=int, default=2)
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--attr-images", type=int, default=64, help="dog photos used for attribution")
-    p.add_argument("--steps", type=int, default=128)
-    p.add_argument("--size", type=int, default=160, help="render size (px)")
+    p.add_argument("--attr-images", type=int, default=32, help="dog photos used for attribution")
+    p.add_argument("--steps", type=int, default=64, help="render steps per node (0: no renders)")
+    p.add_argument("--size", type=int, default=128, help="render size (px)")
     p.add_argument("--out", default="/tmp/mobilenet-dog-circuit")
     p.add_argument("--results", default=str(REPO / "results" / "mobilenet_dog_circuit.json"))
     args = p.parse_args()
@@ -131,7 +131,8 @@ def main() -> int:
     graph.graph.update(model=MODEL, target=", ".join(str(g.graph["target"]) for g in graphs), method="attribution",
                        attribution="activation_x_gradient", dataset=f"{len(dog_images)} dog photos",
                        title_note="units whose top photos are mostly dogs, traced two layers down on dog photos")
-    render_node_vis(model, graph, out / "vis", steps=args.steps, size=args.size, progress=True)
+    if args.steps > 0:  # --steps 0: the graph and numbers only, no node renders
+        render_node_vis(model, graph, out / "vis", steps=args.steps, size=args.size, progress=True)
     t_render = time.perf_counter() - t0 - t_acts - t_circuit
     title = f"Dog units of {MODEL} {args.layer} and their inputs (activation x gradient on dog photos)"
     paths = export_all(graph, out, stem="dog_circuit", title=title)

@@ -34,7 +34,7 @@ TITLE = "Real ImageNet CNNs: MobileNetV2 and V1 (gallery, dog circuit, universal
 MODEL, OTHER = "mobilenet-v2", "mobilenet-v1"
 GALLERY_LAYERS = ("blocks.2", "blocks.9", "blocks.15")
 DOG_LAYER = "blocks.15"
-DOG_UNIT = 0  # measured: the top dog unit of blocks.15 on the 1,000 sample photos (results/mobilenet_dog_circuit.json)
+DOG_UNIT = 48  # measured: the top dog unit of blocks.15 on the 1,000 sample photos, 6/9 dogs (results/mobilenet_dog_circuit.json)
 SAE_LAYER = "blocks.9"
 
 
