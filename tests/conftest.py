@@ -1,4 +1,5 @@
-"""Shared fixtures: headless Chromium (one Playwright session for the whole run), the ../shared folder (skip cleanly when absent), a temporary torch.hub
+"""Shared fixtures: headless Chromium (one Playwright session for the whole run), the ../shared folder
+(skip cleanly when absent), a temporary torch.hub
 cache holding the real CIFAR weights, and tiny hooked models for fast tests."""
 from __future__ import annotations
 
@@ -85,12 +86,10 @@ class TinyNet(nn.Module):
 
 def make_tiny(seed: int = 0):
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
     torch.manual_seed(seed)
-    spec = ModelSpec(name="tiny", family="test", description="tiny test net", build=TinyNet, input_size=16,
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_classes=3, main_layers=("relu1", "relu2"))
-    return HookedModel(TinyNet(), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(TinyNet(), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name="tiny",
+                            main_layers=("relu1", "relu2"))
 
 
 @pytest.fixture
@@ -164,7 +163,8 @@ def open_page(browser, tmp_path):
         page.on("requestfailed", lambda r: rep.failed_requests.append(r.url))
         page.goto(rep.url, wait_until="load")
         rep.broken_images = page.evaluate(
-            "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 120))"
+            "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.src.slice(0, 120))"
         )
         rep.image_count = page.evaluate("() => document.images.length")
         shot = Path(os.environ.get("VISIONCIRCUITS_SCREENSHOTS", tmp_path)) / screenshot_name

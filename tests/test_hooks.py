@@ -55,8 +55,16 @@ def test_early_exit_in_a_real_network():
             h.remove()
     assert set(acts) == {"layer1.1", "layer2.0.relu1"}
     assert counts["layer2.0.conv1"] == 1 and counts["layer2.0.relu1"] == 1
-    ran_after = [n for n, c in counts.items() if c and (n.startswith(("layer3", "linear", "avgpool")) or n == "layer2.1"
-                                                      or n.startswith(("layer2.0.conv2", "layer2.0.bn2", "layer2.0.relu2")))]
+    ran_after = [
+        n
+        for n, c in counts.items()
+        if c
+        and (
+            n.startswith(("layer3", "linear", "avgpool"))
+            or n == "layer2.1"
+            or n.startswith(("layer2.0.conv2", "layer2.0.bn2", "layer2.0.relu2"))
+        )
+    ]
     assert ran_after == []
     assert model.hook_count() == 0
 
@@ -177,3 +185,22 @@ def test_images_on_another_device_are_a_clear_error(tiny_model):
     tiny_model.to("meta")
     with pytest.raises(InputError, match="use images.to\\(model.device\\)"):
         tiny_model(torch.rand(1, 3, 16, 16))
+
+
+def test_wrap_any_module_infers_classes_and_checks_input():
+    net = nn.Sequential(
+        nn.Conv2d(3, 5, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 4)
+    )
+    model = HookedModel.wrap(
+        net, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2), input_size=12, name="seq", main_layers=("1",)
+    )
+    assert model.name == "seq" and model.spec.num_classes == 4 and not model.training
+    x = torch.rand(2, 3, 12, 12)
+    assert torch.allclose(model(x), net((x - 0.5) / 0.2), atol=1e-6)  # its preprocessing is applied
+    assert model.layer_names()[:2] == ["0", "1"]
+    with pytest.raises(InputError):
+        model(x * 255)  # still RGB in [0, 1]
+    with pytest.raises(InputError):
+        HookedModel.wrap(net, std=(1.0, 0.0, 1.0))
+    with pytest.raises(UnknownNameError):
+        HookedModel.wrap(net, input_size=12, main_layers=("nope",))

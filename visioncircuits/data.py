@@ -41,7 +41,7 @@ def load_image(path: str | os.PathLike, size: Optional[int] = None) -> torch.Ten
             w, h = im.size
             s = size / min(w, h)
             nw, nh = max(size, round(w * s)), max(size, round(h * s))
-            im = im.resize((nw, nh), Image.BILINEAR)
+            im = im.resize((nw, nh), Image.BILINEAR)  # pyright: ignore[reportAttributeAccessIssue]
             left, top = (nw - size) // 2, (nh - size) // 2
             im = im.crop((left, top, left + size, top + size))
         arr = np.asarray(im, dtype=np.float32) / 255.0
@@ -68,7 +68,9 @@ class ImageFolder:
     Unreadable files are logged, counted in ``stats.skipped`` and never crash the run.
     """
 
-    def __init__(self, folder: str | os.PathLike, size: int, limit: Optional[int] = None, paths: Optional[Sequence[Path]] = None):
+    def __init__(
+        self, folder: str | os.PathLike, size: int, limit: Optional[int] = None, paths: Optional[Sequence[Path]] = None
+    ):
         self.folder = Path(folder)
         self.size = int(size)
         self.paths = list(paths) if paths is not None else list_images(folder)

@@ -31,19 +31,23 @@ def resolve_unit(model, unit: Union[str, Unit]) -> Unit:
             raise InputError(f"class {unit.index} out of range: {model.spec.name} has {n} classes (0..{n - 1})")
         return unit
     if unit.kind == "sae":
-        cfg = sae_config(unit.sae)
-        layer = cfg.get("layer")
+        cfg = sae_config(str(unit.sae))
+        layer = str(cfg.get("layer"))
         unit = replace(unit, layer=layer)
         model.resolve_layer(layer)
         d_sae = int(cfg.get("d_sae", 0))
         if not 0 <= unit.index < d_sae:
-            raise InputError(f"latent {unit.index} out of range: the SAE at {unit.sae} has {d_sae} latents (0..{d_sae - 1})")
+            raise InputError(
+                f"latent {unit.index} out of range: the SAE at {unit.sae} has {d_sae} latents (0..{d_sae - 1})"
+            )
     else:
-        model.check_unit(unit.layer, unit.index)
-    if unit.has_position:
-        shape = model.resolve_layer(unit.layer).shape
+        model.check_unit(str(unit.layer), unit.index)
+    if unit.y is not None and unit.x is not None:
+        shape = model.resolve_layer(str(unit.layer)).shape
         if len(shape) < 3 or not (0 <= unit.y < shape[1] and 0 <= unit.x < shape[2]):
-            raise InputError(f"position @{unit.y},{unit.x} out of range for layer '{unit.layer}' of shape {tuple(shape)}")
+            raise InputError(
+                f"position @{unit.y},{unit.x} out of range for layer '{unit.layer}' of shape {tuple(shape)}"
+            )
     return unit
 
 
@@ -100,7 +104,7 @@ def unit_map(unit: Unit, acts: torch.Tensor) -> torch.Tensor:
     if unit.kind == "sae":
         from visioncircuits.sae.units import sae_latent_map
 
-        return sae_latent_map(get_sae(unit.sae, acts.device), acts, unit.index)
+        return sae_latent_map(get_sae(str(unit.sae), acts.device), acts, unit.index)
     return acts[:, unit.index]
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from visioncircuits.errors import InputError
+from visioncircuits.utils import slug
 
 _POS = r"(?:@(?P<y>-?\d+),(?P<x>-?\d+))?"
 _CHANNEL_RE = re.compile(r"^(?P<layer>[^:@\s]+):(?P<index>-?\d+)" + _POS + r"$")
@@ -48,7 +49,7 @@ class Unit:
     @property
     def slug(self) -> str:
         """A file-name-safe form of the address."""
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(self)).strip("_")
+        return slug(str(self))
 
 
 def parse_unit(text: str) -> Unit:

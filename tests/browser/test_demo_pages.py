@@ -41,7 +41,10 @@ def test_every_demo_page_loads_clean(demo_dir, open_page):
         assert rep.page_errors == [], (html, rep.page_errors)
         assert rep.failed_requests == [], (html, rep.failed_requests)
         assert rep.broken_images == [], (html, rep.broken_images)
-        assert not page.evaluate("() => Array.from(document.querySelectorAll('[src],[href]')).some(e => /^(https?:)?\\/\\//.test(e.getAttribute('src') || e.getAttribute('href') || ''))"), html
+        assert not page.evaluate(
+            "() => Array.from(document.querySelectorAll('[src],[href]'))"
+            ".some(e => /^(https?:)?\\/\\//.test(e.getAttribute('src') || e.getAttribute('href') || ''))"
+        ), html
         assert rep.screenshot.stat().st_size > 1000
         checked += 1
         page.close()

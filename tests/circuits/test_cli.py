@@ -58,7 +58,11 @@ def test_bench_compares_against_captums_algorithm_in_full(capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = [dict(zip(head, (c.strip() for c in line.strip("|").split("|")))) for line in lines if line.startswith("| compare")]
+    rows = [
+        dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+        for line in lines
+        if line.startswith("| compare")
+    ]
     assert len(rows) == 1 and rows[0]["pair"] == "layer2.2 -> layer3.0" and rows[0]["shape"] == "64x32x16x16"
     assert rows[0]["center"] == "captum"
     assert float(rows[0]["max_abs_diff"]) < 1e-5  # every row of captum's algorithm reproduced

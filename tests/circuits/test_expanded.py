@@ -11,7 +11,6 @@ from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError, UnknownNameError
 from visioncircuits.hooks import HookedModel
 from visioncircuits.zoo import load_model
-from visioncircuits.zoo.spec import ModelSpec
 
 
 def test_adjacent_layers_give_the_conv_kernel(tiny_model):
@@ -55,9 +54,7 @@ class PoolNet(nn.Module):
 
 
 def _hooked(net, size=24):
-    spec = ModelSpec(name="poolnet", family="test", description="", build=PoolNet, input_size=size,
-                     mean=(0.5,) * 3, std=(0.25,) * 3, num_classes=7)
-    return HookedModel(net, spec, spec.preprocess()).eval()
+    return HookedModel.wrap(net, mean=(0.5,) * 3, std=(0.25,) * 3, input_size=size, name="poolnet", num_classes=7)
 
 
 @pytest.fixture

@@ -19,8 +19,14 @@ EVIL = '<script>alert("x")</script>&'
 @pytest.fixture
 def circuit(tiny_model, tmp_path):
     write_png(tmp_path / "vis" / "relu2_1.png", torch.rand(3, 8, 8))
-    return build_circuit(tiny_model, "logit:0", depth=2, top_k=3, labels=lambda layer, i: EVIL if i == 1 else f"unit {i}",
-                         vis=lambda key: str(tmp_path / "vis" / "relu2_1.png") if key.startswith("relu2") else "")
+    return build_circuit(
+        tiny_model,
+        "logit:0",
+        depth=2,
+        top_k=3,
+        labels=lambda layer, i: EVIL if i == 1 else f"unit {i}",
+        vis=lambda key: str(tmp_path / "vis" / "relu2_1.png") if key.startswith("relu2") else "",
+    )
 
 
 def test_all_formats_round_trip(circuit, tmp_path):
@@ -54,7 +60,9 @@ def test_html_is_self_contained_and_escaped(circuit, tmp_path):
     assert "data:image/png;base64," in html  # the node's visualisation is embedded
     urls = re.findall(r'\s(?:src|href)="([^"]+)"', html)
     assert urls and all(u.startswith("data:") for u in urls)
-    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # only the SVG namespace
+    assert (
+        "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+    )  # only the SVG namespace
 
 
 def test_dot_quotes_names(circuit):

@@ -65,7 +65,9 @@ def test_attribution_circuit_uses_the_dataset(tiny_model):
 
 def test_channel_target_labels_and_vis(tiny_model, tmp_path):
     write_png(tmp_path / "relu1_2.png", torch.rand(3, 8, 8))
-    g = build_circuit(tiny_model, "relu2:3", depth=3, top_k=4, labels=lambda layer, i: f"{layer} feature {i}", vis=tmp_path)
+    g = build_circuit(
+        tiny_model, "relu2:3", depth=3, top_k=4, labels=lambda layer, i: f"{layer} feature {i}", vis=tmp_path
+    )
     assert set(d["layer"] for _, d in g.nodes(data=True)) == {"relu2", "relu1"}  # depth cut at the first layer
     assert g.nodes["relu1:2"]["label"] == "relu1 feature 2"
     assert g.nodes["relu1:2"]["vis"].endswith("relu1_2.png") and g.nodes["relu2:3"]["vis"] == ""
@@ -103,3 +105,17 @@ def test_sae_latents_as_nodes(tiny_model, tmp_path):
     # and an SAE latent as the target
     g2 = build_circuit(tiny_model, f"sae:{d}:1", depth=1, top_k=2)
     assert g2.nodes[f"sae:{d}:1"]["depth"] == 0 and g2.in_degree(f"sae:{d}:1") == 2
+
+
+def test_circuit_config_is_the_single_source(tiny_model):
+    from visioncircuits.circuits import CircuitConfig
+
+    cfg = CircuitConfig(depth=2, top_k=2)
+    a = build_circuit(tiny_model, "logit:0", cfg)
+    b = build_circuit(tiny_model, "logit:0", depth=2, top_k=2)
+    c = build_circuit(tiny_model, "logit:0", cfg, top_k=1)
+    assert sorted(a.edges) == sorted(b.edges) and a.number_of_edges() > c.number_of_edges()
+    with pytest.raises(UnknownNameError):
+        CircuitConfig(method="weight")
+    with pytest.raises(TypeError, match="topk"):
+        build_circuit(tiny_model, "logit:0", topk=2)

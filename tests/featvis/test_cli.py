@@ -46,7 +46,18 @@ def test_gallery_cli_with_notes_and_resume(tmp_path, capsys):
     notes = tmp_path / "notes.json"
     notes.write_text(json.dumps({"1": "vertical <edges>"}))
     out = tmp_path / "g"
-    args = ["gallery", "cifar10-resnet20", "layer3.2", "--units", "0:2", "--notes", str(notes), "--out", str(out), *BASE]
+    args = [
+        "gallery",
+        "cifar10-resnet20",
+        "layer3.2",
+        "--units",
+        "0:2",
+        "--notes",
+        str(notes),
+        "--out",
+        str(out),
+        *BASE,
+    ]
     assert main(args) == 0
     assert "rendered 2 units" in capsys.readouterr().out
     html = (out / "index.html").read_text()
@@ -67,7 +78,11 @@ def test_bench_featvis_runs_both_engines(tmp_path, capsys):
     assert main(["bench", "featvis", "--model", "cifar10-resnet20", "--weights", "random", "--layer", "layer2.0",
                  "--units", "0:2", "--size", "16", "--steps", "3", "--eval-every", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [r["engine"] for r in rows] == ["lucent render_vis", "visioncircuits render (sd 0.1)", "bare fwd+bwd to layer"]
+    assert [r["engine"] for r in rows] == [
+        "lucent render_vis",
+        "visioncircuits render (sd 0.1)",
+        "bare fwd+bwd to layer",
+    ]
     for r in rows:
         assert r["seconds"] > 0 and r["s/unit-step"] > 0 and r["step (s)"] > 0
     assert isinstance(rows[0]["objective"], float) and isinstance(rows[1]["objective"], float)

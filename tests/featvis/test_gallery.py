@@ -67,7 +67,9 @@ def test_gallery_resume_and_shards(tiny_model, tmp_path):
     assert build_gallery(tiny_model, "relu2", out, units="0:2", steps=3, size=16, progress=False).rendered == [0, 1]
     assert json.loads((out / "index.html").parent.joinpath("gallery.json").read_text())["n_units"] == 5
     # notes can change without re-rendering
-    res = build_gallery(tiny_model, "relu2", out, units="0:2", steps=3, size=16, unit_notes={0: "new label"}, progress=False)
+    res = build_gallery(
+        tiny_model, "relu2", out, units="0:2", steps=3, size=16, unit_notes={0: "new label"}, progress=False
+    )
     assert res.rendered == []
     assert "new label" in (out / "index.html").read_text()
 

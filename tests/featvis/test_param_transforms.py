@@ -94,7 +94,9 @@ def _gen(x):
     return torch.Generator(device=x.device).manual_seed(0)
 
 
-@pytest.mark.parametrize("t", [T.Jitter(3), T.RandomScale([0.8, 1.25]), T.RandomRotate([-30, 30]), T.default_transforms(32)])
+@pytest.mark.parametrize(
+    "t", [T.Jitter(3), T.RandomScale([0.8, 1.25]), T.RandomRotate([-30, 30]), T.default_transforms(32)]
+)
 def test_transforms_draw_per_image(t):
     x = torch.rand(1, 3, 32, 32).repeat(16, 1, 1, 1)  # 16 identical images
     y = t(x, _gen(x))
@@ -129,7 +131,9 @@ def test_fused_affines_equal_sequential_application():
     assert torch.allclose(fused, seq)
     # rotation by 90 degrees is a permutation of pixels
     r = T.Compose([rot])(x)
-    assert torch.allclose(r, torch.rot90(x, k=1, dims=(2, 3)), atol=1e-4) or torch.allclose(r, torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-4)
+    assert torch.allclose(r, torch.rot90(x, k=1, dims=(2, 3)), atol=1e-4) or torch.allclose(
+        r, torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-4
+    )
 
 
 def test_bad_transform_arguments():

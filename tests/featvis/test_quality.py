@@ -55,11 +55,8 @@ class _FilterNet(nn.Module):
 
 def _filter_model():
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
-    spec = ModelSpec(name="filters", family="test", description="hand-set filters", build=_FilterNet,
-                     input_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, num_classes=2)
-    return HookedModel(_FilterNet(), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(_FilterNet(), mean=(0.5,) * 3, std=(0.5,) * 3, input_size=16, name="filters", num_classes=2)
 
 
 @pytest.mark.parametrize("param", ["fft", "pixel"])

@@ -37,11 +37,9 @@ class DeadNet(nn.Module):
 
 def make_dead(inplace: bool = False):
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
-    spec = ModelSpec(name="dead", family="test", description="dead unit", build=DeadNet, input_size=16,
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_classes=2, main_layers=("relu2",))
-    return HookedModel(DeadNet(inplace), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(DeadNet(inplace), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name="dead",
+                            num_classes=2, main_layers=("relu2",))
 
 
 @pytest.mark.parametrize("inplace", [False, True])
@@ -148,7 +146,22 @@ def test_cli_switches(tmp_path, capsys):
 
     base = ["--weights", "random", "--steps", "4", "--size", "16", "--quiet"]
     out = tmp_path / "r"
-    assert main(["render", "cifar10-resnet20", "layer1.0:3", "--no-redirect-relu", "--init-sd", "0.5", "--out", str(out), *base]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "cifar10-resnet20",
+                "layer1.0:3",
+                "--no-redirect-relu",
+                "--init-sd",
+                "0.5",
+                "--out",
+                str(out),
+                *base,
+            ]
+        )
+        == 0
+    )
     rec = json.loads((out / "render.json").read_text())
     assert rec["redirect_relu_steps"] == 0 and rec["init_sd"] == 0.5
     assert main(["render", "cifar10-resnet20", "layer1.0:3", "--redirect-steps", "3", "--out", str(out), *base]) == 0
@@ -158,5 +171,10 @@ def test_cli_switches(tmp_path, capsys):
         assert main(["render", "cifar10-resnet20", "layer1.0:3", "--out", str(tmp_path / "x"), *base, *bad]) == 2
         assert capsys.readouterr().err.startswith("error:")
     g = tmp_path / "g"
-    assert main(["gallery", "cifar10-resnet20", "layer1.0", "--units", "0:1", "--no-redirect-relu", "--out", str(g), *base]) == 0
+    assert (
+        main(
+            ["gallery", "cifar10-resnet20", "layer1.0", "--units", "0:1", "--no-redirect-relu", "--out", str(g), *base]
+        )
+        == 0
+    )
     assert json.loads((g / "gallery.json").read_text())["settings"]["redirect_relu_steps"] == 0

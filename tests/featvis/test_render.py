@@ -8,6 +8,7 @@ from visioncircuits.errors import InputError, UnknownNameError
 from visioncircuits.featvis import objectives as obj
 from visioncircuits.featvis import render, render_diverse
 from visioncircuits.featvis.render import forward_acts, per_image_values
+from visioncircuits.keys import LOGITS
 
 
 def test_render_shapes_range_and_values_match_images(tiny_model):
@@ -45,7 +46,12 @@ def test_chunking_gives_same_values_as_one_batch_without_transforms(tiny_model):
 
 
 def test_objectives_sae_free_mix_and_logit(tiny_model):
-    objs = [obj.channel("relu2", 1) - obj.channel("relu2", 2), obj.class_logit(2), obj.neuron("relu1", 0, 3, 4), "relu2:5@1,1"]
+    objs = [
+        obj.channel("relu2", 1) - obj.channel("relu2", 2),
+        obj.class_logit(2),
+        obj.neuron("relu1", 0, 3, 4),
+        "relu2:5@1,1",
+    ]
     r = render(tiny_model, objs, steps=3, size=16, progress=False)
     assert len(r.values) == 4 and r.names[1] == "logit:2"
     with torch.no_grad():
@@ -55,7 +61,7 @@ def test_objectives_sae_free_mix_and_logit(tiny_model):
 
 def test_per_image_values_fast_path_matches_generic(tiny_model):
     x = torch.rand(4, 3, 16, 16)
-    acts = forward_acts(tiny_model, x, frozenset(["relu1", "relu2"]))
+    acts = tiny_model.run_with_cache(x, ["relu1", "relu2"], detach=False)
     objs = [obj.channel("relu2", 3), obj.channel("relu1", 2), obj.neuron("relu2", 1, 2, 5), 2 * obj.channel("relu2", 0)]
     got = per_image_values(objs, acts)
     want = torch.stack([o(acts)[i] for i, o in enumerate(objs)])
@@ -111,3 +117,28 @@ def test_memory_budget_sets_chunk_size(tiny_model):
     chunked = render(tiny_model, units, steps=3, size=16, memory_budget_mb=0.05, transforms="none", progress=False)
     whole = render(tiny_model, units, steps=3, size=16, batch_size=5, transforms="none", progress=False)
     assert torch.allclose(chunked.images, whole.images, atol=1e-5)
+
+
+def test_render_config_is_the_single_source(tiny_model):
+    from visioncircuits.errors import InputError
+    from visioncircuits.featvis import RenderConfig
+
+    cfg = RenderConfig(steps=6, size=16, seed=3, progress=False)
+    a = render(tiny_model, ["conv2:1", "conv2:2"], cfg)
+    b = render(tiny_model, ["conv2:1", "conv2:2"], steps=6, size=16, seed=3, progress=False)  # keywords still work
+    c = render(tiny_model, ["conv2:1", "conv2:2"], cfg, seed=4)  # a keyword overrides one field
+    assert torch.equal(a.images, b.images) and a.values == b.values
+    assert not torch.equal(a.images, c.images) and c.seed == 4 and cfg.seed == 3
+    with pytest.raises(TypeError, match="stepz"):
+        render(tiny_model, "conv2:1", cfg, stepz=3)
+    with pytest.raises(InputError, match="RenderConfig.steps"):
+        RenderConfig(steps=-1)
+
+
+def test_forward_acts_is_a_deprecated_alias_with_logits_in_one_pass(tiny_model):
+    x = torch.rand(2, 3, 16, 16)
+    with pytest.warns(DeprecationWarning):
+        acts = forward_acts(tiny_model, x, frozenset(["relu1", LOGITS]))
+    assert torch.allclose(acts[LOGITS], tiny_model(x), atol=1e-6) and acts["relu1"].requires_grad  # graph kept
+    r = render(tiny_model, ["logit:2"], steps=3, size=16, progress=False)  # logit objectives read LOGITS from the cache
+    assert r.values[0] == pytest.approx(tiny_model(r.images)[0, 2].item(), rel=1e-4, abs=1e-5)

@@ -43,7 +43,9 @@ def test_render_dataset_examples_and_gallery_of_sae_latents(tiny_model, sae_dir,
     assert ex.units[0].top[0].value >= ex.units[0].top[1].value
 
     out = tmp_path / "g"
-    g = build_gallery(tiny_model, "conv2", out, unit_spec=f"sae:{sae_dir}", units="0:3", steps=2, size=16, progress=False)
+    g = build_gallery(
+        tiny_model, "conv2", out, unit_spec=f"sae:{sae_dir}", units="0:3", steps=2, size=16, progress=False
+    )
     assert g.rendered == [0, 1, 2]
     man = json.loads((out / "gallery.json").read_text())
     assert [x["unit"] for x in man["units"]] == [f"sae:{sae_dir}:{i}" for i in range(3)]

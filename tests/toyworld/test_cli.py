@@ -10,7 +10,23 @@ from visioncircuits.toyworld.train import TrainConfig, train
 
 
 def test_train_then_eval_cli(tmp_path, capsys):
-    rc = main(["toyworld", "train", "narrow", "--seed", "3", "--out", str(tmp_path), "--steps", "3", "--batch", "8", "--eval-n", "20"])
+    rc = main(
+        [
+            "toyworld",
+            "train",
+            "narrow",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "3",
+            "--batch",
+            "8",
+            "--eval-n",
+            "20",
+        ]
+    )
     assert rc == 0
     w = tmp_path / "toy-narrow-s3.safetensors"
     assert w.exists() and not list(tmp_path.glob(".*.train.safetensors"))  # resume checkpoint cleaned up

@@ -6,7 +6,9 @@ import pytest
 from visioncircuits.cli import main
 from visioncircuits.zoo.toy import MODELS_DIR
 
-pytestmark = pytest.mark.skipif(not (MODELS_DIR / "toy-resnet-s0.safetensors").exists(), reason="toy-resnet-s0 weights not trained yet")
+pytestmark = pytest.mark.skipif(
+    not (MODELS_DIR / "toy-resnet-s0.safetensors").exists(), reason="toy-resnet-s0 weights not trained yet"
+)
 
 
 @pytest.fixture(scope="module")

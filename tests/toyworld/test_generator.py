@@ -45,7 +45,9 @@ def test_class_constituents_present_and_clutter_excluded(batch):
         for p in objs | clutter:
             assert batch.present[i, PRIMITIVE_INDEX[p]]
     # clutter really happens: most images hold primitives from outside their class
-    extra = [(batch.present[i].sum().item() > len(CLASS_PRIMITIVES[CLASSES[l]])) for i, l in enumerate(batch.labels.tolist())]
+    extra = [
+        (batch.present[i].sum().item() > len(CLASS_PRIMITIVES[CLASSES[l]])) for i, l in enumerate(batch.labels.tolist())
+    ]
     assert np.mean(extra) > 0.6
 
 
@@ -57,7 +59,10 @@ def test_masks_match_presence_and_pixels(batch):
     for i in range(20):
         bg = torch.tensor(batch.backgrounds[i]["rgb"])[:, None]
         for p in batch.present[i].nonzero()[:, 0].tolist():
-            if PRIMITIVES[p] in ("freq_boundary", "curve_90deg") and batch.labels[i] in (CLASSES.index("beach"), CLASSES.index("dog_ear")):
+            if PRIMITIVES[p] in ("freq_boundary", "curve_90deg") and batch.labels[i] in (
+                CLASSES.index("beach"),
+                CLASSES.index("dog_ear"),
+            ):
                 continue  # annotation-only outlines: checked below
             pix = batch.images[i][:, batch.masks[i, p]]
             assert (pix - bg).abs().amax(0).mean() > 0.12, (i, PRIMITIVES[p])
@@ -70,7 +75,9 @@ def test_mask_location_follows_params(batch):
         for inst in batch.params[i]:
             if inst["prims"] == ["dot"] and inst["role"] == "clutter":
                 ys, xs = batch.masks[i, PRIMITIVE_INDEX["dot"]].nonzero(as_tuple=True)
-                assert abs(xs.float().mean() + 0.5 - inst["cx"]) < 1.0 and abs(ys.float().mean() + 0.5 - inst["cy"]) < 1.0
+                assert (
+                    abs(xs.float().mean() + 0.5 - inst["cx"]) < 1.0 and abs(ys.float().mean() + 0.5 - inst["cy"]) < 1.0
+                )
                 checked += 1
     assert checked > 0
 

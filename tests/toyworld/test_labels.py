@@ -8,7 +8,6 @@ from visioncircuits.errors import InputError
 from visioncircuits.hooks import HookedModel
 from visioncircuits.toyworld import PRIMITIVES, generate
 from visioncircuits.toyworld.labels import auc_matrix, label_units, monosemanticity, selectivity, unit_responses
-from visioncircuits.zoo.spec import ModelSpec
 
 
 class HandSet(nn.Module):
@@ -34,9 +33,7 @@ class HandSet(nn.Module):
 
 @pytest.fixture(scope="module")
 def hand_model():
-    spec = ModelSpec(name="hand", family="test", description="hand-set filters", build=HandSet, input_size=64,
-                     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), num_classes=3)
-    return HookedModel(HandSet(), spec, spec.preprocess()).eval()
+    return HookedModel.wrap(HandSet(), input_size=64, name="hand", num_classes=3)
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,9 @@ class Net(nn.Module):
 
 def hooked(net: nn.Module, name: str, input_size: int = 16):
     from visioncircuits.hooks import HookedModel
-    from visioncircuits.zoo.spec import ModelSpec
 
-    spec = ModelSpec(name=name, family="test", description="test net", build=type(net), input_size=input_size,
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_classes=3, main_layers=("relu1", "relu2"))
-    return HookedModel(net, spec, spec.preprocess()).eval()
+    return HookedModel.wrap(net, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=input_size, name=name,
+                            main_layers=("relu1", "relu2"))
 
 
 def permuted_copy(net: Net, p1: torch.Tensor, p2: torch.Tensor) -> Net:

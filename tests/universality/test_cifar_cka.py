@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visioncircuits.universality.activations import resolve_layers
 from visioncircuits.universality.compare import cka_matrices
-from visioncircuits.universality.probes import FolderProbes
+from visioncircuits.universality.probes import FolderProbes, resolve_layers
 
 pytestmark = pytest.mark.shared
 

@@ -8,9 +8,16 @@ import pytest
 import torch
 
 from visioncircuits.errors import InputError, VisionCircuitsError
-from visioncircuits.universality.matching import CrossCorrelation, match_units
-from visioncircuits.universality.minibatch import MinibatchCKA, full_cka_matrix
-from visioncircuits.universality.nulls import benjamini_hochberg, null_strengths, permute_images, significance
+from visioncircuits.universality.matching import (
+    CrossCorrelation,
+    MinibatchCKA,
+    benjamini_hochberg,
+    full_cka_matrix,
+    match_units,
+    null_strengths,
+    permute_images,
+    significance,
+)
 
 
 def _layers(n=600, seed=0):
@@ -121,7 +128,9 @@ def test_significance_against_null():
     assert s.p[2] == pytest.approx(1.0)
     assert s.significant.tolist() == [True, False, False]
     assert s.z[0] > 3 and s.null_n == 100
-    np.testing.assert_allclose(benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    np.testing.assert_allclose(
+        benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
+    )
     with pytest.raises(InputError):
         significance([0.1], [])
 
@@ -144,7 +153,10 @@ def test_minibatch_cka_is_scale_free_across_batches_in_float32():
     big = MinibatchCKA(1, 1)
     for i in range(0, 400, 100):
         ref.update([a[i:i + 100]], [b[i:i + 100]])
-        big.update([torch.tensor(a[i:i + 100] * 1e25, dtype=torch.float32)], [torch.tensor(b[i:i + 100] * 1e-25, dtype=torch.float32)])
+        big.update(
+            [torch.tensor(a[i : i + 100] * 1e25, dtype=torch.float32)],
+            [torch.tensor(b[i : i + 100] * 1e-25, dtype=torch.float32)],
+        )
     assert np.isfinite(big.result()).all()
     assert big.result()[0, 0] == pytest.approx(ref.result()[0, 0], abs=1e-4)
     # the estimate is the sum over batches: batch order does not matter
@@ -155,7 +167,7 @@ def test_minibatch_cka_is_scale_free_across_batches_in_float32():
 
 
 def test_minibatch_cka_equals_hand_computed_sum_of_unbiased_hsic():
-    from visioncircuits.universality.cka import center_gram
+    from visioncircuits.universality.measures import center_gram
 
     a, b, _ = _layers(300, seed=9)
     a = a * np.repeat([1.0, 50.0, 0.02], 100)[:, None]  # batches of very different magnitude

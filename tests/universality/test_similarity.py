@@ -7,9 +7,18 @@ import pytest
 import torch
 
 from visioncircuits.errors import InputError, VisionCircuitsError
-from visioncircuits.universality.cca import mean_squared_cca, pwcca, svcca
-from visioncircuits.universality.cka import linear_cka, rbf_cka
-from visioncircuits.universality.similarity import METRICS, mutual_knn, procrustes_distance, procrustes_similarity, similarity
+from visioncircuits.universality.measures import (
+    METRICS,
+    linear_cka,
+    mean_squared_cca,
+    mutual_knn,
+    procrustes_distance,
+    procrustes_similarity,
+    pwcca,
+    rbf_cka,
+    similarity,
+    svcca,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +37,16 @@ def test_reference_values_kornblith_colab(xy):
     # the colab's cca() applies QR to the raw (uncentred) features
     assert round(mean_squared_cca(x, y, center=False), 5) == 0.54312
     # centring first is the same computation on centred data
-    assert mean_squared_cca(x, y) == pytest.approx(mean_squared_cca(x - x.mean(0), y - y.mean(0), center=False), abs=1e-12)
+    assert mean_squared_cca(x, y) == pytest.approx(
+        mean_squared_cca(x - x.mean(0), y - y.mean(0), center=False), abs=1e-12
+    )
 
 
 def test_gram_and_feature_space_linear_cka_agree(xy):
     x, y = xy
     wide = np.concatenate([x, np.random.default_rng(0).normal(size=(100, 200))], axis=1)  # d > n: gram path
     narrow = linear_cka(x, y)  # d < n: feature-space path
-    from visioncircuits.universality.cka import cka_from_grams, gram_linear
+    from visioncircuits.universality.measures import cka_from_grams, gram_linear
     xc, yc = torch.tensor(x - x.mean(0)), torch.tensor(y - y.mean(0))
     assert narrow == pytest.approx(cka_from_grams(gram_linear(xc), gram_linear(yc)), abs=1e-12)
     wc = torch.tensor(wide - wide.mean(0))

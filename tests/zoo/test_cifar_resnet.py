@@ -22,7 +22,9 @@ def _expected_params(depth: int) -> int:
     return stem + s1 + s2 + s3 + 64 * 10 + 10
 
 
-@pytest.mark.parametrize("depth,published", [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018), (110, 1_727_962)])
+@pytest.mark.parametrize(
+    "depth,published", [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018), (110, 1_727_962)]
+)
 def test_every_depth_builds_with_the_right_parameter_count(depth, published):
     model = load_model(f"cifar10-resnet{depth}", weights="random")
     count = sum(p.numel() for p in model.parameters())
@@ -91,7 +93,9 @@ def test_missing_published_file_names_url_file_and_dir(empty_hub):
     with pytest.raises(WeightsError) as e:
         load_model("cifar10-resnet110")
     msg = str(e.value)
-    assert "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/resnet110-1d1ed7c2.th" in msg
+    assert (
+        "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/resnet110-1d1ed7c2.th" in msg
+    )
     assert str(empty_hub / "resnet110-1d1ed7c2.th") in msg
 
 

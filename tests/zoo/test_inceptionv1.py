@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from visioncircuits.errors import UnknownNameError, WeightsError
 from visioncircuits.zoo import load_model
-from visioncircuits.zoo.inceptionv1 import BLOCKS, InceptionV1, MAIN_LAYERS
+from visioncircuits.zoo.inceptionv1 import BLOCKS, MAIN_LAYERS, InceptionV1
 
 lucent_inception = pytest.importorskip("lucent.modelzoo.inceptionv1.InceptionV1")
 LUCENT_HOOKED = list(MAIN_LAYERS) + ["maxpool0", "softmax2_pre_activation_matmul"]
@@ -226,7 +226,9 @@ def test_early_exit_skips_everything_after_the_requested_branch(tf_model, images
     counts, handles = {}, []
     for name, mod in tf_model.net.named_modules():
         if name:
-            handles.append(mod.register_forward_hook(lambda m, i, o, n=name: counts.__setitem__(n, counts.get(n, 0) + 1)))
+            handles.append(
+                mod.register_forward_hook(lambda m, i, o, n=name: counts.__setitem__(n, counts.get(n, 0) + 1))
+            )
     try:
         acts = tf_model.run_with_cache(images, "mixed3b_3x3")
     finally:

@@ -4,7 +4,8 @@ Same model instance, units, image size, steps, parameterisation (FFT, decorrelat
 Adam lr 0.05) and transform chain (Lucent's ``standard_transforms``, ours drawn per image).
 Initial noise: Lucent's sd 0.01, ours ``--init-sd`` (default 0.1, the engine's default; with
 0.01 ReLU units that are 0 on a near-grey image get no gradient under our reflection-padded
-transforms, while Lucent's zero-filled rotations happen to wake them up). Lucent renders one unit per call (its usual use); this engine renders all
+transforms, while Lucent's zero-filled rotations happen to wake them up). Lucent renders one unit per call (its
+usual use); this engine renders all
 units in one batch. Objectives are measured the same way for both: the unit's spatial-mean
 activation on the final, untransformed image. A third row times a bare forward+backward
 (input gradient only) truncated at the target layer, on the same batch shape.
@@ -27,7 +28,9 @@ DESCRIPTION = "feature visualisation: this engine vs lucent render_vis (time per
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="inceptionv1")
-    p.add_argument("--weights", default=None, help="weights file or 'random' (default: published if cached, else random)")
+    p.add_argument(
+        "--weights", default=None, help="weights file or 'random' (default: published if cached, else random)"
+    )
     p.add_argument("--layer", default="mixed4a")
     p.add_argument("--units", default="0:4", help="channel range of --layer, e.g. 0:4 or 3,7,11")
     p.add_argument("--size", type=int, default=224)
@@ -108,9 +111,18 @@ def run(args: argparse.Namespace) -> list:
     if not args.skip_lucent:
         secs, imgs = run_lucent(model, args.layer, channels, size, steps)
         lucent_vals = _values(model, args.layer, channels, imgs)
-        rows.append({"engine": "lucent render_vis", **common, "seconds": secs, "s/unit-step": secs / (n * steps),
-                     "objective": float(np.mean(lucent_vals)), "time to lucent obj (s)": "", "step (s)": secs / (n * steps),
-                     "step / bare": ""})
+        rows.append(
+            {
+                "engine": "lucent render_vis",
+                **common,
+                "seconds": secs,
+                "s/unit-step": secs / (n * steps),
+                "objective": float(np.mean(lucent_vals)),
+                "time to lucent obj (s)": "",
+                "step (s)": secs / (n * steps),
+                "step / bare": "",
+            }
+        )
 
     res = render(model, [f"{args.layer}:{c}" for c in channels], steps=steps, size=size, param="fft",
                  param_kwargs={"sd": args.init_sd}, transforms=lucent_standard(), lr=0.05, batch_size=n, progress=False,
@@ -124,9 +136,18 @@ def run(args: argparse.Namespace) -> list:
         reach = next((f"{h[1]:.3g} (step {h[0]})" for h in res.history if np.mean(h[2]) >= target), "not reached")
     pad = 12  # lucent_standard pads 12 px on each side
     bare = bare_step(model, args.layer, n, size + 2 * pad)
-    rows.append({"engine": f"visioncircuits render (sd {args.init_sd:g})", **common, "seconds": opt_secs, "s/unit-step": opt_secs / (n * steps),
-                 "objective": float(np.mean(res.values)), "time to lucent obj (s)": reach, "step (s)": step,
-                 "step / bare": step / bare})
+    rows.append(
+        {
+            "engine": f"visioncircuits render (sd {args.init_sd:g})",
+            **common,
+            "seconds": opt_secs,
+            "s/unit-step": opt_secs / (n * steps),
+            "objective": float(np.mean(res.values)),
+            "time to lucent obj (s)": reach,
+            "step (s)": step,
+            "step / bare": step / bare,
+        }
+    )
     rows.append({"engine": "bare fwd+bwd to layer", **common, "seconds": bare * steps, "s/unit-step": bare / n,
                  "objective": "", "time to lucent obj (s)": "", "step (s)": bare, "step / bare": 1.0})
     if lucent_vals is not None:  # lucent's step renders one unit: compare with a batch-1 bare step

@@ -23,7 +23,9 @@ from visioncircuits.errors import InputError
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION = "train TopK SAEs with visioncircuits and with overcomplete on the same data: samples/s and explained variance"
+DESCRIPTION = (
+    "train TopK SAEs with visioncircuits and with overcomplete on the same data: samples/s and explained variance"
+)
 
 
 def _default_shared() -> Path:
@@ -34,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shared", default=None, help="the shared folder (default: $VISIONCIRCUITS_SHARED or ../shared)")
     p.add_argument("--dataset", default=None, help="image folder (default: SHARED/data/imagenet-samples)")
     p.add_argument("--model", default="cifar10-resnet20")
-    p.add_argument("--weights", default=None, help="model weights (default: SHARED/weights/<published file> if present)")
+    p.add_argument(
+        "--weights", default=None, help="model weights (default: SHARED/weights/<published file> if present)"
+    )
     p.add_argument("--layer", default="layer3")
     p.add_argument("--latents", type=int, default=1024)
     p.add_argument("--k", type=int, default=16)
@@ -55,7 +59,7 @@ def _import_overcomplete():
         if not hasattr(cm, "get_cmap"):
             import matplotlib
 
-            cm.get_cmap = matplotlib.colormaps.get_cmap
+            cm.get_cmap = matplotlib.colormaps.get_cmap  # pyright: ignore[reportAttributeAccessIssue]
     except ImportError:
         pass
     try:
@@ -63,7 +67,9 @@ def _import_overcomplete():
         from overcomplete.sae.losses import top_k_auxiliary_loss
         from overcomplete.sae.train import train_sae as oc_train
     except ImportError as e:
-        raise InputError(f"the overcomplete package is needed for this benchmark (pip install overcomplete): {e}") from None
+        raise InputError(
+            f"the overcomplete package is needed for this benchmark (pip install overcomplete): {e}"
+        ) from None
     return TopKSAE, top_k_auxiliary_loss, oc_train
 
 
@@ -125,13 +131,26 @@ def run_overcomplete(args, train: torch.Tensor, held: torch.Tensor, device, aux:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     crit = aux_loss if aux else (lambda x, x_hat, *_: (x - x_hat).square().mean())
     t0 = time.perf_counter()
-    oc_train(model, _Batches(train * scale, args.batch_size, args.steps), crit, opt, nb_epochs=1, monitoring=0, device=str(device))
+    oc_train(
+        model,
+        _Batches(train * scale, args.batch_size, args.steps),
+        crit,
+        opt,
+        nb_epochs=1,
+        monitoring=0,
+        device=str(device),
+    )
     secs = time.perf_counter() - t0
     model.eval()
     with torch.no_grad():
         xs = held.to(device) * scale
         _, z, x_hat = model(xs)
-    return {"seconds": secs, "ev": _ev(xs, x_hat), "l0": float((z != 0).float().sum(1).mean()), "dead": float(((z != 0).sum(0) == 0).float().mean())}
+    return {
+        "seconds": secs,
+        "ev": _ev(xs, x_hat),
+        "l0": float((z != 0).float().sum(1).mean()),
+        "dead": float(((z != 0).sum(0) == 0).float().mean()),
+    }
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -181,6 +200,9 @@ def run(args: argparse.Namespace) -> list[dict]:
             "dead frac": round(statistics.median(r["dead"] for r in rs), 4),
         })
     for r in rows:
-        r["setup"] = (f"{args.model} {args.layer} d_in={train.shape[1]} d_sae={args.latents} k={args.k} batch={args.batch_size} "
-                      f"steps={args.steps} train={len(train)} held-out={len(held)} threads={torch.get_num_threads()} {device.type}")
+        r["setup"] = (
+            f"{args.model} {args.layer} d_in={train.shape[1]} d_sae={args.latents} k={args.k} batch={args.batch_size} "
+            f"steps={args.steps} train={len(train)} held-out={len(held)} "
+            f"threads={torch.get_num_threads()} {device.type}"
+        )
     return rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import time
 
-
 DESCRIPTION = "toy-world generator speed: images/s with and without masks, on this machine"
 
 

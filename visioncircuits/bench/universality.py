@@ -21,13 +21,17 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION = "CKA of every layer pair of two models on N images: minibatch vs full-matrix (time, peak memory, agreement)"
+DESCRIPTION = (
+    "CKA of every layer pair of two models on N images: minibatch vs full-matrix (time, peak memory, agreement)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     shared = os.environ.get("VISIONCIRCUITS_SHARED", "../shared")
     p.add_argument("--models", nargs=2, default=["cifar10-resnet20", "cifar10-resnet56"], metavar="MODEL")
-    p.add_argument("--shared", default=shared, help="shared folder with weights/ (default $VISIONCIRCUITS_SHARED or ../shared)")
+    p.add_argument(
+        "--shared", default=shared, help="shared folder with weights/ (default $VISIONCIRCUITS_SHARED or ../shared)"
+    )
     p.add_argument("--dataset", default=None, help="probe images (default SHARED/data/imagenet-samples)")
     p.add_argument("--images", type=int, nargs="+", default=[1000], help="numbers of images to run (default 1000)")
     p.add_argument("--batch-size", type=int, default=100)
@@ -53,9 +57,16 @@ def _worker(method: str, cfg: dict, queue) -> None:
 def _measure(method: str, cfg: dict) -> dict:
     import torch
 
-    from visioncircuits.universality.activations import resolve_layers, stream_activations
-    from visioncircuits.universality.minibatch import BatchGrams, MinibatchCKA, full_cka_matrix
-    from visioncircuits.universality.probes import FolderProbes
+    from visioncircuits.universality.matching import (
+        BatchGrams,
+        MinibatchCKA,
+        full_cka_matrix,
+    )
+    from visioncircuits.universality.probes import (
+        FolderProbes,
+        resolve_layers,
+        stream_activations,
+    )
     from visioncircuits.zoo import load_model
 
     torch.set_num_threads(cfg["threads"])
@@ -89,8 +100,15 @@ def _measure(method: str, cfg: dict) -> dict:
         del keep
         matrix = full_cka_matrix(xs, ys, debiased=cfg["debiased"])
     seconds = time.perf_counter() - t0
-    return {"matrix": matrix, "seconds": seconds, "cpu_seconds": time.process_time() - cpu0, "peak_mb": _peak_mb(device) - base, "pairs": int(matrix.size),
-            "n": len(probes), "layers": (len(layers["a"]), len(layers["b"]))}
+    return {
+        "matrix": matrix,
+        "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu0,
+        "peak_mb": _peak_mb(device) - base,
+        "pairs": int(matrix.size),
+        "n": len(probes),
+        "layers": (len(layers["a"]), len(layers["b"])),
+    }
 
 
 def _run(method: str, cfg: dict) -> dict:
@@ -137,18 +155,36 @@ def run(args: argparse.Namespace) -> list[dict]:
     device = str(pick_device(args.device))
     rows = []
     for n in args.images:
-        cfg = {"models": list(args.models), "dataset": str(dataset), "n": n, "batch_size": args.batch_size, "layers": args.layers,
-               "device": device, "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1, "debiased": True}
+        cfg = {
+            "models": list(args.models),
+            "dataset": str(dataset),
+            "n": n,
+            "batch_size": args.batch_size,
+            "layers": args.layers,
+            "device": device,
+            "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1,
+            "debiased": True,
+        }
         mini = _run("minibatch", cfg)
         full_unb = _run("full", cfg)
         full_b = _run("full", {**cfg, "debiased": False})
         ref = full_unb["matrix"]
-        for name, res in (("minibatch (unbiased HSIC)", mini), ("full-matrix debiased", full_unb), ("full-matrix biased", full_b)):
+        for name, res in (
+            ("minibatch (unbiased HSIC)", mini),
+            ("full-matrix debiased", full_unb),
+            ("full-matrix biased", full_b),
+        ):
             m = res["matrix"]
-            rows.append({
-                "method": name, "images": res["n"], "layer pairs": res["pairs"], "wall s": round(res["seconds"], 1), "CPU s": round(res["cpu_seconds"], 1),
-                "peak extra MB": round(res["peak_mb"], 1),
-                "max |diff| vs full debiased": round(float(np.abs(m - ref).max()), 4),
-                "row argmax = full debiased": f"{int((m.argmax(1) == ref.argmax(1)).sum())}/{m.shape[0]}",
-            })
+            rows.append(
+                {
+                    "method": name,
+                    "images": res["n"],
+                    "layer pairs": res["pairs"],
+                    "wall s": round(res["seconds"], 1),
+                    "CPU s": round(res["cpu_seconds"], 1),
+                    "peak extra MB": round(res["peak_mb"], 1),
+                    "max |diff| vs full debiased": round(float(np.abs(m - ref).max()), 4),
+                    "row argmax = full debiased": f"{int((m.argmax(1) == ref.argmax(1)).sum())}/{m.shape[0]}",
+                }
+            )
     return rows

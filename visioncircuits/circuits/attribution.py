@@ -25,8 +25,9 @@ from tqdm.auto import tqdm
 from visioncircuits.data import ImageFolder
 from visioncircuits.errors import InputError
 from visioncircuits.hooks import check_images
+from visioncircuits.keys import SAELayer, is_sae_layer
+from visioncircuits.unit_activations import resolve_unit, unit_value
 from visioncircuits.units import Unit
-from visioncircuits.unit_activations import get_sae, resolve_unit, sae_config, unit_value
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class LayerAttribution:
         info = self.model.layer_info()
         tgt = self.target.layer
         for layer in layers:
-            if layer.startswith("sae:"):
+            if is_sae_layer(layer):
                 continue
             self.model.resolve_layer(layer)
             if tgt is not None and info[layer].order >= info[tgt].order:
@@ -121,8 +122,8 @@ class ActivationGradient(LayerAttribution):
             acts[layer] = out
             return None
 
-        def splice(sae_dir):
-            sae = get_sae(sae_dir, images.device)
+        def splice(sae_layer: SAELayer):
+            sae = sae_layer.load(images.device)
 
             def hook(out, _layer):
                 from visioncircuits.sae.models import flatten_positions, unflatten_positions
@@ -130,15 +131,16 @@ class ActivationGradient(LayerAttribution):
                 flat = flatten_positions(out)
                 z = sae.encode(flat).detach().requires_grad_(True)
                 recon = sae.decode(z)
-                codes[f"sae:{sae_dir}"] = z
+                codes[str(sae_layer)] = z
                 return unflatten_positions(recon, out.shape) + (out - unflatten_positions(recon, out.shape)).detach()
 
             return hook
 
         hooks = []
         for layer in layers:
-            if layer.startswith("sae:"):
-                hooks.append((sae_config(layer[4:])["layer"], splice(layer[4:])))
+            if is_sae_layer(layer):
+                sae_layer = SAELayer.parse(layer)
+                hooks.append((sae_layer.layer, splice(sae_layer)))
             else:
                 hooks.append((layer, grab))
         with torch.enable_grad(), self.model.hooks(hooks):
@@ -150,7 +152,7 @@ class ActivationGradient(LayerAttribution):
         for layer, a, g in zip(layers, leaves, grads):
             g = torch.zeros_like(a) if g is None else g
             s = a * g
-            out[layer] = s.view(n, -1, s.shape[-1]).sum(1) if layer.startswith("sae:") else _per_channel(s)
+            out[layer] = s.view(n, -1, s.shape[-1]).sum(1) if is_sae_layer(layer) else _per_channel(s)
         return out
 
 
@@ -168,14 +170,14 @@ class IntegratedGradients(LayerAttribution):
     def _batch(self, images: torch.Tensor, layers: list[str]) -> Scores:
         from captum.attr import LayerIntegratedGradients
 
-        if any(layer.startswith("sae:") for layer in layers):
+        if any(is_sae_layer(layer) for layer in layers):
             raise InputError("SAE latents are attributed with method 'activation_x_gradient'")
         out = {}
         for layer in layers:
             lig = LayerIntegratedGradients(self.forward_func, self.model.get_module(layer))
             with torch.enable_grad():
                 a = lig.attribute(images, baselines=torch.full_like(images, self.baseline), n_steps=self.n_steps)
-            out[layer] = _per_channel(a)
+            out[layer] = _per_channel(a)  # pyright: ignore[reportArgumentType]  (captum returns one tensor here)
         return out
 
 
@@ -193,13 +195,13 @@ class Conductance(LayerAttribution):
 
         out = {}
         for layer in layers:
-            if layer.startswith("sae:"):
+            if is_sae_layer(layer):
                 raise InputError("SAE latents are attributed with method 'activation_x_gradient'")
             lc = LayerConductance(self.forward_func, self.model.get_module(layer))
             with torch.enable_grad():
                 a = lc.attribute(images, baselines=torch.full_like(images, self.baseline), n_steps=self.n_steps,
                                      method="riemann_trapezoid")
-            out[layer] = _per_channel(a)
+            out[layer] = _per_channel(a)  # pyright: ignore[reportArgumentType]  (captum returns one tensor here)
         return out
 
 

@@ -45,7 +45,9 @@ def layout(graph: nx.DiGraph) -> dict:
     for n, d in graph.nodes(data=True):
         rows.setdefault(int(d.get("depth", 0)), []).append(n)
     for depth in rows:  # order a row by strongest downstream connection, then unit
-        rows[depth].sort(key=lambda n: (-max((abs(e["strength"]) for _, _, e in graph.out_edges(n, data=True)), default=0), str(n)))
+        rows[depth].sort(
+            key=lambda n: (-max((abs(e["strength"]) for _, _, e in graph.out_edges(n, data=True)), default=0), str(n))
+        )
     widest = max((len(r) for r in rows.values()), default=1)
     width = 2 * MARGIN + widest * NODE + (widest - 1) * GAP_X
     pos, nodes = {}, []
@@ -57,9 +59,18 @@ def layout(graph: nx.DiGraph) -> dict:
             d = graph.nodes[n]
             x = x0 + i * (NODE + GAP_X)
             pos[n] = (x, y)
-            nodes.append({"key": str(n), "x": x, "y": y, "layer": str(d.get("layer", "")), "label": str(d.get("label", "")),
-                          "img": _vis_uri(str(d.get("vis", ""))), "depth": depth,
-                          "stats": {k: d[k] for k in ("act_mean", "act_max") if k in d}})
+            nodes.append(
+                {
+                    "key": str(n),
+                    "x": x,
+                    "y": y,
+                    "layer": str(d.get("layer", "")),
+                    "label": str(d.get("label", "")),
+                    "img": _vis_uri(str(d.get("vis", ""))),
+                    "depth": depth,
+                    "stats": {k: d[k] for k in ("act_mean", "act_max") if k in d},
+                }
+            )
     height = MARGIN * 2 + (max(rows, default=0) + 1) * (NODE + LABEL_H + GAP_Y) - GAP_Y
     wmax = max((abs(e["strength"]) for _, _, e in graph.edges(data=True)), default=1.0) or 1.0
     edges = []

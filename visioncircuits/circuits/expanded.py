@@ -34,12 +34,13 @@ from tqdm.auto import tqdm
 from visioncircuits.circuits import window as W
 from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError
-from visioncircuits.units import Unit
+from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.unit_activations import resolve_unit, unit_map
+from visioncircuits.units import Unit
+from visioncircuits.utils import first_line
 
 log = logging.getLogger(__name__)
 
-LOGITS = "logits"
 Readout = Callable[[torch.Tensor], torch.Tensor]  # upper activation (B, ...) -> (B, R)
 Crop = Union[None, int, str]
 UnitsArg = Optional[Sequence[Union[str, Unit, int]]]
@@ -90,7 +91,7 @@ def unit_readout(units: Sequence[Unit], center: str = "floor_half") -> Readout:
     return read
 
 
-def centre_crop(w: torch.Tensor, crop: Optional[int], center: str = "floor_half") -> torch.Tensor:
+def centre_crop(w: torch.Tensor, crop: Crop, center: str = "floor_half") -> torch.Tensor:
     """Centre ``crop`` x ``crop`` window of the last two dims: starting at ``H // 2 - crop // 2``
     (floor_half, centred on ``H // 2`` as the upper readout) or ``(H - crop) // 2`` (captum)."""
     if crop is None:
@@ -135,7 +136,7 @@ class ExpandedWeights:
     def _check_pair(self, lower: str, upper: str) -> None:
         info = self.model.layer_info(self.size)
         self.model.resolve_layer(lower, self.size)
-        if upper == LOGITS:
+        if is_logits(upper):
             return
         self.model.resolve_layer(upper, self.size)
         if info[lower].order >= info[upper].order:
@@ -143,18 +144,21 @@ class ExpandedWeights:
 
     def _readout(self, upper: str, units: UnitsArg) -> tuple[Readout, int, bool]:
         """(readout, number of rows, whether positions are fixed)."""
-        n_all = self.model.spec.num_classes if upper == LOGITS else self.model.channels(upper)
+        n_all = self.model.spec.num_classes if is_logits(upper) else self.model.channels(upper)
         c = self.center
         if units is None:
             return (lambda acts: centre_readout(acts, center=c)), n_all, False
         units = list(units)
         if all(isinstance(u, int) and not isinstance(u, bool) for u in units):
-            bad = [u for u in units if not 0 <= u < n_all]
+            channels = [int(u) for u in units]  # type: ignore[arg-type]  (all ints, checked above)
+            bad = [u for u in channels if not 0 <= u < n_all]
             if bad:
                 raise InputError(f"unit {bad[0]} out of range: '{upper}' has {n_all} units (0..{n_all - 1})")
-            return (lambda acts: centre_readout(acts, units, c)), len(units), False
-        parsed = [resolve_unit(self.model, u) for u in units]
-        wrong = [str(u) for u in parsed if (u.layer or LOGITS) != upper]
+            return (lambda acts: centre_readout(acts, channels, c)), len(channels), False
+        if any(isinstance(u, int) for u in units):
+            raise InputError("give units as all channel indices or all unit addresses, not a mix")
+        parsed = [resolve_unit(self.model, u) for u in units if not isinstance(u, int)]
+        wrong = [str(u) for u in parsed if (u.layer or LOGITS) != (LOGITS if is_logits(upper) else upper)]
         if wrong:
             raise InputError(f"units {', '.join(wrong)} do not read from layer '{upper}'")
         return unit_readout(parsed, c), len(parsed), any(u.has_position for u in parsed)
@@ -177,8 +181,10 @@ class ExpandedWeights:
             got["y"] = out
             raise _Stop
 
-        hooks = [(lower, inject)] + ([] if upper == LOGITS else [(upper, grab)])
-        tries = list(dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])]))
+        hooks = [(lower, inject)] + ([] if is_logits(upper) else [(upper, grab)])
+        tries = list(
+            dict.fromkeys(([(self._small_image(), 1)] if small else []) + [(self.size, 1), (self.size, x.shape[0])])
+        )
         for i, (size, batch) in enumerate(tries):
             img = torch.zeros(batch, 3, size, size, device=x.device)
             try:
@@ -209,7 +215,9 @@ class ExpandedWeights:
         per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
         chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
         out = []
-        for s in tqdm(range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False):
+        for s in tqdm(
+            range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False
+        ):
             b = min(chunk, n - s)
             with torch.enable_grad():
                 x = self._leaf(shape, b)
@@ -221,7 +229,13 @@ class ExpandedWeights:
 
     # ---------------------------------------------------------------- public
     def compute(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:
-        """[R, C_lower, kh, kw]: row r is the linear map from the lower layer to upper unit r."""
+        """[R, C_lower, kh, kw]: row r is the linear map from the lower layer to upper unit r.
+
+        Examples:
+            >>> ew = ExpandedWeights(load_model("cifar10-resnet20", weights="random"))
+            >>> ew.compute("layer2.2", "layer3.0", crop=5, units=[0, 1]).shape
+            torch.Size([2, 32, 5, 5])
+        """
         self._check_pair(lower, upper)
         readout, n, fixed_pos = self._readout(upper, units)
         lower_shape = self.model.layer_info(self.size)[lower].shape
@@ -233,11 +247,11 @@ class ExpandedWeights:
         g_full = self._probe(lower_shape, lower, upper, readout, v)
         box = W.nonzero_box(g_full)
         rows = None
-        if self.window and not fixed_pos and box is not None and upper != LOGITS and W.is_interior(box, h, w):
+        if self.window and not fixed_pos and box is not None and not is_logits(upper) and W.is_interior(box, h, w):
             try:
                 rows = self._windowed(lower, upper, readout, n, v, g_full, box)
             except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
-                log.debug("no window for %s->%s: %s", lower, upper, str(e).splitlines()[0])
+                log.debug("no window for %s->%s: %s", lower, upper, first_line(e))
         if rows is None:
             self.last_size = (h, w)
             rows = self._rows(lower_shape, lower, upper, readout, n)
@@ -272,7 +286,11 @@ class ExpandedWeights:
             except (RuntimeError, IndexError):  # too small for this path
                 continue
             b = W.nonzero_box(g)
-            if b is None or W.box_shape(b) != W.box_shape(box) or not W.matches(g[:, b[0]:b[1] + 1, b[2]:b[3] + 1], ref):
+            if (
+                b is None
+                or W.box_shape(b) != W.box_shape(box)
+                or not W.matches(g[:, b[0] : b[1] + 1, b[2] : b[3] + 1], ref)
+            ):
                 continue
             log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
             small = self._rows((c, L, L), lower, upper, readout, n)
@@ -296,7 +314,8 @@ class ExpandedWeights:
                 rows.append(torch.zeros_like(x[0]) if g is None else g[0])
         rows = torch.stack(rows).detach()
         if crop == "auto":
-            crop = W.auto_crop(W.nonzero_box(rows.sum(0)), *rows.shape[-2:], self.center)
+            h, w = rows.shape[-2:]
+            crop = W.auto_crop(W.nonzero_box(rows.sum(0)), h, w, self.center)
         return centre_crop(rows, crop, self.center)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -18,6 +17,7 @@ import networkx as nx
 
 from visioncircuits.atomic import write_bytes, write_json, write_text
 from visioncircuits.errors import InputError
+from visioncircuits.utils import slug
 
 FORMATS = ("graphml", "json", "gexf", "dot", "html")
 SUFFIX = {"graphml": ".graphml", "json": ".json", "gexf": ".gexf", "dot": ".dot", "html": ".html"}
@@ -26,7 +26,9 @@ SUFFIX = {"graphml": ".graphml", "json": ".json", "gexf": ".gexf", "dot": ".dot"
 def _scalar_copy(graph: nx.DiGraph) -> nx.DiGraph:
     """Same graph with lists/dicts/None turned into strings, as GraphML and GEXF require."""
     def fix(d: dict) -> dict:
-        return {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else ("" if v is None else v)) for k, v in d.items()}
+        return {
+            k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else ("" if v is None else v)) for k, v in d.items()
+        }
 
     g = nx.DiGraph()
     g.graph.update(fix(graph.graph))
@@ -95,5 +97,5 @@ def write_graph(graph: nx.DiGraph, path: Union[str, os.PathLike], fmt: str | Non
 def export_all(graph: nx.DiGraph, out_dir: Union[str, os.PathLike], stem: str = "circuit",
                formats: Iterable[str] = FORMATS, **html_kwargs) -> dict[str, Path]:
     """Write every format to ``out_dir/<stem>.<suffix>``; returns ``{format: path}``."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_") or "circuit"
+    stem = slug(stem, default="circuit")
     return {fmt: write_graph(graph, Path(out_dir) / f"{stem}{SUFFIX[fmt]}", fmt, **html_kwargs) for fmt in formats}

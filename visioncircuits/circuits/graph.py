@@ -20,15 +20,18 @@ import torch
 import torch.nn.functional as F
 
 from visioncircuits.circuits.attribution import Inputs, get_method, iter_batches
-from visioncircuits.circuits.expanded import LOGITS, ExpandedWeights
-from visioncircuits.circuits.prune import check_pruning, select
+from visioncircuits.circuits.config import METHODS as METHODS  # re-exported: the CLI reads it here
+from visioncircuits.circuits.config import CircuitConfig
+from visioncircuits.circuits.expanded import ExpandedWeights
+from visioncircuits.circuits.prune import select
 from visioncircuits.errors import InputError, unknown
+from visioncircuits.hooks import HookedModel
+from visioncircuits.keys import LOGITS, SAELayer, is_sae_layer, model_layer
+from visioncircuits.unit_activations import resolve_unit
 from visioncircuits.units import Unit
-from visioncircuits.unit_activations import get_sae, resolve_unit, sae_config, unit_map
 
 log = logging.getLogger(__name__)
 
-METHODS = ("weights", "attribution")
 LabelFn = Callable[[str, int], Optional[str]]  # (layer, index) -> label
 VisFn = Callable[[str], Optional[str]]  # node key -> image path
 KERNEL_MAX = 9
@@ -45,16 +48,16 @@ def lower_chain(model, target: Unit, layers: Optional[Sequence[str]] = None) -> 
     if not layers:
         raise InputError(f"{model.spec.name} has no main layers; pass layers=[...]")
     info = model.layer_info()
-    model_layer = {name: (sae_config(name[4:])["layer"] if name.startswith("sae:") else name) for name in layers}
-    for name, layer in model_layer.items():
+    under = {name: model_layer(name) for name in layers}
+    for layer in under.values():
         if layer not in info:
             raise unknown(f"layer of {model.spec.name}", layer, list(info))
     if target.kind == "logit":
         below = layers
     else:
         top = info[target.layer].order
-        below = [n for n in layers if info[model_layer[n]].order < top]
-    return sorted(below, key=lambda n: -info[model_layer[n]].order)
+        below = [n for n in layers if info[under[n]].order < top]
+    return sorted(below, key=lambda n: -info[under[n]].order)
 
 
 def _kernel_summary(k: torch.Tensor, logits: bool) -> list:
@@ -85,7 +88,9 @@ class _Scorer:
             return self._weights(uppers, lower)
         rows = []
         for u in uppers:
-            s = self.attr_cls(self.model, u).attribute(self.dataset, [lower], limit=self.n_images, progress=self.progress)
+            s = self.attr_cls(self.model, u).attribute(
+                self.dataset, [lower], limit=self.n_images, progress=self.progress
+            )
             rows.append(s[lower])
         return torch.stack(rows), None
 
@@ -98,9 +103,11 @@ class _Scorer:
         else:
             units = list(uppers)
         sae = None
-        if lower.startswith("sae:"):
-            sae = get_sae(lower[4:], self.model.device)
-            lower = sae_config(lower[4:])["layer"]
+        if is_sae_layer(lower):
+            sae_layer = SAELayer.parse(lower)
+            sae = sae_layer.load(self.model.device)
+            lower = sae_layer.layer
+        assert self.expander is not None  # method == 'weights'
         rows = self.expander.compute(lower, upper_layer, self.crop, units)  # (R, C, kh, kw)
         if sae is not None:  # latent j writes W_dec[j] / scale into the layer
             dec = (sae.W_dec / sae.input_scale).detach().to(rows.dtype)
@@ -108,36 +115,47 @@ class _Scorer:
         return rows.sum((2, 3)), rows
 
 
-def build_circuit(model, target: Union[str, Unit], depth: int = 2, top_k: int = 3, method: str = "weights",
-                  dataset: Optional[Inputs] = None, layers: Optional[Sequence[str]] = None, *,
-                  share: Optional[float] = None, rank: str = "abs", attribution: str = "activation_x_gradient",
-                  n_images: Optional[int] = 64, crop: Union[None, int, str] = "auto", labels: Optional[LabelFn] = None,
-                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, stats: bool = True,
-                  progress: bool = False) -> nx.DiGraph:
-    """The circuit feeding ``target``: ``depth`` layers down, ``top_k`` inputs per node.
+def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional[CircuitConfig] = None, *,
+                  dataset: Optional[Inputs] = None, labels: Optional[LabelFn] = None,
+                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, **kwargs) -> nx.DiGraph:
+    """The circuit feeding ``target``: ``config.depth`` layers down, ``config.top_k`` inputs per node.
 
-    ``method="weights"`` is data-free (expanded weights); ``"attribution"`` needs ``dataset``
-    (an image folder or a tensor) and uses ``attribution`` (activation_x_gradient,
-    integrated_gradients, conductance). ``labels(layer, index)`` names units (ground truth
-    on toy models); ``vis`` gives each node's visualisation path (a function of the node key,
-    or a folder of ``<unit slug>.png``). With a dataset and ``stats``, nodes get the mean and
-    max of their spatially averaged activation over it.
+    Settings come from ``config`` (:class:`CircuitConfig`), overridden by keyword arguments
+    named like its fields (``depth=``, ``top_k=``, ``method=`` ...). ``dataset`` (an image
+    folder or a tensor) feeds ``method="attribution"`` and the node statistics.
+    ``labels(layer, index)`` names units (ground truth on toy models); ``vis`` gives each
+    node's visualisation path (a function of the node key, or a folder of
+    ``<unit slug>.png``). With a dataset and ``config.stats``, nodes get the mean and max of
+    their spatially averaged activation over it.
+
+    Examples:
+        >>> model = load_model("toy-convnet-s0")                                         # doctest: +SKIP
+        >>> g = build_circuit(model, "logit:2", CircuitConfig(depth=2, top_k=3, rank="positive"))  # doctest: +SKIP
+        >>> sorted(g.predecessors("logit:2"))                                          # doctest: +SKIP
+        ['block3.relu2:5', 'block3.relu2:9', 'block3.relu2:14']
     """
-    if method not in METHODS:
-        raise unknown("circuit method", method, METHODS)
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise InputError(f"depth must be a positive integer, got {depth!r}")
-    check_pruning(top_k, share, rank)
+    if isinstance(config, int) and not isinstance(config, bool):  # the old positional ``depth``
+        kwargs["depth"], config = config, None
+    cfg = CircuitConfig.resolve(config, **kwargs)
+    method, depth, top_k, share, rank = cfg.method, cfg.depth, cfg.top_k, cfg.share, cfg.rank
     if method == "attribution" and dataset is None:
         raise InputError("method 'attribution' needs a dataset (an image folder or a tensor of images)")
     root = resolve_unit(model, target)
-    chain = lower_chain(model, root, layers)
+    chain = lower_chain(model, root, cfg.layers)
     if len(chain) < depth:
         log.info("only %d layers below %s; depth cut from %d", len(chain), root, depth)
-    score = _Scorer(model, method, dataset, attribution, n_images, crop, progress)
+    score = _Scorer(model, method, dataset, cfg.attribution, cfg.n_images, cfg.crop, cfg.progress)
 
-    g = nx.DiGraph(model=model.spec.name, target=str(root), method=method, depth=depth, top_k=top_k,
-                   rank=rank, share=share if share is not None else "", attribution=attribution if method == "attribution" else "")
+    g = nx.DiGraph(
+        model=model.spec.name,
+        target=str(root),
+        method=method,
+        depth=depth,
+        top_k=top_k,
+        rank=rank,
+        share=share if share is not None else "",
+        attribution=cfg.attribution if method == "attribution" else "",
+    )
     _add_node(g, model, root, 0, labels)
     frontier = [root]
     for d, lower in enumerate(chain[:depth], start=1):
@@ -160,24 +178,25 @@ def build_circuit(model, target: Union[str, Unit], depth: int = 2, top_k: int = 
             break
     if vis is not None:
         _attach_vis(g, vis)
-    if stats and dataset is not None:
-        node_stats(model, g, dataset, n_images)
+    if cfg.stats and dataset is not None:
+        node_stats(model, g, dataset, cfg.n_images)
     return g
 
 
 def _lower_unit(lower: str, j: int) -> Unit:
-    if lower.startswith("sae:"):
-        return Unit(sae_config(lower[4:])["layer"], j, sae=lower[4:], kind="sae")
+    if is_sae_layer(lower):
+        sae_layer = SAELayer.parse(lower)
+        return Unit(sae_layer.layer, j, sae=sae_layer.sae, kind="sae")
     return Unit(lower, j)
 
 
 def _add_node(g: nx.DiGraph, model, unit: Unit, depth: int, labels: Optional[LabelFn]) -> None:
-    layer = LOGITS if unit.kind == "logit" else unit.layer
+    layer = str(LOGITS) if unit.kind == "logit" else unit.layer  # plain str: GraphML needs it
     label = None
     if unit.kind == "logit" and model.spec.class_names:
         label = str(model.spec.class_names[unit.index])
     elif labels is not None and unit.kind == "channel":
-        label = labels(unit.layer, unit.index)
+        label = labels(str(unit.layer), unit.index)
     g.add_node(node_key(unit), layer=layer, unit=unit.index, kind=unit.kind, depth=depth,
                label=label or "", sae=unit.sae or "", vis="")
 
@@ -205,17 +224,13 @@ def node_stats(model, g: nx.DiGraph, dataset: Inputs, n_images: Optional[int] = 
     by_layer: dict[str, list[str]] = {}
     for n, d in g.nodes(data=True):
         by_layer.setdefault(d["layer"], []).append(n)
-    layers = [layer for layer in by_layer if layer != LOGITS]
+    units = {n: resolve_unit(model, n) for n in g.nodes}
     vals: dict[str, list[torch.Tensor]] = {n: [] for n in g.nodes}
     for batch in iter_batches(model, dataset, 32, n_images):
-        acts = model.run_with_cache(batch, layers) if layers else {}
-        logits = model(batch) if LOGITS in by_layer else None
-        for n in g.nodes:
-            unit = resolve_unit(model, n)
-            if unit.kind == "logit":
-                vals[n].append(logits[:, unit.index].float().cpu())
-            else:
-                vals[n].append(unit_map(unit, acts[unit.layer]).mean((1, 2)).float().cpu())
+        cache = model.run_with_cache(batch, list(units.values()))  # one pass, to the logits only if needed
+        for n, unit in units.items():
+            m = cache[unit]
+            vals[n].append((m if unit.kind == "logit" else m.mean((1, 2))).float().cpu())
     for n, v in vals.items():
         if v:
             t = torch.cat(v)

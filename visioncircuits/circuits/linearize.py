@@ -64,12 +64,16 @@ class _ToAvgPool(nn.Module):
         self.dilation, self.ceil_mode = pool.dilation, pool.ceil_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _avg_from_max(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return _avg_from_max(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)  # pyright: ignore[reportArgumentType]
 
 
 def _replacement(module: nn.Module) -> nn.Module | None:
     name = type(module).__name__.lower()
-    if name in IDENTITY_ACTIVATIONS and not any(True for _ in module.parameters(recurse=False)) or isinstance(module, nn.PReLU):
+    if (
+        name in IDENTITY_ACTIVATIONS
+        and not any(True for _ in module.parameters(recurse=False))
+        or isinstance(module, nn.PReLU)
+    ):
         return nn.Identity()
     if isinstance(module, nn.MaxPool2d):
         return _ToAvgPool(module)
@@ -82,7 +86,7 @@ def linearize_modules(net: nn.Module) -> int:
     """Swap nonlinear modules of ``net`` in place (keeping their names, so hooks still find
     them); returns how many were swapped."""
     swapped = 0
-    for parent_name, parent in list(net.named_modules()):
+    for _parent_name, parent in list(net.named_modules()):
         for child_name, child in list(parent.named_children()):
             new = _replacement(child)
             if new is not None:

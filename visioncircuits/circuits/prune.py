@@ -50,7 +50,9 @@ def select(scores: torch.Tensor, top_k: int, share: Optional[float] = None, rank
     return order
 
 
-def prune_graph(graph: nx.DiGraph, top_k: Optional[int] = None, share: Optional[float] = None, rank: str = "abs") -> nx.DiGraph:
+def prune_graph(
+    graph: nx.DiGraph, top_k: Optional[int] = None, share: Optional[float] = None, rank: str = "abs"
+) -> nx.DiGraph:
     """A copy of ``graph`` keeping, for each node, its ``top_k`` strongest incoming edges (and
     within them the cumulative ``share``); nodes no longer connected to a root are dropped."""
     check_pruning(top_k or 1, share, rank)

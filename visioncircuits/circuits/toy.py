@@ -71,8 +71,10 @@ def toy_labeller(model, n: int = 600, seed: Optional[int] = None):
 
     def labels(layer: str, index: int) -> Optional[str]:
         if layer not in cache:
-            lab = L.label_units(model, layer, n=n, **({} if seed is None else {"seed": seed}))
-            cache[layer] = {u.index: (x.label if x.confident else f"unclear (best: {x.label})") for u, x in zip(lab.units, lab)}
+            lab = L.label_units(model, layer, n=n) if seed is None else L.label_units(model, layer, n=n, seed=seed)
+            cache[layer] = {
+                u.index: (x.label if x.confident else f"unclear (best: {x.label})") for u, x in zip(lab.units, lab)
+            }
         return cache[layer].get(index)
 
     return labels
@@ -138,8 +140,15 @@ def precision_at_k(scores: torch.Tensor, best: list[str], k: Union[int, str], la
     return out
 
 
-def class_primitive_precision(model, k: Union[int, str] = 3, method: str = "weights", n_label: int = 600,
-                              n_images: int = 64, layer: Optional[str] = None, labelling: str = "scene") -> ToyPrecision:
+def class_primitive_precision(
+    model,
+    k: Union[int, str] = 3,
+    method: str = "weights",
+    n_label: int = 600,
+    n_images: int = 64,
+    layer: Optional[str] = None,
+    labelling: str = "scene",
+) -> ToyPrecision:
     """Precision@k per class: the share of the ``k`` units with the strongest excitatory
     influence on the class logit (at the primitive layer) whose ground-truth label is one of
     the class's primitives. ``chance`` and ``ceiling`` say what random units and a perfect

@@ -28,11 +28,7 @@ def render_node_vis(model, graph: nx.DiGraph, out_dir: Union[str, os.PathLike], 
                     size: int | None = None, batch: int = 16, progress: bool = False) -> int:
     """Render every node without a PNG in ``out_dir`` and set each node's ``vis``; returns
     the number rendered."""
-    try:
-        from visioncircuits.featvis.render import render
-    except ImportError as e:
-        log.warning("feature visualisation unavailable (%s); circuit nodes drawn without images", e)
-        return 0
+    from visioncircuits.featvis.render import render
     todo = [n for n in graph.nodes if not vis_path(out_dir, n).exists()]
     done = 0
     for s in tqdm(range(0, len(todo), batch), desc="node visualisations", disable=not progress, leave=False):

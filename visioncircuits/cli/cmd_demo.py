@@ -21,7 +21,13 @@ def run(args: argparse.Namespace) -> int:
     from visioncircuits.demo import run_demo
     from visioncircuits.device import pick_device
 
-    index = run_demo(args.out, quick=args.quick, seed=args.seed, stages=args.stages, device=str(pick_device(args.device)),
-                     dataset=args.dataset)
+    index = run_demo(
+        args.out,
+        quick=args.quick,
+        seed=args.seed,
+        stages=args.stages,
+        device=str(pick_device(args.device)),
+        dataset=args.dataset,
+    )
     print(f"wrote {index}")
     return 0

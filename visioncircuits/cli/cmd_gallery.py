@@ -5,11 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
-from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, param_kwargs, redirect_option
+from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, render_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gallery", help="gallery of a layer's units (or sae:DIR latents): PNGs, gallery.json, index.html")
+    p = sub.add_parser(
+        "gallery", help="gallery of a layer's units (or sae:DIR latents): PNGs, gallery.json, index.html"
+    )
     p.add_argument("model")
     p.add_argument("layer", help="a layer name, or sae:SAE_DIR for the SAE's latents")
     p.add_argument("--units", default="all", help="unit range: 0:64, 3,7,9 or all (default)")
@@ -20,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", default=None, metavar="K/N", help="only every N-th unit, starting with the K-th (1..N)")
     p.add_argument("--diverse", type=int, default=0, metavar="N", help="also render N diverse images per unit")
     p.add_argument("--negative", action="store_true", help="also render what most suppresses each unit")
-    p.add_argument("--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards')
+    p.add_argument(
+        "--notes", default=None, metavar="JSON", help='file with {"UNIT_INDEX": "note", ...} shown on the cards'
+    )
     p.add_argument("--link-images", action="store_true", help="link PNGs from index.html instead of embedding them")
     p.add_argument("--objective", default="channel", choices=("channel", "neuron"),
                    help="what each rendering maximises: the unit's spatial mean (channel, default) or its centre "
@@ -54,12 +58,9 @@ def run(args: argparse.Namespace) -> int:
     notes = _read_notes(args.notes)
     model = load(args)
     size = args.size or model.spec.input_size
-    res = build_gallery(model, args.layer, args.out, units=args.units, dataset=args.dataset, steps=args.steps,
-                        size=size, param=args.param, seed=args.seed, batch_size=args.batch_size, diverse=args.diverse,
-                        negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
-                        param_kwargs=param_kwargs(args, size), transforms=args.transforms,
-                        embed_images=not args.link_images, progress=not args.quiet, max_examples=args.max_examples,
-                        redirect_relu=redirect_option(args), objective=args.objective)
+    res = build_gallery(model, args.layer, args.out, render_config(args, size), units=args.units, dataset=args.dataset,
+                        diverse=args.diverse, negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
+                        embed_images=not args.link_images, max_examples=args.max_examples, objective=args.objective)
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

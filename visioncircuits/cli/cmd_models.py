@@ -23,7 +23,9 @@ def run_models(args: argparse.Namespace) -> int:
 
     rows = [{"name": s.name, "input": f"{s.input_size}px", "description": s.description} for s in list_models()]
     for prefix, desc, examples in list_prefixes():
-        rows.append({"name": f"{prefix}:<name>", "input": "", "description": f"{desc} (e.g. {', '.join(examples[:4])})"})
+        rows.append(
+            {"name": f"{prefix}:<name>", "input": "", "description": f"{desc} (e.g. {', '.join(examples[:4])})"}
+        )
     print(format_table(rows))
     return 0
 
@@ -39,7 +41,12 @@ def run_layers(args: argparse.Namespace) -> int:
     only = {model.resolve_layer(n, args.size).name for n in args.names}
     main = set(model.spec.main_layers)
     rows = [
-        {"layer": i.name, "shape": " x ".join(str(d) for d in i.shape), "type": i.module_type, "main": "*" if i.name in main else ""}
+        {
+            "layer": i.name,
+            "shape": " x ".join(str(d) for d in i.shape),
+            "type": i.module_type,
+            "main": "*" if i.name in main else "",
+        }
         for i in info.values()
         if (not args.main or i.name in main) and (not only or i.name in only)
     ]

@@ -13,17 +13,34 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", choices=["fft", "pixel", "maco"], default="fft", help="image parameterisation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the parameterisation's)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per optimisation batch (default: fits a memory budget)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="images per optimisation batch (default: fits a memory budget)"
+    )
     p.add_argument("--transforms", choices=["default", "lucent", "none"], default="default")
-    p.add_argument("--colour-from", default=None, metavar="DIR", help="decorrelate colour with this image folder's statistics (default: ImageNet's)")
-    p.add_argument("--spectrum-from", default=None, metavar="DIR", help="MACO magnitude spectrum from this image folder (default 1/f)")
+    p.add_argument(
+        "--colour-from",
+        default=None,
+        metavar="DIR",
+        help="decorrelate colour with this image folder's statistics (default: ImageNet's)",
+    )
+    p.add_argument(
+        "--spectrum-from",
+        default=None,
+        metavar="DIR",
+        help="MACO magnitude spectrum from this image folder (default 1/f)",
+    )
     p.add_argument("--no-redirect-relu", dest="redirect_relu", action="store_false",
                    help="true ReLU gradients from the first step (default: Lucid's redirected ReLU gradients for "
                         "the first --redirect-steps steps, so units silent on the initial image still move)")
     p.add_argument("--redirect-steps", type=int, default=None, metavar="N",
                    help="steps with redirected ReLU gradients (default 16, at most half of --steps)")
-    p.add_argument("--init-sd", type=float, default=None, metavar="SD",
-                   help="initial noise scale of the fft/pixel image (default 0.1; 0.5 wakes more units of small toy nets)")
+    p.add_argument(
+        "--init-sd",
+        type=float,
+        default=None,
+        metavar="SD",
+        help="initial noise scale of the fft/pixel image (default 0.1; 0.5 wakes more units of small toy nets)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -54,7 +71,9 @@ def param_kwargs(args: argparse.Namespace, size: int) -> dict:
     if args.colour_from:
         kw["colour"] = stats.colour_correlation_sqrt(args.colour_from, progress=not args.quiet)
     if args.spectrum_from:
-        kw["magnitude"] = stats.magnitude_spectrum(args.spectrum_from, size, colour=kw.get("colour"), progress=not args.quiet)
+        kw["magnitude"] = stats.magnitude_spectrum(
+            args.spectrum_from, size, colour=kw.get("colour"), progress=not args.quiet
+        )
     return kw
 
 
@@ -63,6 +82,15 @@ def redirect_option(args: argparse.Namespace):
     if not args.redirect_relu:
         return False
     return True if args.redirect_steps is None else int(args.redirect_steps)
+
+
+def render_config(args: argparse.Namespace, size: int):
+    """The :class:`RenderConfig` the render options describe (shared by ``render`` and ``gallery``)."""
+    from visioncircuits.featvis.config import RenderConfig
+
+    return RenderConfig(steps=args.steps, size=size, param=args.param, seed=args.seed, batch_size=args.batch_size,
+                        transforms=args.transforms, lr=args.lr, progress=not args.quiet,
+                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
 
 
 def load(args: argparse.Namespace):
@@ -91,18 +119,28 @@ def run(args: argparse.Namespace) -> int:
     model = load(args)
     units = [resolve_unit(model, u) for u in args.units]  # all errors before any work
     size = args.size or model.spec.input_size
-    res = render(model, units, steps=args.steps, size=size, param=args.param, seed=args.seed, lr=args.lr,
-                 batch_size=args.batch_size, transforms=args.transforms, progress=not args.quiet,
-                 param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
+    cfg = render_config(args, size)
+    res = render(model, units, cfg)
     out = Path(args.out)
     rows = []
     for i, u in enumerate(units):
         png = write_png(out / f"{u.slug}.png", res.images[i])
         rows.append({"unit": str(u), "png": png.name, "value": res.values[i]})
-    write_json(out / "render.json", {"model": model.spec.name, "weights": args.weights, "steps": args.steps, "size": size,
-                                     "param": args.param, "seed": args.seed, "seconds": res.seconds,
-                                     "redirect_relu_steps": redirect_steps(redirect_option(args), args.steps),
-                                     "init_sd": args.init_sd, "units": rows})
+    write_json(
+        out / "render.json",
+        {
+            "model": model.spec.name,
+            "weights": args.weights,
+            "steps": args.steps,
+            "size": size,
+            "param": args.param,
+            "seed": args.seed,
+            "seconds": res.seconds,
+            "redirect_relu_steps": redirect_steps(cfg.redirect_relu, cfg.steps),
+            "init_sd": args.init_sd,
+            "units": rows,
+        },
+    )
     for r in rows:
         print(f"{r['unit']}\t{r['value']:.4g}\t{out / r['png']}")
     return 0

@@ -14,12 +14,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = cmds.add_parser("train", help="train toy-<ARCH>-s<SEED> on fresh images; resumes if interrupted")
     t.add_argument("arch", help="vgg, resnet, inception or narrow")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="models/toy", help="folder for <name>.safetensors and <name>.md (default models/toy)")
+    t.add_argument(
+        "--out", default="models/toy", help="folder for <name>.safetensors and <name>.md (default models/toy)"
+    )
     t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the zoo's setting)")
     t.add_argument("--batch", type=int, default=64)
-    t.add_argument("--aux-weight", type=float, default=None, help="weight of the auxiliary primitive loss (default: the zoo's setting)")
+    t.add_argument(
+        "--aux-weight",
+        type=float,
+        default=None,
+        help="weight of the auxiliary primitive loss (default: the zoo's setting)",
+    )
     t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
-    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)")
+    t.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)"
+    )
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     t.set_defaults(func=run_train)
 
@@ -46,21 +55,33 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    res = build_zoo_model(args.arch, args.seed, args.out, steps=args.steps, batch=args.batch, eval_n=args.eval_n, aux_weight=args.aux_weight,
-                          device=str(pick_device(args.device)), threads=args.threads)
-    acc = f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images" if res.get("accuracy") is not None else ""
+    res = build_zoo_model(
+        args.arch,
+        args.seed,
+        args.out,
+        steps=args.steps,
+        batch=args.batch,
+        eval_n=args.eval_n,
+        aux_weight=args.aux_weight,
+        device=str(pick_device(args.device)),
+        threads=args.threads,
+    )
+    acc = (
+        f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images"
+        if res.get("accuracy") is not None
+        else ""
+    )
     print(f"wrote {res['weights']} ({res['train_seconds']:.0f} s training{acc})")
     return 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from visioncircuits.device import pick_device
+    from visioncircuits.errors import InputError
+    from visioncircuits.toyworld import CLASSES
     from visioncircuits.toyworld.evaluate import accuracy
     from visioncircuits.toyworld.train import EVAL_SEED
     from visioncircuits.zoo import load_model
-
-    from visioncircuits.errors import InputError
-    from visioncircuits.toyworld import CLASSES
 
     if args.n < 1:
         raise InputError(f"--n must be >= 1, got {args.n}")

@@ -59,8 +59,14 @@ def stage_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("stage_"))
 
 
-def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Optional[Sequence[str]] = None, device: Optional[str] = None,
-             dataset: str | Path | None = None) -> Path:
+def run_demo(
+    out: str | Path,
+    quick: bool = False,
+    seed: int = 0,
+    stages: Optional[Sequence[str]] = None,
+    device: Optional[str] = None,
+    dataset: str | Path | None = None,
+) -> Path:
     """Run every demo stage (or those whose name contains one of ``stages``) and write the index.
 
     ``dataset``: a folder of photos for the real-model stage (checked before anything is written)."""
@@ -89,12 +95,22 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, stages: Option
             log.exception("demo stage %s failed", name)
             artefacts, err = [], f"{type(e).__name__}: {e}"
             errors.append((name, e))
-        sections.append({"name": name, "title": mod.TITLE, "seconds": time.perf_counter() - t0,
-                         "cpu_seconds": round(time.process_time() - c0, 1), "artefacts": artefacts, "error": err})
+        sections.append(
+            {
+                "name": name,
+                "title": mod.TITLE,
+                "seconds": time.perf_counter() - t0,
+                "cpu_seconds": round(time.process_time() - c0, 1),
+                "artefacts": artefacts,
+                "error": err,
+            }
+        )
     write_json(out / "demo.json", [{**s, "artefacts": [a.__dict__ for a in s["artefacts"]]} for s in sections])
     index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed,
                        dataset=str(dataset) if dataset else "")
     if errors:
         name, e = errors[0]
-        raise DemoStageError(f"demo stage {name} failed ({len(errors)} of {len(names)} stages failed; see {index}): {e}") from e
+        raise DemoStageError(
+            f"demo stage {name} failed ({len(errors)} of {len(names)} stages failed; see {index}): {e}"
+        ) from e
     return index

@@ -67,39 +67,54 @@ def _zoo_table(ctx: DemoContext, s: dict) -> tuple[list[dict], list[str]]:
     for name in names:
         arch, seed = name[4:].rsplit("-s", 1)
         spec = toy_spec(arch, int(seed))
-        if not Path(spec.default_weights).exists():
+        if not spec.has_default_weights:
             missing.append(name)
             continue
         model = load_model(name, device=ctx.device)
-        card = Path(spec.default_weights).with_suffix(".json")
+        card = Path(str(spec.default_weights)).with_suffix(".json")
         meta = json.loads(card.read_text()) if card.exists() else {}
-        rows.append({"name": name, "description": spec.description, "params": sum(p.numel() for p in model.parameters()),
-                     "accuracy": accuracy(model, n=s["n_eval"]), "card_accuracy": meta.get("accuracy"),
-                     "train_seconds": meta.get("train_seconds"), "primitive_layer": spec.extra["primitive_layer"]})
+        rows.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "params": sum(p.numel() for p in model.parameters()),
+                "accuracy": accuracy(model, n=s["n_eval"]),
+                "card_accuracy": meta.get("accuracy"),
+                "train_seconds": meta.get("train_seconds"),
+                "primitive_layer": spec.extra["primitive_layer"],
+            }
+        )
     return rows, missing
 
 
 def _mono_row(ctx: DemoContext, name: str, data, per_primitive: int) -> dict | None:
-    from visioncircuits.toyworld.labels import isolated_selectivity, label_units, monosemanticity
+    from visioncircuits.toyworld.labels import (
+        isolated_selectivity,
+        label_units,
+        monosemanticity,
+    )
     from visioncircuits.zoo import get_spec, load_model
 
     spec = get_spec(name)
-    if not Path(spec.default_weights).exists():
+    if not spec.has_default_weights:
         return None
     model = load_model(name, device=ctx.device)
     layer = spec.extra["primitive_layer"]
     labs = label_units(model, layer, data=data)
     iso = isolated_selectivity(model, layer, per_primitive=per_primitive)
-    return {"model": name, "layer": layer, "units": len(labs), "mean_mono": float(labs.monosemanticity.mean()),
-            "covered": int((labs.auc.max(0) >= 0.95).sum()), "iso_mono": float(monosemanticity(iso).mean()), "labels": labs}
+    return {
+        "model": name,
+        "layer": layer,
+        "units": len(labs),
+        "mean_mono": float(labs.monosemanticity.mean()),
+        "covered": int((labs.auc.max(0) >= 0.95).sum()),
+        "iso_mono": float(monosemanticity(iso).mean()),
+        "labels": labs,
+    }
 
 
 def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
-    try:
-        from visioncircuits.featvis.gallery import build_gallery
-    except ImportError:  # feature visualisation not installed: the labels table still stands
-        log.warning("visioncircuits.featvis not available; the toy gallery is skipped")
-        return None
+    from visioncircuits.featvis.gallery import build_gallery
     from visioncircuits.units import parse_range
 
     units = parse_range(s["units"], model.channels(GALLERY_LAYER))
@@ -113,13 +128,24 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
         for i in range(len(imgs)):
             if not (dataset / f"toy_{i:04d}.png").exists():
                 write_png(dataset / f"toy_{i:04d}.png", imgs[i])
-    build_gallery(model, GALLERY_LAYER, out / "gallery", units=units, steps=s["steps"], unit_notes=notes, dataset=dataset,
-                  seed=ctx.seed, k=6, progress=False,
-                  # livelier starting noise: on 64 px toy images it leaves no unit dead (26/26 vs 21/26 at 0.1)
-                  param_kwargs={"sd": 0.5},
-                  # the primitives are small local patterns: maximise one position, not the spatial
-                  # mean (results/toy_render_quality.json: scripts/reproduce_toy_render_quality.py)
-                  objective=GALLERY_OBJECTIVE, transforms=GALLERY_TRANSFORMS)
+    build_gallery(
+        model,
+        GALLERY_LAYER,
+        out / "gallery",
+        units=units,
+        steps=s["steps"],
+        unit_notes=notes,
+        dataset=dataset,
+        seed=ctx.seed,
+        k=6,
+        progress=False,
+        # livelier starting noise: on 64 px toy images it leaves no unit dead (26/26 vs 21/26 at 0.1)
+        param_kwargs={"sd": 0.5},
+        # the primitives are small local patterns: maximise one position, not the spatial
+        # mean (results/toy_render_quality.json: scripts/reproduce_toy_render_quality.py)
+        objective=GALLERY_OBJECTIVE,
+        transforms=GALLERY_TRANSFORMS,
+    )
     return "gallery/index.html"
 
 
@@ -144,22 +170,44 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     samples = _samples(out, ctx.seed)
     models, missing = _zoo_table(ctx, s)
     data = generate(s["n_label"], seed=LABEL_SEED + ctx.seed)
-    mono = [r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL)) if r is not None]
+    mono = [
+        r for r in (_mono_row(ctx, m, data, s["iso"]) for m in (GALLERY_MODEL, WIDE_VGG, NARROW_MODEL)) if r is not None
+    ]
     if not mono or mono[0]["model"] != GALLERY_MODEL:
-        raise RuntimeError(f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
+        raise RuntimeError(
+            f"no weights for {GALLERY_MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'"
+        )
     labels = mono[0]["labels"]
     model = load_model(GALLERY_MODEL, device=ctx.device)
     gallery = _gallery(ctx, model, out, labels, s)
     label_rows = [lab.__dict__ | {"confident": lab.confident} for lab in labels]
-    ctx.shared["toyzoo"] = {"model": GALLERY_MODEL, "layer": GALLERY_LAYER, "labels": {lab.unit: lab.primitive for lab in labels},
-                            "auc": labels.auc, "narrow_model": NARROW_MODEL}
+    ctx.shared["toyzoo"] = {
+        "model": GALLERY_MODEL,
+        "layer": GALLERY_LAYER,
+        "labels": {lab.unit: lab.primitive for lab in labels},
+        "auc": labels.auc,
+        "narrow_model": NARROW_MODEL,
+    }
     summary = {"models": [{k: v for k, v in m.items()} for m in models], "missing": missing,
                "superposition": [{k: v for k, v in r.items() if k != "labels"} for r in mono], "labels": label_rows}
     write_json(out / "toyzoo.json", summary)
-    write_page(out / "index.html", "toyzoo.html.j2", classes=[{"name": c, "primitives": CLASS_PRIMITIVES[c]} for c in CLASSES],
-               primitives=PRIMITIVES, samples=samples, models=models, missing=missing, n_eval=s["n_eval"], eval_seed=EVAL_SEED,
-               mono=[r for r in summary["superposition"]], labelled_model=GALLERY_MODEL, labelled_layer=GALLERY_LAYER,
-               labels=label_rows, n_label=s["n_label"], gallery_href=gallery)
+    write_page(
+        out / "index.html",
+        "toyzoo.html.j2",
+        classes=[{"name": c, "primitives": CLASS_PRIMITIVES[c]} for c in CLASSES],
+        primitives=PRIMITIVES,
+        samples=samples,
+        models=models,
+        missing=missing,
+        n_eval=s["n_eval"],
+        eval_seed=EVAL_SEED,
+        mono=[r for r in summary["superposition"]],
+        labelled_model=GALLERY_MODEL,
+        labelled_layer=GALLERY_LAYER,
+        labels=label_rows,
+        n_label=s["n_label"],
+        gallery_href=gallery,
+    )
     accs = ", ".join(f"{m['name']} {m['accuracy']:.3f}" for m in models)
     arts = [Artefact("Toy model zoo, samples and unit labels", "toyzoo/index.html", f"held-out accuracy: {accs}",
                      {"accuracy": {m["name"]: m["accuracy"] for m in models}})]

@@ -38,17 +38,34 @@ ISOLATED_FRACTION = 0.3
 
 def settings(quick: bool) -> dict:
     if quick:
-        return {"d_sae": 64, "k": 1, "steps": 30, "batch_size": 512, "image_batch": 8, "n_label": 200, "per_primitive": 8, "eval_images": 32,
-                "gallery_units": 1, "gallery_steps": 8}
-    return {"d_sae": 256, "k": 1, "steps": 1000, "batch_size": 2048, "image_batch": 32, "n_label": 1000, "per_primitive": 32, "eval_images": 256,
-            "gallery_units": 12, "gallery_steps": 128}
+        return {
+            "d_sae": 64,
+            "k": 1,
+            "steps": 30,
+            "batch_size": 512,
+            "image_batch": 8,
+            "n_label": 200,
+            "per_primitive": 8,
+            "eval_images": 32,
+            "gallery_units": 1,
+            "gallery_steps": 8,
+        }
+    return {
+        "d_sae": 256,
+        "k": 1,
+        "steps": 1000,
+        "batch_size": 2048,
+        "image_batch": 32,
+        "n_label": 1000,
+        "per_primitive": 32,
+        "eval_images": 256,
+        "gallery_units": 12,
+        "gallery_steps": 128,
+    }
 
 
 def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, out: Path) -> str | None:
-    try:
-        from visioncircuits.featvis.gallery import build_gallery
-    except ImportError:
-        return None
+    from visioncircuits.featvis.gallery import build_gallery
     best = sorted(range(len(rec.primitives)), key=lambda p: -rec.latent_auc[p])
     units, notes = [], {}
     for p in best:
@@ -58,8 +75,17 @@ def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, o
             notes[i] = f"{rec.primitives[p]} (AUC {rec.latent_auc[p]:.3f})"
         if len(units) == s["gallery_units"]:
             break
-    res = build_gallery(model, layer, out / "gallery", units=units, unit_spec=f"sae:{sae_dir}", steps=s["gallery_steps"],
-                        seed=ctx.seed, unit_notes=notes, progress=False)
+    res = build_gallery(
+        model,
+        layer,
+        out / "gallery",
+        units=units,
+        unit_spec=f"sae:{sae_dir}",
+        steps=s["gallery_steps"],
+        seed=ctx.seed,
+        unit_notes=notes,
+        progress=False,
+    )
     return os.path.relpath(res.index, out) if res.index else None
 
 
@@ -72,7 +98,9 @@ def run(ctx: DemoContext) -> list[Artefact]:
     s = settings(ctx.quick)
     spec = get_spec(MODEL)
     if not spec.default_weights or not Path(spec.default_weights).exists():
-        raise RuntimeError(f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train narrow --seed 0'")
+        raise RuntimeError(
+            f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train narrow --seed 0'"
+        )
     model = load_model(MODEL, device=ctx.device)
     layer = SAE_LAYER
     out = ctx.stage_dir("sae")
@@ -81,7 +109,9 @@ def run(ctx: DemoContext) -> list[Artefact]:
                       warmup_steps=min(50, s["steps"] // 5), dead_after=20 * s["batch_size"], checkpoint_every=100)
     sae, metrics = train_layer_sae(model, layer, cfg, sae_dir, toyworld=True, image_batch=s["image_batch"],
                                    eval_images=s["eval_images"], progress=False, isolated_fraction=ISOLATED_FRACTION)
-    rec = primitive_recovery(model, layer, sae, seed=ctx.seed + 777_001, probe="isolated", per_primitive=s["per_primitive"])
+    rec = primitive_recovery(
+        model, layer, sae, seed=ctx.seed + 777_001, probe="isolated", per_primitive=s["per_primitive"]
+    )
     scenes = primitive_recovery(model, layer, sae, n=s["n_label"], seed=ctx.seed + 777_001, probe="scenes")
     summary = rec.summary()
     write_json(out / "recovery.json", {"summary": summary, "rows": rec.rows(), "scenes_summary": scenes.summary(),
@@ -101,7 +131,17 @@ def run(ctx: DemoContext) -> list[Artefact]:
                       sae_dir_rel=os.path.relpath(sae_dir, ctx.out))
     ctx.shared["sae"] = {"dir": str(sae_dir), "model": MODEL, "layer": layer, "summary": summary}
     rel = os.path.relpath(page, ctx.out)
-    text = (f"{100 * summary['latents_recovered']:.0f}% of primitives have a latent with AUC >= {summary['threshold']} "
-            f"vs {100 * summary['neurons_recovered']:.0f}% for neurons; explained variance {metrics.get('explained_variance', float('nan')):.3f}, "
-            f"loss recovered {metrics.get('loss_recovered', float('nan')):.3f}")
-    return [Artefact("SAE latents vs neurons on the narrow toy model", rel, text, metrics={**summary, **{k: metrics.get(k) for k in keep}})]
+    text = (
+        f"{100 * summary['latents_recovered']:.0f}% of primitives have a latent with AUC >= {summary['threshold']} "
+        f"vs {100 * summary['neurons_recovered']:.0f}% for neurons; "
+        f"explained variance {metrics.get('explained_variance', float('nan')):.3f}, "
+        f"loss recovered {metrics.get('loss_recovered', float('nan')):.3f}"
+    )
+    return [
+        Artefact(
+            "SAE latents vs neurons on the narrow toy model",
+            rel,
+            text,
+            metrics={**summary, **{k: metrics.get(k) for k in keep}},
+        )
+    ]

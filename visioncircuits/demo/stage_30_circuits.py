@@ -9,7 +9,6 @@ layer) are labelled with that class's own primitives.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from visioncircuits.atomic import write_json
 from visioncircuits.demo import Artefact, DemoContext
@@ -23,7 +22,14 @@ MODEL, CLASS = "toy-vgg-s0", "car"
 def _settings(quick: bool) -> dict:
     if quick:
         return {"top_k": 2, "steps": 8, "n_label": 120, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
-    return {"top_k": 3, "steps": 128, "n_label": 1000, "methods": ("weights", "attribution"), "models": None, "ks": (1, 2, 3, "auto")}
+    return {
+        "top_k": 3,
+        "steps": 128,
+        "n_label": 1000,
+        "methods": ("weights", "attribution"),
+        "models": None,
+        "ks": (1, 2, 3, "auto"),
+    }
 
 
 def _labeller(model, n: int):
@@ -58,8 +64,10 @@ def run(ctx: DemoContext) -> list[Artefact]:
 
     s = _settings(ctx.quick)
     out = ctx.stage_dir("circuits")
-    if not Path(toy_spec("vgg", 0).default_weights).exists():
-        raise RuntimeError(f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'")
+    if not toy_spec("vgg", 0).has_default_weights:
+        raise RuntimeError(
+            f"no weights for {MODEL} in models/toy: train it with 'visioncircuits toyworld train vgg --seed 0'"
+        )
     model = load_model(MODEL, device=ctx.device)
     target = f"logit:{CLASSES.index(CLASS)}"
     labels, get_labels = _labeller(model, s["n_label"])
@@ -69,7 +77,7 @@ def run(ctx: DemoContext) -> list[Artefact]:
     paths = export_all(graph, out / CLASS, stem="circuit")
 
     rows, details = [], []
-    names = s["models"] or [n for n in toy_names() if Path(toy_spec(*_arch_seed(n)).default_weights).exists()]
+    names = s["models"] or [n for n in toy_names() if toy_spec(*_arch_seed(n)).has_default_weights]
     for name in names:
         m = model if name == MODEL else load_model(name, device=ctx.device)
         layer = m.spec.extra["primitive_layer"]
@@ -85,12 +93,20 @@ def run(ctx: DemoContext) -> list[Artefact]:
     mean = {f"{r['model']} {r['method']}": r["mean"] for r in rows if r["k"] == 3}
     summary = "; ".join(f"{k}: {v:.2f}" for k, v in mean.items())
     return [
-        Artefact(f"Circuit of '{CLASS}' in {MODEL} (interactive)", f"circuits/{CLASS}/{paths['html'].name}",
-                 f"depth-2 units: {', '.join(depth2)}; expected primitives: {', '.join(CLASS_PRIMITIVES[CLASS])}",
-                 {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}),
-        Artefact(f"Circuit of '{CLASS}' as GraphML / JSON / GEXF / DOT", f"circuits/{CLASS}/{paths['graphml'].name}",
-                 "also circuit.json, circuit.gexf, circuit.dot in the same folder"),
-        Artefact("Precision@3 of class circuits vs ground truth", "circuits/precision.json", summary, {"precision@3": mean}),
+        Artefact(
+            f"Circuit of '{CLASS}' in {MODEL} (interactive)",
+            f"circuits/{CLASS}/{paths['html'].name}",
+            f"depth-2 units: {', '.join(depth2)}; expected primitives: {', '.join(CLASS_PRIMITIVES[CLASS])}",
+            {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()},
+        ),
+        Artefact(
+            f"Circuit of '{CLASS}' as GraphML / JSON / GEXF / DOT",
+            f"circuits/{CLASS}/{paths['graphml'].name}",
+            "also circuit.json, circuit.gexf, circuit.dot in the same folder",
+        ),
+        Artefact(
+            "Precision@3 of class circuits vs ground truth", "circuits/precision.json", summary, {"precision@3": mean}
+        ),
     ]
 
 

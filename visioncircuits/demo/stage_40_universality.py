@@ -10,7 +10,6 @@ label, against the same measure when model B has random weights (chance).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from visioncircuits.atomic import write_json
 from visioncircuits.demo import Artefact, DemoContext
@@ -25,7 +24,7 @@ PREFERRED = [("toy-vgg-s0", "toy-resnet-s0"), ("toy-vgg-s0", "toy-inception-s0")
 def _has_weights(name: str) -> bool:
     from visioncircuits.zoo import get_spec
 
-    return Path(get_spec(name).default_weights).exists()
+    return get_spec(name).has_default_weights
 
 
 def choose_pair() -> tuple[str, str]:
@@ -33,14 +32,34 @@ def choose_pair() -> tuple[str, str]:
     for a, b in PREFERRED:
         if _has_weights(a) and _has_weights(b):
             return a, b
-    raise RuntimeError("universality needs two trained toy models in models/toy: train them with "
-                       "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'")
+    raise RuntimeError(
+        "universality needs two trained toy models in models/toy: train them with "
+        "'visioncircuits toyworld train vgg --seed 0' and 'visioncircuits toyworld train resnet --seed 0'"
+    )
 
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"n_probe": 64, "n_label": 200, "steps": 0, "top_pairs": 3, "grid": 4, "permutations": 1, "batch": 32, "top": 50}
-    return {"n_probe": 600, "n_label": 1000, "steps": 128, "top_pairs": 12, "grid": 8, "permutations": 2, "batch": 50, "top": 50}
+        return {
+            "n_probe": 64,
+            "n_label": 200,
+            "steps": 0,
+            "top_pairs": 3,
+            "grid": 4,
+            "permutations": 1,
+            "batch": 32,
+            "top": 50,
+        }
+    return {
+        "n_probe": 600,
+        "n_label": 1000,
+        "steps": 128,
+        "top_pairs": 12,
+        "grid": 8,
+        "permutations": 2,
+        "batch": 50,
+        "top": 50,
+    }
 
 
 def _layers(name: str) -> list[str]:
@@ -53,14 +72,19 @@ def _layers(name: str) -> list[str]:
 def random_weights_baseline(name_a: str, model_a, name_b: str, probes, s: dict, label_fn, device) -> dict:
     """Top-N label agreement when B has random weights (labels of its random units measured
     the same way): what matching finds when nothing was learnt."""
-    from visioncircuits.universality.compare import CompareSettings, compare
-    from visioncircuits.universality.labels import label_agreement
+    from visioncircuits.universality.compare import CompareConfig, compare
+    from visioncircuits.universality.toy import label_agreement
     from visioncircuits.zoo import load_model
 
     b_rand = load_model(name_b, weights="random", device=device)
     layers = {"a": _layers(name_a), "b": _layers(name_b)}
-    res = compare({"a": model_a, "b": b_rand}, layers, probes, None,
-                  CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False))
+    res = compare(
+        {"a": model_a, "b": b_rand},
+        layers,
+        probes,
+        None,
+        CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=1, top_examples=0, progress=False),
+    )
     labels_a = label_fn(name_a, model_a, res.units["a"])
     labels_b = label_fn(name_b + " (random)", b_rand, res.units["b"])
     pr = res.pairs[0]
@@ -85,8 +109,12 @@ def run(ctx: DemoContext) -> list[Artefact]:
 
 
 def _run(ctx: DemoContext) -> list[Artefact]:
-    from visioncircuits.universality.compare import CompareSettings
-    from visioncircuits.universality.pipeline import ReportOptions, load_models, run_universality
+    from visioncircuits.universality.compare import CompareConfig
+    from visioncircuits.universality.pipeline import (
+        ReportConfig,
+        load_models,
+        run_universality,
+    )
     from visioncircuits.universality.toy import toy_label_fn, toy_probes
 
     s = _settings(ctx.quick)
@@ -96,8 +124,8 @@ def _run(ctx: DemoContext) -> list[Artefact]:
     label_fn = toy_label_fn(n=s["n_label"])
     models, nulls = load_models([name_a, name_b], ctx.device)
     layers = [",".join(_layers(name_a)), ",".join(_layers(name_b))]
-    opts = ReportOptions(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
-                         compare=CompareSettings(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
+    opts = ReportConfig(top_pairs=s["top_pairs"], featvis_steps=s["steps"], label_top=s["top"],
+                         compare=CompareConfig(batch_size=s["batch"], grid=s["grid"], n_permutations=s["permutations"],
                                                  seed=ctx.seed, progress=False))
     report = run_universality([name_a, name_b], probes, out, layers=layers, options=opts, label_fn=label_fn,
                               models=models, null_models=nulls)
@@ -117,10 +145,20 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         "cka": pair["cka"]["matrix"],
     }
     write_json(out / "summary.json", metrics)
-    summary = (f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
-               f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
-               f"random pairing: {100 * lab['chance']:.0f}%); {metrics['significant_matches']} of {metrics['matches']} matches significant, "
-               f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
-               f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})")
+    summary = (
+        f"{name_a} vs {name_b}: {lab['same_label']}/{lab['n']} of the top matched pairs share their ground-truth "
+        f"label ({100 * lab['fraction']:.0f}%; B with random weights: {100 * chance['fraction']:.0f}%, "
+        f"random pairing: {100 * lab['chance']:.0f}%); "
+        f"{metrics['significant_matches']} of {metrics['matches']} matches significant, "
+        f"and among the top {sig['n']} significant ones {100 * sig['fraction']:.0f}% share their label "
+        f"(B with random weights: {100 * chance['significant']['fraction']:.0f}% of {chance['significant']['n']})"
+    )
     ctx.shared["universality"] = metrics
-    return [Artefact(title=f"Universality report: {name_a} vs {name_b}", href="universality/report.html", summary=summary, metrics=metrics)]
+    return [
+        Artefact(
+            title=f"Universality report: {name_a} vs {name_b}",
+            href="universality/report.html",
+            summary=summary,
+            metrics=metrics,
+        )
+    ]

@@ -68,6 +68,7 @@ def receptive_field(model, layer: str, size: int) -> int:
     if a.dim() == 2:
         return size
     a[:, :, a.shape[2] // 2, a.shape[3] // 2].sum().backward()
+    assert x.grad is not None
     nz = (x.grad.abs().sum(dim=(0, 1)) > 0).nonzero()
     if nz.numel() == 0:
         return size
@@ -94,6 +95,11 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
     Stats per unit, over images: ``mean`` (of the spatial-mean activation), ``mean_max``,
     ``q50/q90/q99`` and ``max`` of the per-image maximum, and ``frac_active``: the fraction
     of images where the unit exceeds ``threshold`` somewhere.
+
+    Examples:
+        >>> res = dataset_examples(model, ["layer3.2:5", "sae:runs/sae:12"], "images/", k=9)  # doctest: +SKIP
+        >>> [e.path for e in res.by_unit()["layer3.2:5"].top][:2]                             # doctest: +SKIP
+        ['images/n01440764_0.JPEG', 'images/n02102040_3.JPEG']
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
@@ -103,7 +109,7 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
     if any(u.kind == "logit" for u in resolved):
         raise InputError("dataset examples need layer units, not class logits")
     size = int(size or model.spec.input_size)
-    layers = sorted({u.layer for u in resolved}, key=lambda n: model.resolve_layer(n).order)
+    layers = sorted({str(u.layer) for u in resolved}, key=lambda n: model.resolve_layer(n).order)
     data = ImageFolder(folder, size, limit=limit)
     n_units = len(resolved)
     crop_px = {layer: int(crop_size or receptive_field(model, layer, size)) for layer in layers} if crops else {}
@@ -126,6 +132,7 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
                 hw_of[u] = tuple(m.shape[1:])
                 flat = m.flatten(1)
                 if u.has_position:
+                    assert u.y is not None and u.x is not None
                     pos = torch.full((m.shape[0],), u.y * m.shape[2] + u.x, device=m.device, dtype=torch.long)
                     mx = flat.gather(1, pos[:, None])[:, 0]
                 else:

@@ -19,11 +19,15 @@ from typing import Optional, Sequence, Union
 
 from visioncircuits.atomic import write_json, write_png
 from visioncircuits.errors import InputError
+from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import dataset_examples
 from visioncircuits.featvis.quality import MEASURE, render_target, unit_peaks
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
+from visioncircuits.hooks import HookedModel
+from visioncircuits.keys import SAELayer, is_sae_layer
 from visioncircuits.unit_activations import sae_config
 from visioncircuits.units import parse_range
+from visioncircuits.utils import slug
 
 log = logging.getLogger(__name__)
 
@@ -56,42 +60,63 @@ def parse_shard(text: Union[str, tuple, None]) -> tuple:
     return (int(k), int(n))
 
 
-def unit_prefix_and_count(model, layer: str, unit_spec: Optional[str] = None) -> tuple:
+def unit_prefix_and_count(model: HookedModel, layer: str, unit_spec: Optional[str] = None) -> tuple:
     """(address prefix, number of units): ``layer`` -> channels; ``sae:DIR`` -> SAE latents."""
     spec = unit_spec or layer
-    if spec.startswith("sae:"):
-        sae_dir = spec[4:]
-        cfg = sae_config(sae_dir)
-        model.resolve_layer(cfg.get("layer"))
+    if is_sae_layer(spec):
+        sae_layer = SAELayer.parse(spec)
+        cfg = sae_config(sae_layer.sae)
+        model.resolve_layer(str(cfg.get("layer")))
         return spec, int(cfg.get("d_sae", 0))
     return spec, model.channels(spec)
 
 
 def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120] or "unit"
+    return slug(text, max_len=120, default="unit")
 
 
-def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units: Union[str, Sequence[int], None] = None,
-                  unit_spec: Optional[str] = None, dataset: Union[str, os.PathLike, None] = None, steps: int = 256,
-                  size: Optional[int] = None, param: str = "fft", seed: int = 0, batch_size: Optional[int] = None,
-                  diverse: int = 0, diversity_weight: float = 1.0, negative: bool = False, k: int = 9,
-                  shard: Union[str, tuple, None] = None, unit_notes: Optional[dict] = None,
-                  param_kwargs: Optional[dict] = None, transforms="default", embed_images: bool = True,
-                  write_html: bool = True, progress: bool = True, max_examples: Optional[int] = None,
-                  redirect_relu: Union[bool, int, float] = True, objective: str = "channel") -> GalleryResult:
+def build_gallery(
+    model: HookedModel,
+    layer: str,
+    out_dir: Union[str, os.PathLike],
+    config: Optional[RenderConfig] = None,
+    *,
+    units: Union[str, Sequence[int], None] = None,
+    unit_spec: Optional[str] = None,
+    dataset: Union[str, os.PathLike, None] = None,
+    diverse: int = 0,
+    diversity_weight: float = 1.0,
+    negative: bool = False,
+    k: int = 9,
+    shard: Union[str, tuple, None] = None,
+    unit_notes: Optional[dict] = None,
+    embed_images: bool = True,
+    write_html: bool = True,
+    max_examples: Optional[int] = None,
+    objective: str = "channel",
+    **render_kwargs,
+) -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
 
-    ``units``: indices or a range string (``"0:64"``), default all. ``unit_notes`` maps unit
-    index -> text shown on its card (e.g. ground-truth labels). ``dataset``: an image folder
-    for top examples and stats (``max_examples`` caps how many images are read).
-    ``redirect_relu``: redirected ReLU gradients for the first steps (see ``render``).
+    Rendering settings come from ``config`` (:class:`RenderConfig`), overridden by keyword
+    arguments named like its fields (``steps=``, ``seed=`` ...). ``units``: indices or a range
+    string (``"0:64"``), default all. ``unit_notes`` maps unit index -> text shown on its card
+    (e.g. ground-truth labels). ``dataset``: an image folder for top examples and stats
+    (``max_examples`` caps how many images are read). Resumable: finished units with the same
+    settings are skipped; ``shard="K/N"`` does every N-th unit.
     ``objective``: what the rendering maximises, ``"channel"`` (spatial mean) or ``"neuron"``
     (the unit at the centre of its map). Whatever it is, each card compares the rendering and
     the dataset examples on one measure (:data:`~visioncircuits.featvis.quality.MEASURE`,
     the unit's spatial max): ``render_peak`` against ``best_example`` in ``unit.json``.
+
+    Examples:
+        >>> model = load_model("toy-resnet-s0")                                      # doctest: +SKIP
+        >>> res = build_gallery(model, "block2.relu2", "out/gallery", RenderConfig(steps=128),
+        ...                     units="0:8", dataset="images/")                      # doctest: +SKIP
+        >>> res.index                                                               # doctest: +SKIP
+        PosixPath('out/gallery/index.html')
     """
+    cfg = RenderConfig.resolve(config, **render_kwargs)
     out = Path(out_dir)
     prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
     if isinstance(units, str) or units is None:
@@ -103,11 +128,13 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
         raise InputError("no units selected")
     k_shard, n_shard = parse_shard(shard)
     mine = indices[k_shard - 1::n_shard]
-    size = int(size or model.spec.input_size)
+    size = int(cfg.size or model.spec.input_size)
+    cfg = cfg.replace(size=size)
+    steps, progress, transforms = cfg.steps, cfg.progress, cfg.transforms
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
-    settings = {"steps": steps, "size": size, "param": param, "seed": seed, "diverse": diverse,
+    settings = {"steps": steps, "size": size, "param": cfg.param, "seed": cfg.seed, "diverse": diverse,
                 "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
-                "redirect_relu_steps": redirect_steps(redirect_relu, steps), "init_sd": (param_kwargs or {}).get("sd"),
+                "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
                 "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
                 else repr(transforms)}
     addresses = {i: f"{prefix}:{i}" for i in mine}
@@ -127,13 +154,12 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
     objectives = {i: render_target(model, addresses[i], objective, size) for i in todo}
     bs = 1
     if todo:
-        bs = int(batch_size or auto_batch_size(model, objectives[todo[0]].layers, size))
+        bs = int(cfg.batch_size or auto_batch_size(model, objectives[todo[0]].layers, size, cfg.memory_budget_mb))
     per_chunk = max(1, bs // 2) if negative else bs
     for start in range(0, len(todo), per_chunk):
         chunk = todo[start:start + per_chunk]
         targets = [objectives[i] for i in chunk] + ([-objectives[i] for i in chunk] if negative else [])
-        res = render(model, targets, steps=steps, size=size, param=param, seed=seed, batch_size=bs,
-                     transforms=transforms, progress=progress, param_kwargs=param_kwargs, redirect_relu=redirect_relu)
+        res = render(model, targets, cfg.replace(batch_size=bs))
         peaks = unit_peaks(model, [addresses[i] for i in chunk], res.images[:len(chunk)])
         for j, i in enumerate(chunk):
             addr = addresses[i]
@@ -146,18 +172,26 @@ def build_gallery(model, layer: str, out_dir: Union[str, os.PathLike], *, units:
                 rec["negative"] = _rel(write_png(udir / "negative.png", res.images[m]), out)
                 rec["negative_value"] = -res.values[m]
             if diverse:
-                dv = render_diverse(model, objectives[i], n=diverse, weight=diversity_weight, steps=steps, size=size,
-                                    param=param, seed=seed, transforms=transforms, progress=False, param_kwargs=param_kwargs,
-                                    redirect_relu=redirect_relu)
+                dv = render_diverse(model, objectives[i], n=diverse, weight=diversity_weight,
+                                    config=cfg.replace(progress=False, eval_every=0))
                 rec["diverse"] = [_rel(write_png(udir / f"diverse_{d}.png", dv.images[d]), out) for d in range(diverse)]
                 rec["diverse_values"] = dv.values
             if addr in examples:
                 ue = examples[addr]
                 rec["stats"] = ue.stats
                 rec["examples"] = [
-                    {"path": e.path, "name": Path(e.path).name, "value": e.value, "y": e.y, "x": e.x,
-                     "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out) if e.crop is not None else None}
-                    for r, e in enumerate(ue.top)]
+                    {
+                        "path": e.path,
+                        "name": Path(e.path).name,
+                        "value": e.value,
+                        "y": e.y,
+                        "x": e.x,
+                        "crop": _rel(write_png(udir / f"example_{r}.png", e.crop.float() / 255), out)
+                        if e.crop is not None
+                        else None,
+                    }
+                    for r, e in enumerate(ue.top)
+                ]
                 rec["dataset"] = ds_info
                 if ue.top:  # examples are ranked by the same measure (spatial max)
                     rec["best_example"] = float(ue.top[0].value)

@@ -11,17 +11,17 @@ kind the rest of the tool knows can be visualised.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
 from visioncircuits.errors import InputError
+from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.unit_activations import resolve_unit, sae_config, unit_map
 from visioncircuits.units import Unit
 
-LOGITS = "<logits>"  # pseudo-layer: the model's output
-Acts = dict
+Acts = Mapping  # layer -> activation: a dict or an ActivationCache
 
 
 class Objective:
@@ -34,7 +34,7 @@ class Objective:
         raise NotImplementedError
 
     # -- algebra: everything becomes a flat weighted sum
-    def _terms(self) -> list[tuple[float, "Objective"]]:
+    def _terms(self) -> list[tuple[float, Objective]]:
         return [(1.0, self)]
 
     def __add__(self, other):
@@ -167,7 +167,9 @@ class Direction(Objective):
         if a.dim() == 2:
             a = a[:, :, None, None]
         if a.shape[1] != self.vector.numel():
-            raise InputError(f"direction has {self.vector.numel()} entries but layer {self.layer} has {a.shape[1]} channels")
+            raise InputError(
+                f"direction has {self.vector.numel()} entries but layer {self.layer} has {a.shape[1]} channels"
+            )
         v = self.vector.to(a.device, a.dtype)
         if self.cosine:
             return F.cosine_similarity(a, v[None, :, None, None], dim=1, eps=1e-8).mean(dim=(1, 2))
@@ -235,7 +237,7 @@ def as_objective(model, target: Union[str, Unit, Objective]) -> Objective:
     """A unit string / :class:`Unit` (validated against ``model``) or an objective (layers checked)."""
     if isinstance(target, Objective):
         for layer in target.layers:
-            if layer != LOGITS:
+            if not is_logits(layer):
                 model.resolve_layer(layer)
         return target
     if isinstance(target, (str, Unit)):

@@ -82,6 +82,8 @@ class ImageParam(nn.Module):
 class PixelParam(ImageParam):
     """Raw pixels (in decorrelated colour space), squashed into [0, 1] by a sigmoid."""
 
+    colour: torch.Tensor  # buffer
+
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.1,
                  decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
         super().__init__(n, size)
@@ -96,6 +98,9 @@ class PixelParam(ImageParam):
 
 class FourierParam(ImageParam):
     """Lucid's FFT image: spectrum scaled by 1/f, irfft2 (ortho), decorrelated colour, sigmoid."""
+
+    scale: torch.Tensor  # buffers
+    colour: torch.Tensor
 
     MAGIC = 4.0  # Lucid's constant: lower saturation at the start
 
@@ -126,6 +131,9 @@ class MacoParam(ImageParam):
     :func:`visioncircuits.featvis.stats.magnitude_spectrum`; 1/f when None.
     """
 
+    colour: torch.Tensor  # buffers
+    magnitude: torch.Tensor
+
     default_lr = 0.25
 
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0,
@@ -139,7 +147,9 @@ class MacoParam(ImageParam):
             magnitude = one_over_f(size, size).expand(shape).clone()
         magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
         if tuple(magnitude.shape) != shape:
-            raise InputError(f"MACO magnitude spectrum must have shape {shape} for size {size}, got {tuple(magnitude.shape)}")
+            raise InputError(
+                f"MACO magnitude spectrum must have shape {shape} for size {size}, got {tuple(magnitude.shape)}"
+            )
         self.register_buffer("magnitude", magnitude.clone(), persistent=False)
         g = torch.Generator(device="cpu")
         phases = []

@@ -39,7 +39,7 @@ def unit_peaks(model, units: Sequence[str | Unit], images: torch.Tensor, batch_s
     """(N images, U units): each unit's ``MEASURE`` on each image (spatial max, or its value
     at its own position when the address has one)."""
     resolved = [resolve_unit(model, u) for u in units]
-    layers = sorted({u.layer for u in resolved})
+    layers = sorted({str(u.layer) for u in resolved})
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
@@ -63,7 +63,7 @@ def render_target(model, address: str, objective: str = "channel", size: int | N
     if objective == "channel" or u.has_position or u.kind == "logit":
         return obj.as_objective(model, u)
     if u.kind == "channel":
-        return obj.neuron(u.layer, u.index)
+        return obj.neuron(str(u.layer), u.index)
     h, w = model.layer_info(int(size or model.spec.input_size))[u.layer].shape[1:]
     return obj.as_objective(model, f"{address}@{h // 2},{w // 2}")
 
@@ -90,7 +90,8 @@ class QualityResult:
     def ratios(self) -> list:
         # a unit silent on every dataset image: any response is infinitely more, silence is a tie
         return [
-            r / b if b > 0 else (float("inf") if r > 0 else 1.0) for r, b in zip(self.render_peak, self.best_example, strict=True)
+            r / b if b > 0 else (float("inf") if r > 0 else 1.0)
+            for r, b in zip(self.render_peak, self.best_example, strict=True)
         ]
 
     @property

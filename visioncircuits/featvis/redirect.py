@@ -96,7 +96,9 @@ def redirect_relus(model, enabled: bool = True) -> Iterator[ReluRedirect]:
                 if bounds is None:
                     continue
 
-                def pre(mod, args, _key=id(module)):
+                key = id(module)
+
+                def pre(mod, args, _key=key):
                     if not handle.active or not args or not isinstance(args[0], torch.Tensor):
                         return None
                     x = args[0]
@@ -105,7 +107,7 @@ def redirect_relus(model, enabled: bool = True) -> Iterator[ReluRedirect]:
                         return (x.clone(),) + tuple(args[1:])  # keep the pre-activation intact
                     return None
 
-                def post(_mod, _args, _out, _key=id(module), _bounds=bounds):
+                def post(_mod, _args, _out, _key=key, _bounds=bounds):
                     x = stash.pop(_key, None)
                     if x is None or not handle.active or not x.requires_grad:
                         return None

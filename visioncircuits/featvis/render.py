@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from tqdm.auto import tqdm
 
+from visioncircuits.cache import ActivationCache
 from visioncircuits.errors import InputError
-from visioncircuits.featvis.objectives import LOGITS, Objective, UnitObjective, as_objective, needed_layers
+from visioncircuits.featvis.config import RenderConfig
+from visioncircuits.featvis.objectives import Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.redirect import redirect_relus
 from visioncircuits.featvis.transforms import resolve_transforms
+from visioncircuits.hooks import HookedModel
+from visioncircuits.keys import is_logits
 from visioncircuits.units import Unit
+from visioncircuits.utils import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,9 @@ def redirect_steps(redirect_relu: Union[bool, int, float, None], steps: int) -> 
         return int(round(redirect_relu * steps))
     if isinstance(redirect_relu, (int, float)) and redirect_relu >= 0 and float(redirect_relu).is_integer():
         return min(int(redirect_relu), steps)
-    raise InputError(f"redirect_relu must be True/False, a number of steps >= 0 or a fraction in (0, 1), got {redirect_relu!r}")
+    raise InputError(
+        f"redirect_relu must be True/False, a number of steps >= 0 or a fraction in (0, 1), got {redirect_relu!r}"
+    )
 
 
 @dataclass
@@ -82,23 +90,19 @@ class RenderResult:
 
 
 # ---------------------------------------------------------------- forward pass
-def forward_acts(model, images: torch.Tensor, layers: frozenset) -> dict:
+def forward_acts(model: HookedModel, images: torch.Tensor, layers: frozenset) -> ActivationCache:
+    """Deprecated: use ``model.run_with_cache(images, layers, detach=False)`` (handles ``LOGITS``)."""
+    warnings.warn("forward_acts is deprecated; use model.run_with_cache(images, layers, detach=False)",
+                  DeprecationWarning, stacklevel=2)
+    return _acts(model, images, layers)
+
+
+def _acts(model: HookedModel, images: torch.Tensor, layers: frozenset) -> ActivationCache:
     """Activations of ``layers`` with the graph kept; stops early unless the logits are needed."""
-    real = [layer for layer in layers if layer != LOGITS]
-    if LOGITS not in layers:
-        return model.run_with_cache(images, real, detach=False)
-    cache: dict = {}
-
-    def grab(out, layer):
-        cache.setdefault(layer, out)
-        return None  # never replace the output
-
-    with model.hooks([(layer, grab) for layer in real]):
-        cache[LOGITS] = model(images)
-    return cache
+    return model.run_with_cache(images, sorted(layers), detach=False)
 
 
-def per_image_values(objectives: Sequence[Objective], acts: dict) -> torch.Tensor:
+def per_image_values(objectives: Sequence[Objective], acts: Mapping) -> torch.Tensor:
     """``out[i] = objectives[i](acts)[i]``: plain channel objectives are gathered in bulk."""
     n = len(objectives)
     groups: dict = defaultdict(list)
@@ -134,8 +138,8 @@ def per_image_values(objectives: Sequence[Objective], acts: dict) -> torch.Tenso
 def auto_batch_size(model, layers: frozenset, size: int, budget_mb: Optional[float] = None) -> int:
     """Images per chunk so the activations kept for backward fit in ``budget_mb`` (a rough bound)."""
     info = model.layer_info(size)
-    deepest = max((info[layer].order for layer in layers if layer != LOGITS), default=-1)
-    if LOGITS in layers:
+    deepest = max((info[layer].order for layer in layers if not is_logits(layer)), default=-1)
+    if any(is_logits(layer) for layer in layers):
         deepest = len(info)
     floats = sum(_numel(i.shape) for i in info.values() if i.order <= deepest)
     per_image = max(1, floats * 4 * 3)  # activation + grad + transforms slack, float32
@@ -155,36 +159,34 @@ def _numel(shape) -> int:
 
 
 # ---------------------------------------------------------------- optimisation
-def optimise(model, n: int, value_fn: Callable[[dict], torch.Tensor], layers: frozenset, *,
-             steps: int, size: int, param: str, seed: int, first_index: int, transforms, lr: Optional[float],
-             param_kwargs: dict, bar: Optional[tqdm], eval_every: int = 0, history: Optional[list] = None,
-             redirect: int = 0):
+def optimise(model: HookedModel, n: int, value_fn: Callable[[Mapping], torch.Tensor], layers: frozenset,
+             config: RenderConfig, *, size: int, first_index: int, transforms, bar: Optional[tqdm],
+             history: Optional[list] = None, redirect: int = 0):
     """Optimise ``n`` images so ``value_fn(acts)`` (per image, shape (n,)) goes up.
 
-    The first ``redirect`` steps use redirected ReLU gradients, the rest true gradients.
-    Returns (images on the model's device, final per-image values on untransformed images,
-    always the true objective).
+    ``config`` gives steps, parameterisation, seed, lr and ``eval_every``; ``size`` and
+    ``transforms`` are already resolved. The first ``redirect`` steps use redirected ReLU
+    gradients, the rest true gradients. Returns (images on the model's device, final
+    per-image values on untransformed images, always the true objective).
     """
     with redirect_relus(model, enabled=redirect > 0) as rr:
-        return _optimise(model, n, value_fn, layers, steps=steps, size=size, param=param, seed=seed,
-                         first_index=first_index, transforms=transforms, lr=lr, param_kwargs=param_kwargs, bar=bar,
-                         eval_every=eval_every, history=history, redirect=redirect, rr=rr)
+        return _optimise(model, n, value_fn, layers, config, size, first_index, transforms, bar, history, redirect, rr)
 
 
-def _optimise(model, n, value_fn, layers, *, steps, size, param, seed, first_index, transforms, lr, param_kwargs,
-              bar, eval_every, history, redirect, rr):
+def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, first_index, transforms, bar, history, redirect, rr):
     device = model.device
-    p = make_param(param, n, size, seed=seed, first_index=first_index, device=device, **param_kwargs)
+    p = make_param(cfg.param, n, size, seed=cfg.seed, first_index=first_index, device=device, **cfg.param_kwargs)
     params = [t for t in p.parameters() if t.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr or p.default_lr)
+    opt = torch.optim.Adam(params, lr=cfg.lr or p.default_lr)
     gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) * 7919 + first_index)
+    gen.manual_seed(derive_seed(cfg.seed, first_index))
     elapsed = 0.0
+    steps, eval_every = cfg.steps, cfg.eval_every
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
         rr.active = step <= redirect
         images = transforms(p(), gen)
-        acts = forward_acts(model, images, layers)
+        acts = _acts(model, images, layers)
         loss = -value_fn(acts).sum()
         grads = torch.autograd.grad(loss, params)
         for t, g in zip(params, grads):
@@ -196,104 +198,119 @@ def _optimise(model, n, value_fn, layers, *, steps, size, param, seed, first_ind
         if history is not None and eval_every and (step % eval_every == 0 or step == steps):
             rr.active = False
             with torch.no_grad():
-                history.append((step, elapsed, value_fn(forward_acts(model, p(), layers)).tolist()))
+                history.append((step, elapsed, value_fn(_acts(model, p(), layers)).tolist()))
     rr.active = False
     with torch.no_grad():
         final = p().detach()
-        values = value_fn(forward_acts(model, final, layers))
+        values = value_fn(_acts(model, final, layers))
     return final, values.detach()
 
 
-def _setup(model, size, steps):
-    size = int(size or model.spec.input_size)
-    if size < 1 or steps < 0:
-        raise InputError(f"size must be >= 1 and steps >= 0, got size={size}, steps={steps}")
-    return size
-
-
-def render(model, units: Union[Target, Sequence[Target]], *, steps: int = 256, size: Optional[int] = None,
-           param: str = "fft", seed: int = 0, batch_size: Optional[int] = None, transforms="default",
-           lr: Optional[float] = None, progress: bool = True, memory_budget_mb: Optional[float] = None,
-           param_kwargs: Optional[dict] = None, eval_every: int = 0,
-           redirect_relu: Union[bool, int, float] = True) -> RenderResult:
+def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: Optional[RenderConfig] = None,
+           **kwargs) -> RenderResult:
     """Render one image per unit/objective; units are ``"layer:ch"`` strings, ``Unit``s or objectives.
 
-    Deterministic for a given ``seed`` (and batch size). ``size`` defaults to the model's input
-    size; ``batch_size`` defaults to what fits ``memory_budget_mb``. ``param_kwargs`` go to the
-    parameterisation (e.g. ``magnitude=`` for MACO, ``colour=`` for FFT). ``redirect_relu``:
-    redirected ReLU gradients for the first steps so dead units move (see :func:`redirect_steps`);
-    ``values`` are always the true objective on the final image.
+    Settings come from ``config`` (a :class:`RenderConfig`); keyword arguments named like its
+    fields (``steps=``, ``size=``, ``seed=`` ...) override it. Deterministic for a given seed
+    (and batch size). ``values`` are always the true objective on the final image.
+
+    Examples:
+        >>> model = load_model("cifar10-resnet20")                                  # doctest: +SKIP
+        >>> res = render(model, ["layer3.2:5", "logit:3"], RenderConfig(steps=128))  # doctest: +SKIP
+        >>> res.images.shape, res.values                                             # doctest: +SKIP
+        (torch.Size([2, 3, 32, 32]), [4.1, 17.3])
+        >>> res.pil(0).save("unit.png")                                              # doctest: +SKIP
     """
+    cfg = RenderConfig.resolve(config, **kwargs)
     if isinstance(units, (str, Unit, Objective)):
         units = [units]
     objectives = [as_objective(model, u) for u in units]
     if not objectives:
         raise InputError("nothing to render: give at least one unit")
-    size = _setup(model, size, steps)
-    n_redirect = redirect_steps(redirect_relu, steps)
-    tf = resolve_transforms(transforms, size)
+    size = int(cfg.size or model.spec.input_size)
+    n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
+    tf = resolve_transforms(cfg.transforms, size)
     layers = needed_layers(objectives)
-    bs = int(batch_size or auto_batch_size(model, layers, size, memory_budget_mb))
-    if bs < 1:
-        raise InputError(f"batch_size must be >= 1, got {bs}")
+    bs = int(cfg.batch_size or auto_batch_size(model, layers, size, cfg.memory_budget_mb))
     t0 = time.perf_counter()
     images, values, history = [], [], []
     n_chunks = -(-len(objectives) // bs)
-    with tqdm(total=steps * n_chunks, desc=f"render {len(objectives)} units", unit="step", disable=not progress) as bar:
+    steps = cfg.steps
+    with tqdm(
+        total=steps * n_chunks, desc=f"render {len(objectives)} units", unit="step", disable=not cfg.progress
+    ) as bar:
         for start in range(0, len(objectives), bs):
             chunk = objectives[start:start + bs]
             chunk_layers = needed_layers(chunk)
             imgs, vals = optimise(
-                model, len(chunk), lambda acts, c=chunk: per_image_values(c, acts), chunk_layers,
-                steps=steps, size=size, param=param, seed=seed, first_index=start, transforms=tf, lr=lr,
-                param_kwargs=dict(param_kwargs or {}), bar=bar, eval_every=eval_every,
-                history=history if eval_every else None, redirect=n_redirect)
+                model, len(chunk), lambda acts, c=chunk: per_image_values(c, acts), chunk_layers, cfg,
+                size=size, first_index=start, transforms=tf, bar=bar,
+                history=history if cfg.eval_every else None, redirect=n_redirect)
             images.append(imgs.cpu())
             values.extend(float(v) for v in vals.cpu())
     seconds = time.perf_counter() - t0
     log.info("rendered %d units x %d steps at %d px in %.1f s", len(objectives), steps, size, seconds)
-    return RenderResult(torch.cat(images), values, [o.name for o in objectives], size, steps, param, seed, seconds, history,
-                        n_redirect)
+    return RenderResult(
+        torch.cat(images),
+        values,
+        [o.name for o in objectives],
+        size,
+        steps,
+        cfg.param,
+        cfg.seed,
+        seconds,
+        history,
+        n_redirect,
+    )
 
 
-def render_batch(model, objective: Target, n: int, *, steps: int = 256, size: Optional[int] = None,
-                 param: str = "fft", seed: int = 0, transforms="default", lr: Optional[float] = None,
-                 progress: bool = True, param_kwargs: Optional[dict] = None,
-                 redirect_relu: Union[bool, int, float] = True) -> RenderResult:
+def render_batch(model: HookedModel, objective: Target, n: int, config: Optional[RenderConfig] = None,
+                 **kwargs) -> RenderResult:
     """Render ``n`` images that share one batch-level objective (e.g. a unit plus diversity).
 
-    ``values[i]`` is the objective's per-image term for image ``i``.
+    Same settings as :func:`render` (``batch_size``/``memory_budget_mb`` do not apply: the
+    ``n`` images are one batch). ``values[i]`` is the objective's per-image term for image ``i``.
     """
+    cfg = RenderConfig.resolve(config, **kwargs)
     obj = as_objective(model, objective)
     if n < 1:
         raise InputError(f"n must be >= 1, got {n}")
-    size = _setup(model, size, steps)
-    n_redirect = redirect_steps(redirect_relu, steps)
+    size = int(cfg.size or model.spec.input_size)
+    n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
     t0 = time.perf_counter()
-    with tqdm(total=steps, desc=f"render {obj.name} x{n}", unit="step", disable=not progress) as bar:
-        imgs, vals = optimise(model, n, obj, obj.layers, steps=steps, size=size, param=param, seed=seed,
-                              first_index=0, transforms=resolve_transforms(transforms, size), lr=lr,
-                              param_kwargs=dict(param_kwargs or {}), bar=bar, redirect=n_redirect)
-    return RenderResult(imgs.cpu(), [float(v) for v in vals.cpu()], [obj.name] * n, size, steps, param, seed,
-                        time.perf_counter() - t0, redirect_steps=n_redirect)
+    with tqdm(total=cfg.steps, desc=f"render {obj.name} x{n}", unit="step", disable=not cfg.progress) as bar:
+        imgs, vals = optimise(model, n, obj, obj.layers, cfg.replace(eval_every=0), size=size, first_index=0,
+                              transforms=resolve_transforms(cfg.transforms, size), bar=bar, redirect=n_redirect)
+    return RenderResult(
+        imgs.cpu(),
+        [float(v) for v in vals.cpu()],
+        [obj.name] * n,
+        size,
+        cfg.steps,
+        cfg.param,
+        cfg.seed,
+        time.perf_counter() - t0,
+        redirect_steps=n_redirect,
+    )
 
 
-def render_diverse(model, unit: Target, n: int = 4, *, weight: float = 1.0, layer: Optional[str] = None,
-                   **kwargs) -> RenderResult:
+def render_diverse(model: HookedModel, unit: Target, n: int = 4, *, weight: float = 1.0, layer: Optional[str] = None,
+                   config: Optional[RenderConfig] = None, **kwargs) -> RenderResult:
     """``n`` different images of one unit: the unit objective plus ``weight`` times diversity.
 
     Diversity is measured at the unit's own layer unless ``layer`` is given. ``values`` are
-    the unit's own activation on each image (not including the diversity term).
+    the unit's own activation on each image (not including the diversity term). Settings as
+    for :func:`render_batch`.
     """
     obj = as_objective(model, unit)
-    div_layer = layer or next((l for l in sorted(obj.layers) if l != LOGITS), None)
+    div_layer = layer or next((l for l in sorted(obj.layers) if not is_logits(l)), None)
     if div_layer is None:
         raise InputError("give layer= for the diversity term of a class-logit objective")
     from visioncircuits.featvis.objectives import diversity
 
-    result = render_batch(model, obj + weight * diversity(div_layer), n, **kwargs)
+    result = render_batch(model, obj + weight * diversity(div_layer), n, config, **kwargs)
     with torch.no_grad():
         imgs = result.images.to(model.device)
-        result.values = [float(v) for v in obj(forward_acts(model, imgs, obj.layers)).cpu()]
+        result.values = [float(v) for v in obj(_acts(model, imgs, obj.layers)).cpu()]
     result.names = [obj.name] * n
     return result

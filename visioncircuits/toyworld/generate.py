@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from visioncircuits.device import torch_threads
 from visioncircuits.errors import InputError
 from visioncircuits.toyworld.primitives import PRIMITIVE_INDEX, PRIMITIVES
-from visioncircuits.device import torch_threads
 from visioncircuits.toyworld.render import render
 from visioncircuits.toyworld.scenes import CLASSES, plan_scene
 
@@ -48,10 +48,12 @@ class ToyBatch:
     def compute_masks(self) -> torch.Tensor:
         """(N, P, H, W) visible masks, re-rendered from the annotations (and kept)."""
         if self.masks is None:
-            self.masks = render(self.params, self.backgrounds, self.size, with_masks=True)[1]
+            masks = render(self.params, self.backgrounds, self.size, with_masks=True)[1]
+            assert masks is not None  # with_masks=True
+            self.masks = masks
         return self.masks
 
-    def to(self, device) -> "ToyBatch":
+    def to(self, device) -> ToyBatch:
         """Move the tensors (images, labels, present, masks) to ``device``."""
         return ToyBatch(self.images.to(device), self.labels.to(device), self.present.to(device), self.params,
                         self.backgrounds, self.size, None if self.masks is None else self.masks.to(device))
@@ -116,5 +118,7 @@ def _generate(n: int, seed: int, size: int, with_masks: bool, classes, progress:
         params=scenes,
         backgrounds=backgrounds,
         size=size,
-        masks=(torch.cat(masks) if masks else torch.zeros(0, len(PRIMITIVES), size, size, dtype=torch.bool)) if with_masks else None,
+        masks=(torch.cat(masks) if masks else torch.zeros(0, len(PRIMITIVES), size, size, dtype=torch.bool))
+        if with_masks
+        else None,
     )

@@ -145,7 +145,11 @@ def unit_responses(model, layer: Optional[str], images: torch.Tensor, units: Uni
             cols = []
             for u in us:
                 m = unit_map(u, acts)
-                cols.append(m[:, u.y, u.x] if u.has_position else (m.amax(dim=(1, 2)) if reduce == "max" else m.mean(dim=(1, 2))))
+                cols.append(
+                    m[:, u.y, u.x]
+                    if u.has_position
+                    else (m.amax(dim=(1, 2)) if reduce == "max" else m.mean(dim=(1, 2)))
+                )
             r = torch.stack(cols, 1)
         chunks.append(r.float().cpu())
     return torch.cat(chunks).T.numpy(), us
@@ -170,8 +174,17 @@ def label_units(model, layer: Optional[str], n: int = 1000, seed: int = LABEL_SE
     for i, u in enumerate(us):
         order = np.argsort(-auc[i])
         best, second = int(order[0]), int(order[1])
-        labels.append(UnitLabel(unit=str(u), primitive=PRIMITIVES[best], label=readable(PRIMITIVES[best]), auc=float(auc[i, best]),
-                                monosemanticity=float(mono[i]), second=PRIMITIVES[second], second_auc=float(auc[i, second])))
+        labels.append(
+            UnitLabel(
+                unit=str(u),
+                primitive=PRIMITIVES[best],
+                label=readable(PRIMITIVES[best]),
+                auc=float(auc[i, best]),
+                monosemanticity=float(mono[i]),
+                second=PRIMITIVES[second],
+                second_auc=float(auc[i, second]),
+            )
+        )
     return UnitLabels(labels, auc, us, reduce)
 
 

@@ -8,7 +8,7 @@ module called once (each is a hook point); branches are real named modules.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -57,7 +57,8 @@ class ResBlock(nn.Module):
 
 
 class ToyResNet(nn.Module):
-    """stem (5x5 conv, stride 2) -> block1 (stride 2) -> block2 (the primitive layer) -> block3 (stride 2) -> GAP -> linear."""
+    """stem (5x5 conv, stride 2) -> block1 (stride 2) -> block2 (the primitive layer) -> block3 (stride 2)
+    -> GAP -> linear."""
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 26, 64), num_classes: int = NUM_CLASSES):
         super().__init__()
@@ -165,5 +166,6 @@ DESCRIPTIONS = {
 
 def primitive_channels(net: nn.Module, arch: str) -> int:
     """Channels of the primitive layer (the input width of the auxiliary head)."""
-    return {"vgg": lambda: net.conv3[0].out_channels, "narrow": lambda: net.conv3[0].out_channels,
-            "resnet": lambda: net.block2.conv2[0].out_channels, "inception": lambda: net.mixed3.out_channels}[arch]()
+    m: Any = net  # submodules by attribute: typed as Module | Tensor by torch
+    return {"vgg": lambda: m.conv3[0].out_channels, "narrow": lambda: m.conv3[0].out_channels,
+            "resnet": lambda: m.block2.conv2[0].out_channels, "inception": lambda: m.mixed3.out_channels}[arch]()

@@ -98,7 +98,9 @@ def probe_set(kind: str, steps: int = 16, size: int = 64, seed: int = 0, primiti
     else:
         for prim in PRIMITIVES:
             for _ in range(per_primitive):
-                scenes.append(move(make_primitive(rng, prim)[0], centre + rng.uniform(-8, 8), centre + rng.uniform(-8, 8)))
+                scenes.append(
+                    move(make_primitive(rng, prim)[0], centre + rng.uniform(-8, 8), centre + rng.uniform(-8, 8))
+                )
                 values.append({})
                 prims.append(prim)
     images, _ = render(scenes, [_bg()] * len(scenes), size)

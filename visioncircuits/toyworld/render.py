@@ -14,7 +14,16 @@ from typing import Optional, Sequence
 import torch
 
 from visioncircuits.toyworld.primitives import PRIMITIVE_INDEX, PRIMITIVES
-from visioncircuits.toyworld.shapes import FILL_KEYS, PATTERN_FILLS, SHAPE_KEYS, _hash_noise, alpha_from_distance, fill, grid, signed_distance
+from visioncircuits.toyworld.shapes import (
+    FILL_KEYS,
+    PATTERN_FILLS,
+    SHAPE_KEYS,
+    _hash_noise,
+    alpha_from_distance,
+    fill,
+    grid,
+    signed_distance,
+)
 
 BUCKET = 8  # crop sizes are rounded up to multiples of this many pixels
 
@@ -24,7 +33,12 @@ def bbox(it: dict) -> tuple[float, float, float, float]:
     k = it["shape"]
     if k == "seg":
         e = it["w"] / 2
-        return min(it["x0"], it["x1"]) - e, min(it["y0"], it["y1"]) - e, max(it["x0"], it["x1"]) + e, max(it["y0"], it["y1"]) + e
+        return (
+            min(it["x0"], it["x1"]) - e,
+            min(it["y0"], it["y1"]) - e,
+            max(it["x0"], it["x1"]) + e,
+            max(it["y0"], it["y1"]) + e,
+        )
     cx, cy = it["cx"], it["cy"]
     if k == "disc":
         ex = ey = it["r"]
@@ -127,7 +141,9 @@ def render(
     f = 64.0 / size
     done = []
     for pos in range(depth):
-        entries = [(i, scenes[i][pos]) for i in range(n) if pos < len(scenes[i]) and (with_masks or scenes[i][pos]["draw"])]
+        entries = [
+            (i, scenes[i][pos]) for i in range(n) if pos < len(scenes[i]) and (with_masks or scenes[i][pos]["draw"])
+        ]
         if not entries:
             continue
         groups: dict[tuple, list[int]] = defaultdict(list)
@@ -148,6 +164,7 @@ def render(
             drawn = [j for j, it in enumerate(items) if it["draw"]]
             alpha, col, paint = _draw_group(items, X, Y, size, colour=bool(drawn))
             if drawn:
+                assert col is not None and paint is not None  # colour=True
                 d = torch.tensor(drawn)
                 a = paint[d][..., None]
                 sub = (who[d][:, None, None], rows[d][:, :, None], cols[d][:, None, :])

@@ -54,7 +54,14 @@ def dark(rng: np.random.Generator, i: int = 0) -> dict:
 
 
 def inst(prims: list[str], shape: str, fill: str, colour: dict, draw: bool = True, **geo) -> Instance:
-    return {"prims": list(prims), "shape": shape, "fill": fill, "draw": draw, **colour, **{k: float(v) for k, v in geo.items()}}
+    return {
+        "prims": list(prims),
+        "shape": shape,
+        "fill": fill,
+        "draw": draw,
+        **colour,
+        **{k: float(v) for k, v in geo.items()},
+    }
 
 
 def _dir(deg: float) -> tuple[float, float]:
@@ -70,13 +77,34 @@ def make_primitive(rng: np.random.Generator, prim: str, s: float = 1.0, **over) 
         r = over.get("r", rng.uniform(5, 7) * s)
         ux, uy = _dir(theta)  # centre the arc's visible part on (0, 0)
         cx, cy = -ux * r * 0.5, -uy * r * 0.5
-        i = inst([prim], "arc", "solid", over.get("colour", dark(rng)), cx=cx, cy=cy, r=r, w=2.0 * max(s, 0.8), theta=theta, span=100)
+        i = inst(
+            [prim],
+            "arc",
+            "solid",
+            over.get("colour", dark(rng)),
+            cx=cx,
+            cy=cy,
+            r=r,
+            w=2.0 * max(s, 0.8),
+            theta=theta,
+            span=100,
+        )
         return [i], (-r * 0.9, -r * 0.9, r * 0.9, r * 0.9)
     if prim.startswith("line_"):
         ang = over.get("angle", float(prim[5:-3]))
         half = over.get("length", rng.uniform(9, 13) * s) / 2
         ux, uy = _dir(ang)
-        i = inst([prim], "seg", "solid", over.get("colour", dark(rng)), x0=-ux * half, y0=-uy * half, x1=ux * half, y1=uy * half, w=2.0 * max(s, 0.8))
+        i = inst(
+            [prim],
+            "seg",
+            "solid",
+            over.get("colour", dark(rng)),
+            x0=-ux * half,
+            y0=-uy * half,
+            x1=ux * half,
+            y1=uy * half,
+            w=2.0 * max(s, 0.8),
+        )
         e = half + 1.5
         return [i], (-e, -e, e, e)
     if prim == "ring":
@@ -90,7 +118,12 @@ def make_primitive(rng: np.random.Generator, prim: str, s: float = 1.0, **over) 
         return [inst([prim], "disc", "wheel", over.get("colour", dark(rng)), cx=0, cy=0, r=r)], _sq(r + 1)
     if prim == "box":
         ax, ay = over.get("ax", rng.uniform(3.5, 7) * s), over.get("ay", rng.uniform(3.5, 7) * s)
-        return [inst([prim], "rect", "solid", over.get("colour", grey(rng, 0.22, 0.45)), cx=0, cy=0, ax=ax, ay=ay)], (-ax - 1, -ay - 1, ax + 1, ay + 1)
+        return [inst([prim], "rect", "solid", over.get("colour", grey(rng, 0.22, 0.45)), cx=0, cy=0, ax=ax, ay=ay)], (
+            -ax - 1,
+            -ay - 1,
+            ax + 1,
+            ay + 1,
+        )
     if prim.endswith("_blob"):
         r = over.get("r", rng.uniform(4, 7) * s)
         colour = over.get("colour", named(rng, prim[:-5]))
@@ -102,7 +135,19 @@ def make_primitive(rng: np.random.Generator, prim: str, s: float = 1.0, **over) 
         half = over.get("half", rng.uniform(6, 8) * s)
         ang = over.get("angle", rng.uniform(0, 360))
         nx, ny = _dir(ang)
-        patch = inst([], "rect", "freq", {**grey(rng, 0.3, 0.75), **grey(rng, 0.35, 0.65, 1)}, cx=0, cy=0, ax=half, ay=half, nx=nx, ny=ny, seed=rng.integers(1 << 20))
+        patch = inst(
+            [],
+            "rect",
+            "freq",
+            {**grey(rng, 0.3, 0.75), **grey(rng, 0.35, 0.65, 1)},
+            cx=0,
+            cy=0,
+            ax=half,
+            ay=half,
+            nx=nx,
+            ny=ny,
+            seed=rng.integers(1 << 20),
+        )
         band = inst([prim], "band", "solid", _rgb((0, 0, 0)), draw=False, cx=0, cy=0, s=half, nx=nx, ny=ny, bw=1.5)
         return [patch, band], _sq(half + 1)
     raise ValueError(f"unknown primitive {prim!r}")
@@ -115,10 +160,22 @@ def _sq(e: float) -> BBox:
 def texture_disc(rng: np.random.Generator, prim: str, r: float, **over) -> Instance:
     if prim == "stripes":
         col = {**grey(rng, 0.8, 0.95), **grey(rng, 0.1, 0.55, 1)}
-        return inst([prim], "disc", "stripes", over.get("colour", col), cx=0, cy=0, r=r, angle=over.get("angle", rng.uniform(0, 180)),
-                    period=rng.uniform(3.5, 5), phase=rng.uniform(0, 2 * math.pi))
+        return inst(
+            [prim],
+            "disc",
+            "stripes",
+            over.get("colour", col),
+            cx=0,
+            cy=0,
+            r=r,
+            angle=over.get("angle", rng.uniform(0, 180)),
+            period=rng.uniform(3.5, 5),
+            phase=rng.uniform(0, 2 * math.pi),
+        )
     if prim == "dots":
-        return inst([prim], "disc", "dots", over.get("colour", dark(rng)), cx=0, cy=0, r=r, period=rng.uniform(4.5, 5.5), rd=1.3)
+        return inst(
+            [prim], "disc", "dots", over.get("colour", dark(rng)), cx=0, cy=0, r=r, period=rng.uniform(4.5, 5.5), rd=1.3
+        )
     if prim == "fur":
         return inst([prim], "disc", "fur", over.get("colour", grey(rng, 0.35, 0.7)), cx=0, cy=0, r=r,
                     bank=rng.integers(8), ox=rng.integers(64), oy=rng.integers(64))
@@ -145,7 +202,19 @@ def _car(rng, s):
 def _dog_ear(rng, s):
     ear = inst(["brown_blob", "fur"], "arch", "fur", named(rng, "brown"), cx=0, cy=-4 * s, a=9 * s, h=14 * s,
                bank=rng.integers(8), ox=rng.integers(64), oy=rng.integers(64))
-    rim = inst(["curve_90deg"], "arc", "solid", _rgb((0, 0, 0)), draw=False, cx=0, cy=-4 * s, r=9 * s, w=2.5, theta=90, span=100)
+    rim = inst(
+        ["curve_90deg"],
+        "arc",
+        "solid",
+        _rgb((0, 0, 0)),
+        draw=False,
+        cx=0,
+        cy=-4 * s,
+        r=9 * s,
+        w=2.5,
+        theta=90,
+        span=100,
+    )
     return [ear, rim], (-10 * s, -14 * s, 10 * s, 11 * s)
 
 
@@ -159,18 +228,43 @@ def _house(rng, s):
 
 
 def _flower(rng, s):
-    out = [inst(["line_90deg"], "seg", "solid", grey(rng, 0.05, 0.2) | {"g0": 0.3}, x0=0, y0=2 * s, x1=0, y1=15 * s, w=2 * s)]
+    out = [
+        inst(
+            ["line_90deg"], "seg", "solid", grey(rng, 0.05, 0.2) | {"g0": 0.3}, x0=0, y0=2 * s, x1=0, y1=15 * s, w=2 * s
+        )
+    ]
     red = named(rng, "red")
     for k in range(6):
         a = 2 * math.pi * k / 6 + rng.uniform(0, 1)
-        out.append(inst(["red_blob"], "disc", "solid", red, cx=6.5 * s * math.cos(a), cy=-5 * s + 6.5 * s * math.sin(a), r=3.3 * s))
+        out.append(
+            inst(
+                ["red_blob"],
+                "disc",
+                "solid",
+                red,
+                cx=6.5 * s * math.cos(a),
+                cy=-5 * s + 6.5 * s * math.sin(a),
+                r=3.3 * s,
+            )
+        )
     out.append(inst(["yellow_blob"], "disc", "solid", named(rng, "yellow"), cx=0, cy=-5 * s, r=3.6 * s))
     return out, (-11 * s, -16 * s, 11 * s, 16.5 * s)
 
 
 def _fish(rng, s):
-    body = inst(["stripes"], "ellipse", "stripes", {**grey(rng, 0.8, 0.95), **grey(rng, 0.4, 0.6, 1)}, cx=0, cy=0, a=12 * s, b=7 * s,
-                angle=0, period=rng.uniform(3.5, 5), phase=rng.uniform(0, 2 * math.pi))
+    body = inst(
+        ["stripes"],
+        "ellipse",
+        "stripes",
+        {**grey(rng, 0.8, 0.95), **grey(rng, 0.4, 0.6, 1)},
+        cx=0,
+        cy=0,
+        a=12 * s,
+        b=7 * s,
+        angle=0,
+        period=rng.uniform(3.5, 5),
+        phase=rng.uniform(0, 2 * math.pi),
+    )
     d = dark(rng)
     nose = inst(["curve_0deg"], "arc", "solid", d, cx=4 * s, cy=0, r=8 * s, w=2 * s, theta=0, span=90)
     eye = inst(["dot"], "disc", "solid", d, cx=6 * s, cy=-2.5 * s, r=1.7 * s)
@@ -204,9 +298,23 @@ def _ladybug(rng, s):
 
 def _beach(rng, s):
     sand = _rgb(np.clip(np.array([0.72, 0.66, 0.52]) + rng.uniform(-0.05, 0.05, 3), 0, 1), 1)
-    patch = inst([], "rect", "freq", {**named(rng, "blue"), **sand}, cx=0, cy=0, ax=14 * s, ay=10 * s, nx=0, ny=1, seed=rng.integers(1 << 20))
+    patch = inst(
+        [],
+        "rect",
+        "freq",
+        {**named(rng, "blue"), **sand},
+        cx=0,
+        cy=0,
+        ax=14 * s,
+        ay=10 * s,
+        nx=0,
+        ny=1,
+        seed=rng.integers(1 << 20),
+    )
     sea = inst(["blue_blob"], "rect", "solid", _rgb((0, 0, 0)), draw=False, cx=0, cy=-5 * s, ax=14 * s, ay=5 * s)
-    band = inst(["freq_boundary"], "band", "solid", _rgb((0, 0, 0)), draw=False, cx=0, cy=0, s=10 * s, nx=0, ny=1, bw=1.5)
+    band = inst(
+        ["freq_boundary"], "band", "solid", _rgb((0, 0, 0)), draw=False, cx=0, cy=0, s=10 * s, nx=0, ny=1, bw=1.5
+    )
     return [patch, sea, band], (-15 * s, -11 * s, 15 * s, 11 * s)
 
 
@@ -244,7 +352,9 @@ def plan_scene(rng: np.random.Generator, label: int) -> tuple[list[Instance], di
     s = rng.uniform(0.8, 1.15)
     obj, bbox = BUILDERS[name](rng, s)
     taken: list[BBox] = []
-    cx, cy = _place(rng, bbox, taken, tries=1)
+    placed = _place(rng, bbox, taken, tries=1)
+    assert placed is not None  # the object comes first: an empty canvas always takes it
+    cx, cy = placed
     for i in move(obj, cx, cy):
         i["role"] = "object"
     allowed = [p for p in PRIMITIVES if p not in CLASS_PRIMITIVES[name]]

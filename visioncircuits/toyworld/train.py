@@ -74,6 +74,8 @@ def data_seed(seed: int, step: int) -> int:
 class DiagonalHead(nn.Module):
     """Primitive p's logit from channel ``channels[p]`` alone: ``scale_p * max_space + bias_p``."""
 
+    channels: torch.Tensor  # buffer
+
     def __init__(self, channels: list[int]):
         super().__init__()
         self.register_buffer("channels", torch.tensor(channels, dtype=torch.long))
@@ -90,9 +92,10 @@ def aux_head(net: nn.Module, arch: str) -> nn.Module:
     It reads the max over space of the concatenated pre-activations named in ``AUX_INPUTS``
     (in the primitive layer's channel order).
     """
-    if PRIMITIVE_CHANNELS[arch] is None:
+    channels = PRIMITIVE_CHANNELS[arch]
+    if channels is None:
         return nn.Linear(primitive_channels(net, arch), len(PRIMITIVES))
-    return DiagonalHead(PRIMITIVE_CHANNELS[arch])
+    return DiagonalHead(channels)
 
 
 class Normalise(nn.Module):
@@ -156,7 +159,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     head = aux_head(net, cfg.arch).to(dev)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = lambda s: cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * 3.14159265)).item())  # noqa: E731
+    sched = lambda s: (
+        cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * 3.14159265)).item())
+    )  # noqa: E731
     start, elapsed, cpu = 0, 0.0, 0.0
     if ckpt.exists():
         meta = _restore(ckpt, net, head, opt)
@@ -170,7 +175,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     loss_v = float("nan")
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.name, unit="step")
+        bar = tqdm(
+            range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc=cfg.name, unit="step"
+        )
         for step in bar:
             b = generate(cfg.batch, seed=data_seed(cfg.seed, step))
             x, y, pres = b.images.to(dev), b.labels.to(dev), b.present.float().to(dev)
@@ -179,7 +186,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
             logits = net(norm(x))
             pre = torch.cat([feats[name] for name in AUX_INPUTS[cfg.arch]], 1)
             aux = head(pre.amax(dim=(2, 3)))
-            aux_loss = F.binary_cross_entropy_with_logits(aux, pres, pos_weight=torch.full_like(aux[0], cfg.aux_pos_weight))
+            aux_loss = F.binary_cross_entropy_with_logits(
+                aux, pres, pos_weight=torch.full_like(aux[0], cfg.aux_pos_weight)
+            )
             loss = F.cross_entropy(logits, y) + cfg.aux_weight * aux_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -201,7 +210,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, device: Optional[str] = None, p
     weights = out / f"{cfg.name}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     write_bytes(weights, save(state, metadata={"arch": cfg.arch, "seed": str(cfg.seed), "steps": str(cfg.steps)}))
-    write_json(out / f".{cfg.name}.train.json", {**asdict(cfg), "train_seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
-                                               "final_loss": loss_v})
+    write_json(
+        out / f".{cfg.name}.train.json",
+        {**asdict(cfg), "train_seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1), "final_loss": loss_v},
+    )
     ckpt.unlink(missing_ok=True)
     return TrainResult(cfg.name, str(weights), cfg.steps, elapsed, loss_v, cpu)

@@ -11,23 +11,40 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.universality.activations import UnitRef, reduce_activation, stream_activations, unit_refs
-from visioncircuits.universality.matching import CrossCorrelation, Match, match_units
-from visioncircuits.universality.minibatch import MIN_BATCH, BatchGrams, MinibatchCKA
-from visioncircuits.universality.nulls import Significance, null_strengths, permute_images, significance
-from visioncircuits.universality.probes import ProbeSet
+from visioncircuits.units import Unit
+from visioncircuits.universality.matching import (
+    MIN_BATCH,
+    BatchGrams,
+    CrossCorrelation,
+    Match,
+    MinibatchCKA,
+    Significance,
+    match_units,
+    null_strengths,
+    permute_images,
+    significance,
+)
+from visioncircuits.universality.probes import (
+    ProbeSet,
+    layer_units,
+    reduce_activation,
+    stream_activations,
+)
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class CompareSettings:
+class CompareConfig:
     """Knobs of :func:`compare`; the defaults suit a few hundred probe images on a CPU."""
 
     batch_size: int = 50
@@ -74,17 +91,30 @@ class PairResult:
         return sig
 
 
+CompareSettings = CompareConfig  # deprecated name (one suffix, *Config, everywhere)
+
+
+@dataclass(frozen=True)
+class RandomNull:
+    """Key of the random-weights twin of model ``of`` in the activation stream (was ``"NAME#random"``)."""
+
+    of: str
+
+    def __str__(self) -> str:
+        return f"{self.of} (random weights)"
+
+
 @dataclass
 class CompareResult:
     models: list[str]
     layers: dict[str, list[str]]
-    units: dict[str, list[UnitRef]]
+    units: dict[str, list[Unit]]
     pairs: list[PairResult]
     top_values: dict[str, np.ndarray]  # (units, k) strongest per-image activation (max over grid)
     top_indices: dict[str, np.ndarray]  # (units, k) probe indices of those images
     unit_means: dict[str, np.ndarray]  # (units,) mean activation over images and positions
     n_images: int
-    settings: CompareSettings
+    settings: CompareConfig
 
 
 class _TopK:
@@ -103,18 +133,18 @@ class _TopK:
 
 
 def compare(
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     layers: Mapping[str, Sequence[str]],
     probes: ProbeSet,
-    null_models: Optional[Mapping[str, object]] = None,
-    settings: Optional[CompareSettings] = None,
+    null_models: Optional[Mapping[str, HookedModel]] = None,
+    settings: Optional[CompareConfig] = None,
 ) -> CompareResult:
     """Compare every pair of ``models`` (dict name -> HookedModel) on ``probes``.
 
     ``null_models`` maps a model name to the same architecture with random weights; pairs
     whose second model has one get the random-weights null as well as the permutation null.
     """
-    st = settings or CompareSettings()
+    st = settings or CompareConfig()
     names = list(models)
     if len(names) < 2:
         raise InputError("universality needs at least two models to compare")
@@ -123,22 +153,24 @@ def compare(
     if st.grid < 1 or st.top_examples < 0 or st.n_permutations < 1:
         raise InputError("grid must be >= 1, top_examples >= 0 and n_permutations >= 1")
     null_models = {k: v for k, v in (null_models or {}).items() if k in models}
-    units = {k: unit_refs(models[k], layers[k]) for k in names}
+    units = {k: layer_units(models[k], layers[k]) for k in names}
     for k, m in null_models.items():
-        if unit_refs(m, layers[k]) != units[k]:
+        if layer_units(m, layers[k]) != units[k]:
             raise InputError(f"the random-weights null model for '{k}' has different layers or channels than '{k}'")
     pairs = list(itertools.combinations(names, 2))
     cka = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     cc = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs}
-    cc_perm = {p: [CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for _ in range(st.n_permutations)] for p in pairs}
+    cc_perm = {
+        p: [CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for _ in range(st.n_permutations)] for p in pairs
+    }
     cc_rand = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs if p[1] in null_models}
     tops = {k: _TopK(len(units[k]), st.top_examples) for k in names}
     sums = {k: torch.zeros(len(units[k]), dtype=torch.float64) for k in names}
     gen = torch.Generator().manual_seed(st.seed)
     gram_makers = {k: BatchGrams() for k in names}
-    all_models = dict(models)
-    all_models.update({f"{k}#random": m for k, m in null_models.items()})
-    all_layers = {k: list(layers[k.split("#")[0]]) for k in all_models}
+    all_models: dict[Any, HookedModel] = dict(models)  # model names and RandomNull keys
+    all_models.update({RandomNull(k): m for k, m in null_models.items()})
+    all_layers = {k: list(layers[k.of if isinstance(k, RandomNull) else k]) for k in all_models}
 
     index_batches: list[list[int]] = []
 
@@ -148,13 +180,22 @@ def compare(
             yield imgs
 
     n_images = 0
-    stream = stream_activations(all_models, all_layers, batches(), mode=None, progress=st.progress, total=probes.n_batches(st.batch_size))
+    stream = stream_activations(
+        all_models, all_layers, batches(), mode=None, progress=st.progress, total=probes.n_batches(st.batch_size)
+    )
     for raw in stream:
         idx = index_batches[-1]
         b = len(idx)
         n_images += b
-        maps = {k: torch.cat([reduce_activation(raw[k][layer], "grid", st.grid) for layer in all_layers[k]], dim=1) for k in raw}
-        grams = {k: gram_makers[k]([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names} if b >= MIN_BATCH else {}
+        maps = {
+            k: torch.cat([reduce_activation(raw[k][layer], "grid", st.grid) for layer in all_layers[k]], dim=1)
+            for k in raw
+        }
+        grams = (
+            {k: gram_makers[k]([reduce_activation(raw[k][layer], "flatten") for layer in all_layers[k]]) for k in names}
+            if b >= MIN_BATCH
+            else {}
+        )
         for k in names:
             tops[k].update(maps[k].amax(dim=(2, 3)), idx)
             sums[k] += maps[k].double().mean(dim=(2, 3)).sum(0).cpu()
@@ -169,7 +210,7 @@ def compare(
                 for acc in cc_perm[p]:
                     acc.update(maps[a], permute_images(maps[bb], gen))
             if p in cc_rand:
-                cc_rand[p].update(maps[a], maps[f"{bb}#random"])
+                cc_rand[p].update(maps[a], maps[RandomNull(bb)])
     if n_images == 0:
         raise InputError("the probe set yielded no images")
 
@@ -196,7 +237,7 @@ def compare(
 
 
 def cka_matrices(
-    models: Mapping[str, object],
+    models: Mapping[str, HookedModel],
     layers: Mapping[str, Sequence[str]],
     probes: ProbeSet,
     batch_size: int = 50,
@@ -215,7 +256,9 @@ def cka_matrices(
     acc = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     gram_makers = {k: BatchGrams() for k in names}
     batches = (imgs for _, imgs in probes.batches(batch_size))
-    for feats in stream_activations(models, layers, batches, mode="flatten", progress=progress, total=probes.n_batches(batch_size)):
+    for feats in stream_activations(
+        models, layers, batches, mode="flatten", progress=progress, total=probes.n_batches(batch_size)
+    ):
         b = next(iter(next(iter(feats.values())).values())).shape[0]
         grams = {k: gram_makers[k](list(feats[k].values())) for k in names} if b >= MIN_BATCH else None
         for p in pairs:

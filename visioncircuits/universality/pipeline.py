@@ -8,30 +8,41 @@ feature visualisations are kept in ``out/vis`` and reused by the next run.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from visioncircuits.atomic import write_bytes
 from visioncircuits.errors import InputError
-from visioncircuits.universality.activations import UnitRef, resolve_layers
-from visioncircuits.universality.compare import CompareResult, CompareSettings, PairResult, compare
-from visioncircuits.universality.probes import ProbeSet
-from visioncircuits.universality.transfer import stimulus_transfer
+from visioncircuits.units import Unit
+from visioncircuits.universality.compare import (
+    CompareConfig,
+    CompareResult,
+    PairResult,
+    compare,
+)
+from visioncircuits.universality.probes import (
+    ProbeSet,
+    resolve_layers,
+    stimulus_transfer,
+)
+from visioncircuits.utils import slug
+
+if TYPE_CHECKING:
+    from visioncircuits.hooks import HookedModel
 
 log = logging.getLogger(__name__)
 
 # unit label provider: (model name, HookedModel, units) -> {unit index: label or None}
-LabelFn = Callable[[str, object, Sequence[UnitRef]], dict[int, Optional[str]]]
+LabelFn = Callable[[str, object, Sequence[Unit]], dict[int, Optional[str]]]
 
 
 @dataclass
-class ReportOptions:
+class ReportConfig:
     """What the report shows beyond the comparison itself."""
 
     top_pairs: int = 12  # matched pairs shown with pictures
@@ -39,7 +50,10 @@ class ReportOptions:
     featvis_size: Optional[int] = None
     label_top: int = 50
     random_null: bool = True
-    compare: CompareSettings = field(default_factory=CompareSettings)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+
+ReportOptions = ReportConfig  # deprecated name (one suffix, *Config, everywhere)
 
 
 def load_models(names: Sequence[str], device=None, random_null: bool = True) -> tuple[dict, dict]:
@@ -53,8 +67,8 @@ def load_models(names: Sequence[str], device=None, random_null: bool = True) -> 
     return models, nulls
 
 
-def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]]) -> dict[str, list[str]]:
-    """``--layers``: none/"main" (each model's main layers), "all", one comma list for every
+def layer_selection(models: Mapping[str, HookedModel], layers: Optional[Sequence[str]]) -> dict[str, list[str]]:
+    """Layer choice per model: none/"main" (each model's main layers), "all", one comma list for every
     model, or one entry per model in order."""
     names = list(models)
     if not layers:
@@ -63,38 +77,48 @@ def layer_selection(models: Mapping[str, object], layers: Optional[Sequence[str]
         spec = layers[0]
         return {n: resolve_layers(models[n], spec if spec in ("main", "all") else spec.split(",")) for n in names}
     if len(layers) != len(names):
-        raise InputError(f"--layers takes one entry for all models or one per model ({len(names)}), got {len(layers)}")
+        raise InputError(f"layers takes one entry for all models or one per model ({len(names)}), got {len(layers)}")
     return {n: resolve_layers(models[n], s if s in ("main", "all") else s.split(",")) for n, s in zip(names, layers)}
 
 
-def _render(model, units: Sequence[UnitRef], steps: int, size: Optional[int], progress: bool,
+def _render(model, units: Sequence[Unit], steps: int, size: Optional[int], progress: bool,
             cache: Optional[Path] = None) -> Optional[torch.Tensor]:
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
     run (same model, unit, steps, size) are reused and new ones are written atomically, so an
     interrupted or repeated report does not render twice."""
-    try:
-        from visioncircuits.featvis.render import render
-    except ImportError:  # featvis part absent: the report goes without pictures
-        log.warning("feature visualisation unavailable; skipping it")
-        return None
     from visioncircuits.atomic import write_png
     from visioncircuits.data import load_image
+    from visioncircuits.featvis.render import render
 
     size = int(size or model.spec.input_size)
-    paths = [cache / (re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units] if cache else [None] * len(units)
+    paths: list[Optional[Path]] = (
+        [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units]
+        if cache
+        else [None] * len(units)
+    )
     todo = [i for i, p in enumerate(paths) if p is None or not p.exists()]
-    images: list[Optional[torch.Tensor]] = [None if i in todo else load_image(paths[i]) for i in range(len(units))]
+    images: list[Optional[torch.Tensor]] = [
+        None if p is None or i in todo else load_image(p) for i, p in enumerate(paths)
+    ]
     if todo:
         res = render(model, [str(units[i]) for i in todo], steps=steps, size=size, progress=progress, seed=0)
         for j, i in enumerate(todo):
             images[i] = (res.images[j].clamp(0, 1) * 255).round() / 255  # as a PNG holds it: reruns score alike
-            if paths[i] is not None:
-                write_png(paths[i], res.images[j])
-    return torch.stack(images)
+            path = paths[i]
+            if path is not None:
+                write_png(path, res.images[j])
+    return torch.stack([im for im in images if im is not None])  # every entry is set by now
 
 
-def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object], probes: ProbeSet, opts: ReportOptions,
-                labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None, vis_cache: Optional[Path] = None) -> dict:
+def pair_report(
+    res: CompareResult,
+    pr: PairResult,
+    models: Mapping[str, HookedModel],
+    probes: ProbeSet,
+    opts: ReportConfig,
+    labels: Optional[Mapping[str, dict[int, Optional[str]]]] = None,
+    vis_cache: Optional[Path] = None,
+) -> dict:
     """JSON-ready summary of one pair, with pictures (tensors) kept under ``_images``."""
     ua, ub = res.units[pr.a], res.units[pr.b]
     sig = pr.significant
@@ -102,10 +126,18 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
     matches = []
     for rank, m in enumerate(pr.matches):
         row = {
-            "rank": rank + 1, "unit_a": str(ua[m.a]), "unit_b": str(ub[m.b]), "index_a": m.a, "index_b": m.b, "r": m.r,
-            "p_permuted": float(pr.sig_permuted.p[rank]), "q_permuted": float(pr.sig_permuted.q[rank]), "z_permuted": float(pr.sig_permuted.z[rank]),
+            "rank": rank + 1,
+            "unit_a": str(ua[m.a]),
+            "unit_b": str(ub[m.b]),
+            "index_a": m.a,
+            "index_b": m.b,
+            "r": m.r,
+            "p_permuted": float(pr.sig_permuted.p[rank]),
+            "q_permuted": float(pr.sig_permuted.q[rank]),
+            "z_permuted": float(pr.sig_permuted.z[rank]),
             "random_baseline": None if pr.random_best is None else float(pr.random_best[m.a]),
-            "beats_random": None if beats is None else bool(beats[rank]), "significant": bool(sig[rank]),
+            "beats_random": None if beats is None else bool(beats[rank]),
+            "significant": bool(sig[rank]),
         }
         if labels:
             row["label_a"] = labels.get(pr.a, {}).get(m.a)
@@ -120,18 +152,32 @@ def pair_report(res: CompareResult, pr: PairResult, models: Mapping[str, object]
 
     strengths = np.array([m.r for m in pr.matches])
     out = {
-        "a": pr.a, "b": pr.b,
-        "cka": {"metric": "minibatch linear CKA (unbiased HSIC)", "layers_a": res.layers[pr.a], "layers_b": res.layers[pr.b],
-                "matrix": pr.cka.round(6).tolist(), "argmax_b_for_each_a": pr.cka.argmax(axis=1).tolist()},
-        "matching": {"method": res.settings.method, "grid": res.settings.grid, "units_a": len(ua), "units_b": len(ub),
-                     "dead_a": [str(ua[i]) for i in pr.dead_a], "dead_b": [str(ub[i]) for i in pr.dead_b],
-                     "n_significant": int(sig.sum()), "n_beat_random": None if beats is None else int(beats.sum()),
-                     "mean_r": float(strengths.mean()), "matches": matches},
+        "a": pr.a,
+        "b": pr.b,
+        "cka": {
+            "metric": "minibatch linear CKA (unbiased HSIC)",
+            "layers_a": res.layers[pr.a],
+            "layers_b": res.layers[pr.b],
+            "matrix": pr.cka.round(6).tolist(),
+            "argmax_b_for_each_a": pr.cka.argmax(axis=1).tolist(),
+        },
+        "matching": {
+            "method": res.settings.method,
+            "grid": res.settings.grid,
+            "units_a": len(ua),
+            "units_b": len(ub),
+            "dead_a": [str(ua[i]) for i in pr.dead_a],
+            "dead_b": [str(ub[i]) for i in pr.dead_b],
+            "n_significant": int(sig.sum()),
+            "n_beat_random": None if beats is None else int(beats.sum()),
+            "mean_r": float(strengths.mean()),
+            "matches": matches,
+        },
         "null": {"permuted_images": summary(pr.null_permuted), "random_weights": summary(pr.null_random)},
         "_images": {},
     }
     if labels and pr.a in labels and pr.b in labels:
-        from visioncircuits.universality.labels import label_agreement
+        from visioncircuits.universality.toy import label_agreement
 
         out["labels"] = label_agreement(pr.matches, labels[pr.a], labels[pr.b], opts.label_top)
     top = pr.matches[: opts.top_pairs]
@@ -158,22 +204,28 @@ def run_universality(
     probes: ProbeSet,
     out: str | Path,
     layers: Optional[Sequence[str]] = None,
-    options: Optional[ReportOptions] = None,
+    options: Optional[ReportConfig] = None,
     device=None,
     label_fn: Optional[LabelFn] = None,
-    models: Optional[Mapping[str, object]] = None,
-    null_models: Optional[Mapping[str, object]] = None,
+    models: Optional[Mapping[str, HookedModel]] = None,
+    null_models: Optional[Mapping[str, HookedModel]] = None,
 ) -> dict:
     """Compare the models on ``probes`` and write report.json, report.html and CKA figures to ``out``.
 
     ``models``/``null_models`` may be passed pre-loaded (tests, custom nets); otherwise they
     are loaded by name. ``label_fn`` gives ground-truth unit labels (toy world). Returns the
     report dictionary (as written to report.json).
-    """
-    from visioncircuits.universality.figures import cka_heatmap
-    from visioncircuits.universality.report import write_report
 
-    opts = options or ReportOptions()
+    Examples:
+        >>> from visioncircuits.universality.toy import toy_label_fn, toy_probes
+        >>> report = run_universality(["toy-vgg-s0", "toy-resnet-s0"], toy_probes(500), "out/univ",
+        ...                           options=ReportConfig(featvis_steps=0), label_fn=toy_label_fn())  # doctest: +SKIP
+        >>> report["pairs"][0]["matching"]["n_significant"]                                          # doctest: +SKIP
+        31
+    """
+    from visioncircuits.universality.report import cka_heatmap, write_report
+
+    opts = options or ReportConfig()
     t0 = time.perf_counter()
     if models is None:
         models, loaded_nulls = load_models(model_names, device, opts.random_null)
@@ -187,7 +239,7 @@ def run_universality(
     pairs = [pair_report(res, pr, models, probes, opts, labels, vis_cache=out / "vis") for pr in res.pairs]
     figures = {}
     for p in pairs:
-        fname = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"cka_{p['a']}_vs_{p['b']}") + ".png"
+        fname = slug(f"cka_{p['a']}_vs_{p['b']}") + ".png"
         png = cka_heatmap(np.array(p["cka"]["matrix"]), p["cka"]["layers_a"], p["cka"]["layers_b"], p["a"], p["b"])
         write_bytes(out / fname, png)
         figures[(p["a"], p["b"])] = png

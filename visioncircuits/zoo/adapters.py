@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from visioncircuits.errors import WeightsError, unknown
+from visioncircuits.utils import first_line
 from visioncircuits.zoo.registry import register_prefix
 from visioncircuits.zoo.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
@@ -76,13 +77,13 @@ def torchvision_main_layers(name: str, net: nn.Module) -> tuple[str, ...]:
     if name.startswith(("resnet", "resnext", "wide_resnet")):
         return tuple(n for n in children if re.fullmatch(r"layer\d", n))
     if name.startswith(("vgg", "alexnet")):
-        return tuple(f"features.{n}" for n, m in net.features.named_children() if isinstance(m, nn.ReLU))
+        return tuple(f"features.{n}" for n, m in net.features.named_children() if isinstance(m, nn.ReLU))  # pyright: ignore[reportAttributeAccessIssue]
     if name == "googlenet":
         return tuple(n for n in children if n.startswith("inception"))
     if name == "inception_v3":
         return tuple(n for n in children if n.startswith("Mixed_"))
     if name.startswith("densenet"):
-        return tuple(f"features.{n}" for n, _ in net.features.named_children() if n.startswith("denseblock"))
+        return tuple(f"features.{n}" for n, _ in net.features.named_children() if n.startswith("denseblock"))  # pyright: ignore[reportAttributeAccessIssue]
     return _generic_main_layers(net)
 
 
@@ -118,7 +119,7 @@ def torchvision_spec(name: str) -> ModelSpec:
     mean, std, size, classes = IMAGENET_MEAN, IMAGENET_STD, 224, None
     extra: dict = {}
     try:
-        weights = tvm.get_model_weights(name).DEFAULT
+        weights = tvm.get_model_weights(name).DEFAULT  # pyright: ignore[reportAttributeAccessIssue]
     except (ValueError, KeyError, AttributeError):
         weights = None
     if weights is not None:
@@ -207,7 +208,7 @@ def _timm_loader(name: str) -> Callable[[nn.Module], nn.Module]:
         except WeightsError:
             raise
         except Exception as e:  # network, hub and format errors come in many types
-            msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            msg = first_line(e, 160)
             raise _timm_weights_error(name, cfg, cache, f"{type(e).__name__}: {msg}") from None
         return net
 
@@ -216,7 +217,7 @@ def _timm_loader(name: str) -> Callable[[nn.Module], nn.Module]:
 
 def _timm_class_names(cfg: dict) -> Optional[tuple]:
     try:
-        from timm.data import ImageNetInfo, infer_imagenet_subset
+        from timm.data import ImageNetInfo, infer_imagenet_subset  # pyright: ignore[reportPrivateImportUsage]
 
         subset = infer_imagenet_subset(cfg)
         if not subset:
@@ -237,7 +238,9 @@ def timm_spec(name: str) -> ModelSpec:
     net = _on_meta(build)
     cfg = dict(getattr(net, "pretrained_cfg", {}) or {})
     feature_info = getattr(net, "feature_info", None) or []
-    main = tuple(f["module"] for f in feature_info if isinstance(f, dict) and f.get("module")) or _generic_main_layers(net)
+    main = tuple(f["module"] for f in feature_info if isinstance(f, dict) and f.get("module")) or _generic_main_layers(
+        net
+    )
     size = int((cfg.get("input_size") or (3, 224, 224))[-1])
     classes = _timm_class_names(cfg)
     return ModelSpec(
@@ -255,10 +258,21 @@ def timm_spec(name: str) -> ModelSpec:
         main_layers=main,
         card="models/torchvision-timm.md",
         load_pretrained=_timm_loader(name),
-        extra={"hf_hub_id": cfg.get("hf_hub_id"), "interpolation": cfg.get("interpolation"), "crop_pct": cfg.get("crop_pct"),
-               "license": cfg.get("license")},
+        extra={
+            "hf_hub_id": cfg.get("hf_hub_id"),
+            "interpolation": cfg.get("interpolation"),
+            "crop_pct": cfg.get("crop_pct"),
+            "license": cfg.get("license"),
+        },
     )
 
 
-register_prefix("torchvision", torchvision_spec, _tv_examples, "any torchvision classification model, its DEFAULT weights via the torch.hub cache")
-register_prefix("timm", timm_spec, _timm_examples, "any timm model, pretrained weights via timm's Hugging Face hub cache")
+register_prefix(
+    "torchvision",
+    torchvision_spec,
+    _tv_examples,
+    "any torchvision classification model, its DEFAULT weights via the torch.hub cache",
+)
+register_prefix(
+    "timm", timm_spec, _timm_examples, "any timm model, pretrained weights via timm's Hugging Face hub cache"
+)

@@ -93,7 +93,8 @@ def _spec(depth: int) -> ModelSpec:
     return ModelSpec(
         name=f"cifar10-resnet{depth}",
         family="cifar_resnet",
-        description=f"CIFAR-10 ResNet-{depth} (He et al. 2016, option-A shortcuts), akamaster's published weights, 32x32 input",
+        description=f"CIFAR-10 ResNet-{depth} (He et al. 2016, option-A shortcuts), akamaster's published weights, "
+        "32x32 input",
         build=lambda: CifarResNet(depth),
         input_size=32,
         mean=IMAGENET_MEAN,

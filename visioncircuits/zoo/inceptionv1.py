@@ -112,12 +112,12 @@ class InceptionV1(nn.Module):
         self.conv2d0_pre_relu_conv = PadConv2d(3, 64, 7, stride=2, pad=(2, 3, 2, 3))
         self.conv2d0 = nn.ReLU()
         self.maxpool0 = PadMaxPool2d(2, (0, 1, 0, 1))
-        self.localresponsenorm0 = nn.LocalResponseNorm(p["size"], p["alpha"], p["beta"], p["k"])
+        self.localresponsenorm0 = nn.LocalResponseNorm(int(p["size"]), p["alpha"], p["beta"], p["k"])
         self.conv2d1_pre_relu_conv = PadConv2d(64, 64, 1)
         self.conv2d1 = nn.ReLU()
         self.conv2d2_pre_relu_conv = PadConv2d(64, 192, 3, pad=(1, 1, 1, 1))
         self.conv2d2 = nn.ReLU()
-        self.localresponsenorm1 = nn.LocalResponseNorm(p["size"], p["alpha"], p["beta"], p["k"])
+        self.localresponsenorm1 = nn.LocalResponseNorm(int(p["size"]), p["alpha"], p["beta"], p["k"])
         self.maxpool1 = PadMaxPool2d(2, (0, 1, 0, 1))
         for name, (cin, c1, c3b, c3, c5b, c5, cp) in BLOCKS.items():
             if name in POOL_BEFORE:
@@ -184,5 +184,15 @@ def _spec(name: str, lrn: str, description: str) -> ModelSpec:
     )
 
 
-register(_spec("inceptionv1", "tf", "Lucid InceptionV1 (inception5h, Circuits thread), Lucid layer names, TF-correct LRN, 224px"))
-register(_spec("inceptionv1-lucent", "lucent", "InceptionV1 with lucent's LRN (size 9, k 1) for comparisons with lucent, 224px"))
+register(
+    _spec(
+        "inceptionv1",
+        "tf",
+        "Lucid InceptionV1 (inception5h, Circuits thread), Lucid layer names, TF-correct LRN, 224px",
+    )
+)
+register(
+    _spec(
+        "inceptionv1-lucent", "lucent", "InceptionV1 with lucent's LRN (size 9, k 1) for comparisons with lucent, 224px"
+    )
+)

@@ -35,7 +35,9 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def register_prefix(prefix: str, resolve: Callable[[str], ModelSpec], examples: Callable[[], list[str]], description: str) -> None:
+def register_prefix(
+    prefix: str, resolve: Callable[[str], ModelSpec], examples: Callable[[], list[str]], description: str
+) -> None:
     """Resolve ``prefix:<name>`` on demand (torchvision:, timm:)."""
     _PREFIXES[prefix] = (resolve, examples, description)
 
@@ -87,6 +89,11 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
     untrained network (seeded, reproducible), or None for the published weights (the
     project's own file for toy models; the torch.hub cache, then the official URL with hash
     check, otherwise).
+
+    Examples:
+        >>> model = load_model("cifar10-resnet20", weights="random")
+        >>> model.spec.input_size, model.spec.num_classes, model.layer_names()[:2]
+        (32, 10, ['conv1', 'bn1'])
     """
     spec = get_spec(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
@@ -100,7 +107,10 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
         net = spec.build()
         if weights is not None:
             if not Path(weights).exists() and not Path(weights).suffix:
-                raise WeightsError(f"weights file not found: {weights} (pass a file path, 'random' for untrained weights, or nothing for the published ones)")
+                raise WeightsError(
+                    f"weights file not found: {weights} "
+                    "(pass a file path, 'random' for untrained weights, or nothing for the published ones)"
+                )
             state = read_state_dict(weights)
             source = str(weights)
         elif spec.default_weights:

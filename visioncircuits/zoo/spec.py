@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -11,7 +12,12 @@ from torch import nn
 class Preprocess(nn.Module):
     """[0, 1] RGB -> the network's own input space: ``(x * scale - mean) / std`` per channel."""
 
-    def __init__(self, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1.0):
+    mean: torch.Tensor  # buffers, declared for type checkers
+    std: torch.Tensor
+
+    def __init__(
+        self, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1.0
+    ):
         super().__init__()
         self.scale = float(scale)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
@@ -57,6 +63,11 @@ class ModelSpec:
     load_pretrained: Optional[Callable[[nn.Module], nn.Module]] = None  # e.g. timm's own hub loader
     default_weights: Optional[str] = None  # a local file shipped with the project (toy zoo)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def has_default_weights(self) -> bool:
+        """Whether the project ships this model's weights and the file is present."""
+        return bool(self.default_weights) and Path(str(self.default_weights)).exists()
 
     def preprocess(self) -> Preprocess:
         return Preprocess(self.mean, self.std, self.scale)

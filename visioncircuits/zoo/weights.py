@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from visioncircuits.errors import WeightsError
+from visioncircuits.utils import first_line
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,17 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise WeightsError(f"cannot read safetensors file {path}: {str(e).splitlines()[0]}") from None
+            raise WeightsError(f"cannot read safetensors file {path}: {first_line(e)}") from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported object"
+        first = first_line(e) if str(e).strip() else "unsupported object"
         raise WeightsError(
             f"refused to load {path}: it contains Python objects other than tensors "
             f"(weights_only=True blocked it: {first[:160]})"
         ) from None
     except Exception as e:  # torch's unpickler raises anything (IndexError, KeyError...) on a non-weights file
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         raise WeightsError(f"cannot read weights file {path} (corrupt or truncated?): {msg[:200]}") from None
     return unwrap_state_dict(obj, path)
 
@@ -110,7 +111,9 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if shapes:
             k = shapes[0]
-            parts.append(f"{len(shapes)} of wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
+            parts.append(
+                f"{len(shapes)} of wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})"
+            )
         raise WeightsError(f"weights {source} do not match the model: " + "; ".join(parts))
     net.load_state_dict(state, strict=True)
     return net
