@@ -14,6 +14,7 @@
 
 Nothing from the photos is written into the repository: only unit indices, class names and renders.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,14 +52,14 @@ def mean_activations(model, images, layers, batch=25):
     out = {layer: [] for layer in layers}
     with torch.no_grad():
         for s in range(0, len(images), batch):
-            acts = model.run_with_cache(images[s:s + batch].to(model.device), layers)
+            acts = model.run_with_cache(images[s : s + batch].to(model.device), layers)
             for layer in layers:
                 out[layer].append(acts[layer].float().mean((2, 3)).cpu())
     return {layer: torch.cat(v) for layer, v in out.items()}
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     shared = Path(os.environ.get("VISIONCIRCUITS_SHARED", REPO.parent / "shared"))
     p.add_argument("--dataset", default=str(shared / "data" / "imagenet-samples"))
     p.add_argument("--layer", default="blocks.15")
@@ -76,7 +77,7 @@ def main() -> int:
 
     from visioncircuits.atomic import write_json
     from visioncircuits.circuits.class_selective import group_shares, group_units, top_classes
-    from visioncircuits.circuits.export import export_all, to_node_link
+    from visioncircuits.circuits.export import export_all
     from visioncircuits.circuits.graph import build_circuit
     from visioncircuits.circuits.vis import render_node_vis
     from visioncircuits.units import parse_unit
@@ -104,9 +105,12 @@ def main() -> int:
     per_layer = {}
     for layer in layers:
         s9 = group_shares(acts[layer], labels, dogs, 9)
-        per_layer[layer] = {"units": int(s9.numel()), "max_share_top9": round(float(s9.max()), 4),
-                            "units_share9_ge_0.67": int((s9 >= 6 / 9 - 1e-6).sum()),
-                            "mean_share_top9": round(float(s9.mean()), 4)}
+        per_layer[layer] = {
+            "units": int(s9.numel()),
+            "max_share_top9": round(float(s9.max()), 4),
+            "units_share9_ge_0.67": int((s9 >= 6 / 9 - 1e-6).sum()),
+            "mean_share_top9": round(float(s9.mean()), 4),
+        }
     targets = group_units(acts[args.layer], labels, dogs, n=args.targets)
 
     def describe(layer: str, index: int) -> dict:
@@ -123,14 +127,29 @@ def main() -> int:
     dog_images = images[dog_idx]
     graphs = []
     for t in targets:
-        g = build_circuit(model, f"{args.layer}:{t.unit}", depth=2, top_k=args.top_k, method="attribution",
-                          dataset=dog_images, rank="positive", n_images=len(dog_images), labels=label, progress=True)
+        g = build_circuit(
+            model,
+            f"{args.layer}:{t.unit}",
+            depth=2,
+            top_k=args.top_k,
+            method="attribution",
+            dataset=dog_images,
+            rank="positive",
+            n_images=len(dog_images),
+            labels=label,
+            progress=True,
+        )
         graphs.append(g)
     t_circuit = time.perf_counter() - t0 - t_acts
     graph = nx.compose_all(graphs)
-    graph.graph.update(model=MODEL, target=", ".join(str(g.graph["target"]) for g in graphs), method="attribution",
-                       attribution="activation_x_gradient", dataset=f"{len(dog_images)} dog photos",
-                       title_note="units whose top photos are mostly dogs, traced two layers down on dog photos")
+    graph.graph.update(
+        model=MODEL,
+        target=", ".join(str(g.graph["target"]) for g in graphs),
+        method="attribution",
+        attribution="activation_x_gradient",
+        dataset=f"{len(dog_images)} dog photos",
+        title_note="units whose top photos are mostly dogs, traced two layers down on dog photos",
+    )
     if args.steps > 0:  # --steps 0: the graph and numbers only, no node renders
         render_node_vis(model, graph, out / "vis", steps=args.steps, size=args.size, progress=True)
     t_render = time.perf_counter() - t0 - t_acts - t_circuit
@@ -144,34 +163,66 @@ def main() -> int:
     nodes = []
     for n, d in graph.nodes(data=True):
         u = parse_unit(n)
-        info = describe(u.layer, u.index)
-        s20 = group_shares(acts[u.layer][:, u.index:u.index + 1], labels, dogs, 20)[0] if u.layer in acts else None
-        nodes.append({"unit": n, "layer": u.layer, "depth": d["depth"], "dog_share_top9": info.get("group_share"),
-                      "dog_share_top20": None if s20 is None else round(float(s20), 4),
-                      "top9_classes": info.get("top_classes"), "common_classes": info.get("common"),
-                      "act_mean_on_dogs": round(d.get("act_mean", float("nan")), 4), "vis": Path(d.get("vis", "")).name})
+        info = describe(str(u.layer), u.index)
+        s20 = group_shares(acts[u.layer][:, u.index : u.index + 1], labels, dogs, 20)[0] if u.layer in acts else None
+        nodes.append(
+            {
+                "unit": n,
+                "layer": u.layer,
+                "depth": d["depth"],
+                "dog_share_top9": info.get("group_share"),
+                "dog_share_top20": None if s20 is None else round(float(s20), 4),
+                "top9_classes": info.get("top_classes"),
+                "common_classes": info.get("common"),
+                "act_mean_on_dogs": round(d.get("act_mean", float("nan")), 4),
+                "vis": Path(d.get("vis", "")).name,
+            }
+        )
     edges = [{"from": u, "to": v, "attribution": round(e["strength"], 6)} for u, v, e in graph.edges(data=True)]
     result = {
         "command": "python scripts/reproduce_mobilenet_dog_circuit.py " + " ".join(sys.argv[1:]),
-        "model": MODEL, "n_photos": len(labels), "n_dog_photos": sum(lab in dogs for lab in labels),
-        "dog_base_rate": round(base_rate, 4), "layer": args.layer,
+        "model": MODEL,
+        "n_photos": len(labels),
+        "n_dog_photos": sum(lab in dogs for lab in labels),
+        "dog_base_rate": round(base_rate, 4),
+        "layer": args.layer,
         "dog_units_per_layer": per_layer,
         "targets": [t.as_dict() | {"top9_classes": describe(args.layer, t.unit)["top_classes"]} for t in targets],
-        "circuit": {"method": "activation_x_gradient", "attribution_images": f"first {len(dog_images)} dog photos",
-                    "depth": 2, "top_k": args.top_k, "rank": "positive",
-                    "layers": [args.layer] + [l for l in sorted({d["layer"] for _, d in graph.nodes(data=True)} - {args.layer},
-                                                                key=model.spec.main_layers.index, reverse=True)],
-                    "nodes": sorted(nodes, key=lambda x: (x["depth"], x["unit"])), "edges": edges,
-                    "files": {k: str(v) for k, v in paths.items()}},
+        "circuit": {
+            "method": "activation_x_gradient",
+            "attribution_images": f"first {len(dog_images)} dog photos",
+            "depth": 2,
+            "top_k": args.top_k,
+            "rank": "positive",
+            "layers": [args.layer]
+            + [
+                l
+                for l in sorted(
+                    {d["layer"] for _, d in graph.nodes(data=True)} - {args.layer},
+                    key=model.spec.main_layers.index,
+                    reverse=True,
+                )
+            ],
+            "nodes": sorted(nodes, key=lambda x: (x["depth"], x["unit"])),
+            "edges": edges,
+            "files": {k: str(v) for k, v in paths.items()},
+        },
         "render": {"steps": args.steps, "size": args.size},
-        "runtime": {"wall_seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
-                    "activations_s": round(t_acts, 1), "circuit_s": round(t_circuit, 1), "render_s": round(t_render, 1),
-                    "torch_threads": torch.get_num_threads(),
-                    "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
+        "runtime": {
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "cpu_seconds": round(time.process_time() - c0, 1),
+            "activations_s": round(t_acts, 1),
+            "circuit_s": round(t_circuit, 1),
+            "render_s": round(t_render, 1),
+            "torch_threads": torch.get_num_threads(),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        },
     }
     write_json(args.results, result)
-    print(f"targets: {[t.as_dict()['unit'] for t in targets]} shares {[t.share_top9 for t in targets]}; "
-          f"{graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges; diagram {paths['html']}")
+    print(
+        f"targets: {[t.as_dict()['unit'] for t in targets]} shares {[t.share_top9 for t in targets]}; "
+        f"{graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges; diagram {paths['html']}"
+    )
     return 0
 
 

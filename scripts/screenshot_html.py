@@ -1,9 +1,11 @@
 """Screenshot one offline HTML page in headless Chromium (for docs/img).
 
-    python scripts/screenshot_html.py /tmp/mobilenet-dog-circuit/dog_circuit.html docs/img/mobilenet_dog_circuit.png --full
+    python scripts/screenshot_html.py /tmp/mobilenet-dog-circuit/dog_circuit.html docs/img/mobilenet_dog_circuit.png \
+        --width 1680 --height 800
 
 Only for pages that show renders and plots: never screenshot a page showing the unlicensed sample photos.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +18,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("html")
     p.add_argument("png")
     p.add_argument("--width", type=int, default=1200)

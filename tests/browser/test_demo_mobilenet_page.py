@@ -1,5 +1,6 @@
 """The MobileNet demo stage's pages load from file:// with no console errors, no failed
 requests and no broken images, and the page says where its images came from."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Selecting units by the share of one class group among their top images."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Depth alignment of a CKA matrix: argmax vs proportional depth, rank correlation."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -2,6 +2,7 @@
 licence-clean samples and says so; with ImageNet-named photos it traces the dog unit on the
 dog photos among them. Quick settings: the checks are about wiring and honesty of the page,
 the measured numbers live in scripts/reproduce_mobilenet_*.py."""
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,10 @@ def test_stage_50_quick_with_imagenet_photos(tmp_path, sample_images_dir):
 def test_demo_dataset_must_be_a_photo_folder(tmp_path):
     out = tmp_path / "out"
     for bad in (tmp_path / "missing", tmp_path):  # absent; a folder without images
-        r = subprocess.run([sys.executable, "-m", "visioncircuits", "demo", "--quick", "--out", str(out), "--dataset", str(bad)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "visioncircuits", "demo", "--quick", "--out", str(out), "--dataset", str(bad)],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--dataset" in r.stderr
         assert not out.exists()

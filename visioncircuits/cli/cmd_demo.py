@@ -1,4 +1,5 @@
 """``visioncircuits demo --out DIR``: the offline main job."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="smaller settings, for tests")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stages", nargs="*", default=None, help="only stages whose name contains one of these")
-    p.add_argument("--dataset", default=None, metavar="DIR",
-                   help="a photo folder (e.g. ImageNet val images) for the MobileNet stage's dataset examples, SAE and "
-                        "universality probes; without it that stage uses images shipped by scikit-image (CC0/public domain)")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="DIR",
+        help="a photo folder (e.g. ImageNet val images) for the MobileNet stage's dataset examples, SAE and "
+        "universality probes; without it that stage uses images shipped by scikit-image (CC0/public domain)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ Stages live in ``visioncircuits/demo/stage_<NN>_<name>.py``; each defines ``TITL
 index page links every artefact of every stage. A stage that fails is reported on the index
 (and re-raised at the end) rather than hiding the stages that worked.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -106,8 +107,14 @@ def run_demo(
             }
         )
     write_json(out / "demo.json", [{**s, "artefacts": [a.__dict__ for a in s["artefacts"]]} for s in sections])
-    index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed,
-                       dataset=str(dataset) if dataset else "")
+    index = write_page(
+        out / "index.html",
+        "demo_index.html.j2",
+        sections=sections,
+        quick=quick,
+        seed=seed,
+        dataset=str(dataset) if dataset else "",
+    )
     if errors:
         name, e = errors[0]
         raise DemoStageError(

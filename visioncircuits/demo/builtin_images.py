@@ -5,6 +5,7 @@ scikit-image ships these images inside its wheel, each documented as public doma
 demo's output folder, never into the project. Without scikit-image the list is empty and the
 demo says so.
 """
+
 from __future__ import annotations
 
 import logging

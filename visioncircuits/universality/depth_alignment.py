@@ -5,6 +5,7 @@ MobileNetV2's 17) cannot be compared layer by layer by index; a CKA matrix can. 
 compares each row's argmax with the layer at the *proportional* depth (a layer's position
 among the compared layers, scaled to [0, 1]) and summarises how monotone the argmax is.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -29,12 +30,24 @@ def depth_alignment(cka: np.ndarray, layers_a: Sequence[str], layers_b: Sequence
     da, db = relative_depths(len(layers_a)), relative_depths(len(layers_b))
     argmax = cka.argmax(axis=1)
     proportional = np.abs(da[:, None] - db[None, :]).argmin(axis=1)
-    rows = [{"layer_a": layers_a[i], "argmax_b": layers_b[int(argmax[i])], "proportional_b": layers_b[int(proportional[i])],
-             "cka_argmax": round(float(cka[i, argmax[i]]), 4), "cka_proportional": round(float(cka[i, proportional[i]]), 4),
-             "offset_layers": int(argmax[i] - proportional[i])} for i in range(len(layers_a))]
-    rho = spearmanr(np.arange(len(layers_a)), argmax).statistic if len(set(argmax.tolist())) > 1 else float("nan")
+    rows = [
+        {
+            "layer_a": layers_a[i],
+            "argmax_b": layers_b[int(argmax[i])],
+            "proportional_b": layers_b[int(proportional[i])],
+            "cka_argmax": round(float(cka[i, argmax[i]]), 4),
+            "cka_proportional": round(float(cka[i, proportional[i]]), 4),
+            "offset_layers": int(argmax[i] - proportional[i]),
+        }
+        for i in range(len(layers_a))
+    ]
+    rho = float(np.asarray(spearmanr(np.arange(len(layers_a)), argmax)[0])) if len(set(argmax.tolist())) > 1 else float("nan")
     off = np.abs(argmax - proportional)
-    return {"rows": rows, "spearman_index_vs_argmax": None if np.isnan(rho) else round(float(rho), 4),
-            "within_one_layer": round(float((off <= 1).mean()), 4), "exact": round(float((off == 0).mean()), 4),
-            "mean_abs_offset_layers": round(float(off.mean()), 3),
-            "mean_cka_argmax": round(float(cka[np.arange(len(argmax)), argmax].mean()), 4)}
+    return {
+        "rows": rows,
+        "spearman_index_vs_argmax": None if np.isnan(rho) else round(float(rho), 4),
+        "within_one_layer": round(float((off <= 1).mean()), 4),
+        "exact": round(float((off == 0).mean()), 4),
+        "mean_abs_offset_layers": round(float(off.mean()), 3),
+        "mean_cka_argmax": round(float(cka[np.arange(len(argmax)), argmax].mean()), 4),
+    }
