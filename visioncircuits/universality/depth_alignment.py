@@ -41,7 +41,11 @@ def depth_alignment(cka: np.ndarray, layers_a: Sequence[str], layers_b: Sequence
         }
         for i in range(len(layers_a))
     ]
-    rho = float(np.asarray(spearmanr(np.arange(len(layers_a)), argmax)[0])) if len(set(argmax.tolist())) > 1 else float("nan")
+    rho = (
+        float(np.asarray(spearmanr(np.arange(len(layers_a)), argmax)[0]))
+        if len(set(argmax.tolist())) > 1
+        else float("nan")
+    )
     off = np.abs(argmax - proportional)
     return {
         "rows": rows,
