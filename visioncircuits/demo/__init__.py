@@ -5,6 +5,7 @@ Stages live in ``visioncircuits/demo/stage_<NN>_<name>.py``; each defines ``TITL
 index page links every artefact of every stage. A stage that fails is reported on the index
 (and re-raised at the end) rather than hiding the stages that worked.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -45,6 +46,7 @@ class DemoContext:
     quick: bool = False
     device: Optional[str] = None
     shared: dict = field(default_factory=dict)  # stages may leave results for later stages
+    dataset: Optional[Path] = None  # a user photo folder (--dataset): dataset examples, SAE data, probe set
 
     def stage_dir(self, name: str) -> Path:
         d = self.out / name
@@ -64,17 +66,29 @@ def run_demo(
     seed: int = 0,
     stages: Optional[Sequence[str]] = None,
     device: Optional[str] = None,
+    dataset: str | Path | None = None,
 ) -> Path:
-    """Run every demo stage (or those whose name contains one of ``stages``) and write the index."""
+    """Run every demo stage (or those whose name contains one of ``stages``) and write the index.
+
+    ``dataset``: a folder of photos for the real-model stage (checked before anything is written)."""
+    if dataset is not None:
+        from visioncircuits.data import list_images
+        from visioncircuits.errors import InputError
+
+        if not Path(dataset).is_dir():
+            raise InputError(f"--dataset {dataset}: not a folder")
+        if not list_images(dataset):
+            raise InputError(f"--dataset {dataset}: no images (.jpg, .png, ...) in it")
+        dataset = Path(dataset).resolve()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, seed=seed, quick=quick, device=device)
+    ctx = DemoContext(out=out, seed=seed, quick=quick, device=device, dataset=dataset)
     names = [n for n in stage_names() if not stages or any(s in n for s in stages)]
     sections = []
     errors = []
     for name in tqdm(names, desc="demo", unit="stage"):
         mod = importlib.import_module(f"visioncircuits.demo.{name}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             artefacts = mod.run(ctx)
             err = None
@@ -87,12 +101,20 @@ def run_demo(
                 "name": name,
                 "title": mod.TITLE,
                 "seconds": time.perf_counter() - t0,
+                "cpu_seconds": round(time.process_time() - c0, 1),
                 "artefacts": artefacts,
                 "error": err,
             }
         )
     write_json(out / "demo.json", [{**s, "artefacts": [a.__dict__ for a in s["artefacts"]]} for s in sections])
-    index = write_page(out / "index.html", "demo_index.html.j2", sections=sections, quick=quick, seed=seed)
+    index = write_page(
+        out / "index.html",
+        "demo_index.html.j2",
+        sections=sections,
+        quick=quick,
+        seed=seed,
+        dataset=str(dataset) if dataset else "",
+    )
     if errors:
         name, e = errors[0]
         raise DemoStageError(
