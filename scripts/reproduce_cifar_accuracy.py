@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 import torch
-
 from _common import command, hub_cache, sample_images
+
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 

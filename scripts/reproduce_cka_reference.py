@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from _common import command
+
 from visioncircuits.results import RESULTS_DIR, Timer, write_results
 
 

@@ -9,20 +9,24 @@ redirected ReLU off). One thread, deterministic kernels.
 
     python scripts/reproduce_featvis_quality.py            # ~3-6 min on one CPU thread
 """
+
 from __future__ import annotations
 
 import sys
 
 import torch
-
 from _common import command, hub_cache, sample_images
+
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 LAYER, UNITS, SIZE = "layer3.2", 64, 32
 RUNS = [  # (name, param, steps, extra render kwargs)
-    ("fft-24", "fft", 24, {}), ("fft-64", "fft", 64, {}),
-    ("pixel-24", "pixel", 24, {}), ("pixel-64", "pixel", 64, {}),
-    ("maco-24", "maco", 24, {}), ("maco-64", "maco", 64, {}),
+    ("fft-24", "fft", 24, {}),
+    ("fft-64", "fft", 64, {}),
+    ("pixel-24", "pixel", 24, {}),
+    ("pixel-64", "pixel", 64, {}),
+    ("maco-24", "maco", 24, {}),
+    ("maco-64", "maco", 64, {}),
     ("fft-24-sd0.01", "fft", 24, {"param_kwargs": {"sd": 0.01}}),
     ("fft-24-sd0.5", "fft", 24, {"param_kwargs": {"sd": 0.5}}),
     ("pixel-24-sd0.5", "pixel", 24, {"param_kwargs": {"sd": 0.5}}),
@@ -51,16 +55,43 @@ def main() -> int:
         best = best_photo(model, sample_images())
         for name, param, steps, kw in RUNS:
             with Timer() as t:
-                r = render(model, [f"{LAYER}:{i}" for i in range(UNITS)], steps=steps, size=SIZE, param=param,
-                           batch_size=UNITS, progress=False, **kw)
+                r = render(
+                    model,
+                    [f"{LAYER}:{i}" for i in range(UNITS)],
+                    steps=steps,
+                    size=SIZE,
+                    param=param,
+                    batch_size=UNITS,
+                    progress=False,
+                    **kw,
+                )
             reached = torch.tensor(r.values)
-            rows[name] = {"param": param, "steps": steps, "beat_every_photo": float((reached > best).float().mean()),
-                          "median_ratio": float((reached / best).median()), "dead": int((reached <= 0).sum()),
-                          "seconds": round(t.wall, 1), "cpu_seconds": round(t.cpu, 1), **{k: str(v) for k, v in kw.items()}}
-    table = {"columns": ["param", "steps", "channels beating every photo", "median ratio to best photo"], "format": [None, None, ".3f", ".2f"],
-             "rows": [[r["param"], r["steps"], r["beat_every_photo"], r["median_ratio"]] for n, r in rows.items() if "-" not in n[n.index("-") + 1:]]}
-    write_results(RESULTS_DIR / "featvis_quality.json", {"runs": rows, "table": table, "photos": 1000, "units": UNITS, "layer": LAYER},
-                  command(), total, threads=1)
+            rows[name] = {
+                "param": param,
+                "steps": steps,
+                "beat_every_photo": float((reached > best).float().mean()),
+                "median_ratio": float((reached / best).median()),
+                "dead": int((reached <= 0).sum()),
+                "seconds": round(t.wall, 1),
+                "cpu_seconds": round(t.cpu, 1),
+                **{k: str(v) for k, v in kw.items()},
+            }
+    table = {
+        "columns": ["param", "steps", "channels beating every photo", "median ratio to best photo"],
+        "format": [None, None, ".3f", ".2f"],
+        "rows": [
+            [r["param"], r["steps"], r["beat_every_photo"], r["median_ratio"]]
+            for n, r in rows.items()
+            if "-" not in n[n.index("-") + 1 :]
+        ],
+    }
+    write_results(
+        RESULTS_DIR / "featvis_quality.json",
+        {"runs": rows, "table": table, "photos": 1000, "units": UNITS, "layer": LAYER},
+        command(),
+        total,
+        threads=1,
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ For an early, a middle and a late main layer of the shipped MobileNetV2 (``block
 
     python scripts/reproduce_mobilenet_galleries.py [--photos DIR] [--steps 20] [--size 96]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,18 +87,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", default=str(DEFAULT_PHOTOS))
     ap.add_argument("--out", default=str(REPO / "results" / "mobilenet_galleries.json"))
-    ap.add_argument("--work", default="/tmp/mobilenet_galleries", help="galleries (hold photo crops: keep outside the repo)")
+    ap.add_argument(
+        "--work", default="/tmp/mobilenet_galleries", help="galleries (hold photo crops: keep outside the repo)"
+    )
     ap.add_argument("--img-dir", default=str(REPO / "docs" / "img"))
     ap.add_argument("--units", type=int, default=32)
-    ap.add_argument("--compare-units", type=int, default=4, help="units per layer also rendered without / with default transforms")
+    ap.add_argument(
+        "--compare-units", type=int, default=4, help="units per layer also rendered without / with default transforms"
+    )
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--layers", default=",".join(LAYERS),
-                    help="render only these layers (comma-separated), e.g. one per process; a final run with all "
-                         "layers finds their work on disk and writes the results")
-    ap.add_argument("--partial", action="store_true", help="write results and figures for --layers even if not all three")
+    ap.add_argument(
+        "--layers",
+        default=",".join(LAYERS),
+        help="render only these layers (comma-separated), e.g. one per process; a final run with all "
+        "layers finds their work on disk and writes the results",
+    )
+    ap.add_argument(
+        "--partial", action="store_true", help="write results and figures for --layers even if not all three"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -123,13 +133,26 @@ def main(argv=None) -> int:
         if all(f.exists() for f in unit_files):  # rendered by an earlier (one-layer) run: use it as it is
             gal = argparse.Namespace(out_dir=Path(args.work) / layer, rendered=[])
         else:
-            gal = build_gallery(model, layer, Path(args.work) / layer, units=units, dataset=photos, steps=args.steps,
-                                size=args.size, transforms="stride_aware", seed=args.seed, k=9, progress=False)
+            gal = build_gallery(
+                model,
+                layer,
+                Path(args.work) / layer,
+                units=units,
+                dataset=photos,
+                steps=args.steps,
+                size=args.size,
+                transforms="stride_aware",
+                seed=args.seed,
+                k=9,
+                progress=False,
+            )
         # read the renders back (8-bit PNGs) with their values
         from visioncircuits.data import load_image
 
-        recs = sorted((json.loads(p.read_text()) for p in (Path(args.work) / layer / "units").glob("*/unit.json")),
-                      key=lambda r: r["index"])
+        recs = sorted(
+            (json.loads(p.read_text()) for p in (Path(args.work) / layer / "units").glob("*/unit.json")),
+            key=lambda r: r["index"],
+        )
         recs = [r for r in recs if r["index"] in units]
         after_imgs = torch.stack([load_image(Path(args.work) / layer / r["vis"]) for r in recs])
         after_vals = torch.tensor([r["value"] for r in recs])
@@ -144,7 +167,7 @@ def main(argv=None) -> int:
         ratios = (after_vals / b).tolist()
 
         # the same first units without transforms and with the default (Lucent) chain
-        cmp = units[:args.compare_units]
+        cmp = units[: args.compare_units]
         compare_s = 0.0
         conditions = {}
         for name in ("none", "default"):
@@ -153,42 +176,68 @@ def main(argv=None) -> int:
                 imgs, vals, *rest = torch.load(done, weights_only=True)
                 secs = rest[0] if rest else float("nan")
             else:
-                r = render(model, [f"{layer}:{i}" for i in cmp], steps=args.steps, size=args.size, transforms=name,
-                           seed=args.seed, progress=False)
+                r = render(
+                    model,
+                    [f"{layer}:{i}" for i in cmp],
+                    steps=args.steps,
+                    size=args.size,
+                    transforms=name,
+                    seed=args.seed,
+                    progress=False,
+                )
                 imgs, vals, secs = q8(r.images), torch.tensor(r.values), r.seconds
                 torch.save((imgs, vals, secs), done)
             compare_s += secs
             m = stride_peak_ratio(imgs)
-            conditions[name] = {"images": imgs, "beats_all_photos": float((vals > b[:len(cmp)]).float().mean()),
-                                "median_ratio": statistics.median((vals / b[:len(cmp)]).tolist()),
-                                "stride_peak_ratio": m, "relative_to_photos": relative_to(m, photo_ratio)}
-        m_sa = stride_peak_ratio(after_imgs[:len(cmp)])
-        conditions["stride_aware"] = {"images": after_imgs[:len(cmp)],
-                                      "beats_all_photos": float((after_vals[:len(cmp)] > b[:len(cmp)]).float().mean()),
-                                      "median_ratio": statistics.median(ratios[:len(cmp)]),
-                                      "stride_peak_ratio": m_sa, "relative_to_photos": relative_to(m_sa, photo_ratio)}
+            conditions[name] = {
+                "images": imgs,
+                "beats_all_photos": float((vals > b[: len(cmp)]).float().mean()),
+                "median_ratio": statistics.median((vals / b[: len(cmp)]).tolist()),
+                "stride_peak_ratio": m,
+                "relative_to_photos": relative_to(m, photo_ratio),
+            }
+        m_sa = stride_peak_ratio(after_imgs[: len(cmp)])
+        conditions["stride_aware"] = {
+            "images": after_imgs[: len(cmp)],
+            "beats_all_photos": float((after_vals[: len(cmp)] > b[: len(cmp)]).float().mean()),
+            "median_ratio": statistics.median(ratios[: len(cmp)]),
+            "stride_peak_ratio": m_sa,
+            "relative_to_photos": relative_to(m_sa, photo_ratio),
+        }
         m_all = stride_peak_ratio(after_imgs)
         preset = stride_aware_for(model, [layer], args.size)
         out_layers[layer] = {
-            "units": units, "total_stride": total_stride(model, [layer], args.size),
+            "units": units,
+            "total_stride": total_stride(model, [layer], args.size),
             "beats_all_photos": float((after_vals > b).float().mean()),
             "median_ratio_to_best_photo": statistics.median(ratios),
             "min_ratio_to_best_photo": min(ratios),
-            "per_unit": [{"unit": r["unit"], "value": r["value"], "best_photo": float(bv), "ratio": q}
-                         for r, bv, q in zip(recs, b.tolist(), ratios)],
-            "stride_peak_ratio_all_units": m_all, "relative_to_photos_all_units": relative_to(m_all, photo_ratio),
+            "per_unit": [
+                {"unit": r["unit"], "value": r["value"], "best_photo": float(bv), "ratio": q}
+                for r, bv, q in zip(recs, b.tolist(), ratios)
+            ],
+            "stride_peak_ratio_all_units": m_all,
+            "relative_to_photos_all_units": relative_to(m_all, photo_ratio),
             "compare_units": cmp,
             "compare": {k: {kk: vv for kk, vv in v.items() if kk != "images"} for k, v in conditions.items()},
             "stride_aware_preset": repr(preset),
-            "gallery_dir": str(gal.out_dir), "gallery_s": round(gallery_s, 1), "gallery_cpu_s": None if gallery_cpu is None else round(gallery_cpu, 1),
+            "gallery_dir": str(gal.out_dir),
+            "gallery_s": round(gallery_s, 1),
+            "gallery_cpu_s": None if gallery_cpu is None else round(gallery_cpu, 1),
             "compare_s": round(compare_s, 1),
         }
         n_fig = min(2, len(cmp))
-        figure_rows.append([crop_zoom(conditions[c]["images"][:n_fig], 48, 3) for c in ("none", "default", "stride_aware")])
+        figure_rows.append(
+            [crop_zoom(conditions[c]["images"][:n_fig], 48, 3) for c in ("none", "default", "stride_aware")]
+        )
         strips.append(tile_row(after_imgs[:6], 80))
         write_json(Path(args.work) / f"partial_results_{layer}.json", {"layers": out_layers, "photos": photo_ratio})
-        logging.info("%s: %.0f%% beat all photos, median ratio %.2f", layer, 100 * out_layers[layer]["beats_all_photos"],
-                     out_layers[layer]["median_ratio_to_best_photo"])
+        logging.info(
+            "%s: %.0f%% beat all photos, median ratio %.2f",
+            layer,
+            100 * out_layers[layer]["beats_all_photos"],
+            out_layers[layer]["median_ratio_to_best_photo"],
+        )
 
     if list(out_layers) != list(LAYERS) and not args.partial:
         return 0  # a one-layer worker: the final run with all layers writes results and figures
@@ -212,19 +261,35 @@ def main(argv=None) -> int:
     write_png(img_dir / "mobilenet_gallery_strip.png", torch.cat(strip, dim=1))
 
     result = {
-        "model": "mobilenet-v2", "layers": out_layers,
-        "photos": {"n": n_photos, "stride_peak_ratio": photo_ratio,
-                   "note": "the 1,000 sample photos at the render size; JPEG's 8x8 blocks and 2x chroma subsampling "
-                           "give them peaks of their own at strides 2-8"},
+        "model": "mobilenet-v2",
+        "layers": out_layers,
+        "photos": {
+            "n": n_photos,
+            "stride_peak_ratio": photo_ratio,
+            "note": "the 1,000 sample photos at the render size; JPEG's 8x8 blocks and 2x chroma subsampling "
+            "give them peaks of their own at strides 2-8",
+        },
         "measure": "render beats a photo if the unit's spatial-mean activation on the render (fed untransformed at "
-                   "the render size) exceeds its spatial-mean activation on the photo resized to the same size "
-                   "(short side, centre crop); renders are scored as saved (8-bit PNG)",
-        "settings": {"steps": args.steps, "size": args.size, "param": "fft", "seed": args.seed, "lr": "default (0.05)",
-                     "redirect_relu": "default (first min(16, steps/2) steps)", "transforms": "stride_aware",
-                     "compare_transforms": ["none", "default", "stride_aware"], "threads": args.threads},
+        "the render size) exceeds its spatial-mean activation on the photo resized to the same size "
+        "(short side, centre crop); renders are scored as saved (8-bit PNG)",
+        "settings": {
+            "steps": args.steps,
+            "size": args.size,
+            "param": "fft",
+            "seed": args.seed,
+            "lr": "default (0.05)",
+            "redirect_relu": "default (first min(16, steps/2) steps)",
+            "transforms": "stride_aware",
+            "compare_transforms": ["none", "default", "stride_aware"],
+            "threads": args.threads,
+        },
         "figures": ["docs/img/mobilenet_checkerboard_before_after.png", "docs/img/mobilenet_gallery_strip.png"],
-        "runtime": {"photo_pass_s": round(photo_s, 1), "total_s": round(time.perf_counter() - t_all, 1),
-                    "total_cpu_s": round(time.process_time() - c_all, 1), "note": "2 CPU cores shared with other jobs"},
+        "runtime": {
+            "photo_pass_s": round(photo_s, 1),
+            "total_s": round(time.perf_counter() - t_all, 1),
+            "total_cpu_s": round(time.process_time() - c_all, 1),
+            "note": "2 CPU cores shared with other jobs",
+        },
         "command": "python scripts/reproduce_mobilenet_galleries.py",
     }
     write_json(Path(args.out), result)

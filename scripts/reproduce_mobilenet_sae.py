@@ -11,6 +11,7 @@ gallery (renders + top photos) written outside the repo (it holds photo crops).
 
 Deterministic for a given seed on one machine; resumes training from its checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,7 +82,7 @@ class SampleStream:
         while True:
             perm = torch.randperm(len(self.samples), generator=g)
             for i in range(0, len(perm) - batch_size + 1, batch_size):
-                yield self.samples[perm[i:i + batch_size]]
+                yield self.samples[perm[i : i + batch_size]]
 
 
 def tail_logits(model, acts: torch.Tensor) -> torch.Tensor:
@@ -114,8 +115,8 @@ def evaluate_cached(model, sae, acts: torch.Tensor, labels) -> dict:
     stats = ReconstructionStats(sae.d_sae)
     loss = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
     for lo in range(0, len(acts), 50):
-        a = acts[lo:lo + 50]
-        lab = labels[lo:lo + 50] if labels is not None else None
+        a = acts[lo : lo + 50]
+        lab = labels[lo : lo + 50] if labels is not None else None
         x = flatten_positions(a).to(sae.W_enc.device, sae.W_enc.dtype)
         z = sae.encode(x)
         x_hat = sae.decode(z)
@@ -127,9 +128,14 @@ def evaluate_cached(model, sae, acts: torch.Tensor, labels) -> dict:
     out = stats.result()
     per = {k: v / len(acts) for k, v in loss.items()}
     gap = per["zero"] - per["clean"]
-    out.update(images=len(acts), loss_clean=per["clean"], loss_sae=per["sae"], loss_zero=per["zero"],
-               loss_kind="cross_entropy" if labels is not None else "kl_to_clean",
-               loss_recovered=(per["zero"] - per["sae"]) / gap)
+    out.update(
+        images=len(acts),
+        loss_clean=per["clean"],
+        loss_sae=per["sae"],
+        loss_zero=per["zero"],
+        loss_kind="cross_entropy" if labels is not None else "kl_to_clean",
+        loss_recovered=(per["zero"] - per["sae"]) / gap,
+    )
     return out
 
 
@@ -138,7 +144,7 @@ def unit_maxima(sae, acts: torch.Tensor, directions: torch.Tensor) -> tuple[torc
     """Per photo, the spatial maximum of every neuron, SAE latent and random direction."""
     neur, lat, rnd = [], [], []
     for lo in range(0, len(acts), 50):
-        a = acts[lo:lo + 50]
+        a = acts[lo : lo + 50]
         n, c, h, w = a.shape
         flat = flatten_positions(a)
         neur.append(a.flatten(2).amax(2))
@@ -185,7 +191,9 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", default=str(DEFAULT_PHOTOS))
     ap.add_argument("--out", default=str(REPO / "results" / "mobilenet_sae.json"))
     ap.add_argument("--sae-dir", default=str(REPO / "models" / "sae" / "mobilenet-v2-blocks.9"))
-    ap.add_argument("--work", default="/tmp/mobilenet_sae_work", help="latent gallery (holds photo crops: keep outside the repo)")
+    ap.add_argument(
+        "--work", default="/tmp/mobilenet_sae_work", help="latent gallery (holds photo crops: keep outside the repo)"
+    )
     ap.add_argument("--latents", type=int, default=256)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--steps", type=int, default=300)
@@ -194,7 +202,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gallery-latents", type=int, default=8)
     ap.add_argument("--render-steps", type=int, default=20)
     ap.add_argument("--render-size", type=int, default=96)
-    ap.add_argument("--img-dir", default=str(REPO / "docs" / "img"), help="where the latent strip PNG goes ('' for none)")
+    ap.add_argument(
+        "--img-dir", default=str(REPO / "docs" / "img"), help="where the latent strip PNG goes ('' for none)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -208,7 +218,7 @@ def main(argv=None) -> int:
     train, held = split_folder(photos)
 
     # 1. one pass over the photos at 224 px (centre crops): blocks.9 activations, cached
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, _c0 = time.perf_counter(), time.process_time()
     ordered, acts = layer_cache(model, photos, Path(args.work) / "blocks9_acts.pt")
     cache_s = time.perf_counter() - t0
     held_set = {str(p) for p in held}
@@ -218,14 +228,36 @@ def main(argv=None) -> int:
 
     # 2. train on positions of the 800 training photos (156,800 samples), evaluate on the 200
     t1, c1 = time.perf_counter(), time.process_time()
-    cfg = TrainConfig(d_sae=args.latents, k=args.k, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      checkpoint_every=100)
-    meta = {"model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(acts.shape[1:]),
-            "training_data": {"kind": "folder", "path": str(photos.resolve()), "train_images": len(train_rows),
-                              "heldout_images": len(held_rows), "split": "every 5th file (sorted) held out",
-                              "augment": "none: centre crops at 224 px, every one of the 14x14 positions is a sample"}}
-    sae = train_sae(SampleStream(flatten_positions(acts[train_rows]), seed=args.seed), acts.shape[1], cfg,
-                    out_dir=args.sae_dir, meta=meta, progress=False)
+    cfg = TrainConfig(
+        d_sae=args.latents,
+        k=args.k,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=100,
+    )
+    meta = {
+        "model": "mobilenet-v2",
+        "layer": LAYER,
+        "layer_shape": list(acts.shape[1:]),
+        "training_data": {
+            "kind": "folder",
+            "path": str(photos.resolve()),
+            "train_images": len(train_rows),
+            "heldout_images": len(held_rows),
+            "split": "every 5th file (sorted) held out",
+            "augment": "none: centre crops at 224 px, every one of the 14x14 positions is a sample",
+        },
+    }
+    sae = train_sae(
+        SampleStream(flatten_positions(acts[train_rows]), seed=args.seed),
+        acts.shape[1],
+        cfg,
+        out_dir=args.sae_dir,
+        meta=meta,
+        progress=False,
+    )
     train_s, train_cpu = time.perf_counter() - t1, time.process_time() - c1
     labels = torch.tensor([classes[i] for i in held_rows])
     metrics = evaluate_cached(model, sae, acts[held_rows], None)
@@ -244,8 +276,10 @@ def main(argv=None) -> int:
     directions = directions / directions.norm(dim=0, keepdim=True)
     neur, lat, rnd = unit_maxima(sae, acts, directions)
     all_rows = list(range(len(ordered)))
-    coherence = {"all_1000_photos": coherence_block(neur, lat, rnd, classes, all_rows),
-                 "heldout_200_photos": coherence_block(neur, lat, rnd, classes, held_rows)}
+    coherence = {
+        "all_1000_photos": coherence_block(neur, lat, rnd, classes, all_rows),
+        "heldout_200_photos": coherence_block(neur, lat, rnd, classes, held_rows),
+    }
     # the most coherent latents and neurons, for the gallery and the text
     cls_t = torch.tensor(classes)
 
@@ -255,38 +289,71 @@ def main(argv=None) -> int:
             if float(vals[:, u].max()) <= 0:
                 continue
             top = cls_t[vals[:, u].topk(K_TOP).indices].tolist()
-            rows.append({"unit": f"{prefix}{u}", "index": u, "top_group_share": top_group_share(top),
-                         "dog_share": dog_share(top), "top_classes": top})
+            rows.append(
+                {
+                    "unit": f"{prefix}{u}",
+                    "index": u,
+                    "top_group_share": top_group_share(top),
+                    "dog_share": dog_share(top),
+                    "top_classes": top,
+                }
+            )
         return sorted(rows, key=lambda r: (-r["top_group_share"], -r["dog_share"], r["index"]))
 
     lat_rank, neur_rank = ranked(lat, "latent "), ranked(neur, f"{LAYER}:")
     coherence_s = time.perf_counter() - t2
 
     result = {
-        "model": "mobilenet-v2", "layer": LAYER, "layer_shape": list(model.resolve_layer(LAYER).shape),
-        "sae": {"dir": os.path.relpath(args.sae_dir, REPO), "d_sae": args.latents, "k": args.k, "architecture": "topk",
-                "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed},
-        "data": {"photos": len(paths), "train_photos": len(train), "heldout_photos": len(held),
-                 "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
-                 "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
-                 "train_augment": "none (centre crops at 224 px); all 14x14 positions of each photo are samples"},
+        "model": "mobilenet-v2",
+        "layer": LAYER,
+        "layer_shape": list(model.resolve_layer(LAYER).shape),
+        "sae": {
+            "dir": os.path.relpath(args.sae_dir, REPO),
+            "d_sae": args.latents,
+            "k": args.k,
+            "architecture": "topk",
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+        },
+        "data": {
+            "photos": len(paths),
+            "train_photos": len(train),
+            "heldout_photos": len(held),
+            "split": "every 5th file in sorted order held out (sae.stream.split_folder)",
+            "train_samples": len(train_rows) * acts.shape[2] * acts.shape[3],
+            "train_augment": "none (centre crops at 224 px); all 14x14 positions of each photo are samples",
+        },
         "eval_heldout_kl": metrics,
-        "eval_heldout_ce": {k: ce[k] for k in ("loss_clean", "loss_sae", "loss_zero", "loss_kind", "loss_recovered", "images")},
+        "eval_heldout_ce": {
+            k: ce[k] for k in ("loss_clean", "loss_sae", "loss_zero", "loss_kind", "loss_recovered", "images")
+        },
         "coherence": coherence,
-        "coherence_definition": "top-9 photos of each unit by spatial-max activation at 224 px; top_group_share = share of "
-                                "them in their most common group (zoo.imagenet_groups: Restricted-ImageNet ranges, ungrouped "
-                                "classes are groups of one); dog_share = share of the 118 dog classes; dog_units = units "
-                                "with dog_share >= 2/3; random_directions = unit-norm Gaussian directions in the layer's "
-                                "channel space, same count as latents; random_photo_sets = 5000 random 9-photo sets",
+        "coherence_definition": "top-9 photos of each unit by spatial-max activation at 224 px; top_group_share "
+        "= share of "
+        "them in their most common group (zoo.imagenet_groups: Restricted-ImageNet "
+        "ranges, ungrouped "
+        "classes are groups of one); dog_share = share of the 118 dog classes; "
+        "dog_units = units "
+        "with dog_share >= 2/3; random_directions = unit-norm Gaussian directions in "
+        "the layer's "
+        "channel space, same count as latents; random_photo_sets = 5000 random 9-photo sets",
         "most_coherent_latents": lat_rank[:10],
         "most_coherent_neurons": neur_rank[:10],
         "gallery": "pending (written after the latent renders)",
         "tail_check_max_abs_logit_diff": check,
-        "runtime": {"activation_pass_s": round(cache_s, 1), "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
-                    "eval_s": round(eval_s, 1),
-                    "coherence_s": round(coherence_s, 1),
-                    "total_s": round(time.perf_counter() - t_all, 1), "total_cpu_s": round(time.process_time() - c_all, 1),
-                    "threads": args.threads, "note": "2 CPU cores shared with other jobs"},
+        "runtime": {
+            "activation_pass_s": round(cache_s, 1),
+            "train_s": round(train_s, 1),
+            "train_cpu_s": round(train_cpu, 1),
+            "eval_s": round(eval_s, 1),
+            "coherence_s": round(coherence_s, 1),
+            "total_s": round(time.perf_counter() - t_all, 1),
+            "total_cpu_s": round(time.process_time() - c_all, 1),
+            "threads": args.threads,
+            "note": "2 CPU cores shared with other jobs",
+        },
         "command": "python scripts/reproduce_mobilenet_sae.py",
     }
     write_json(Path(args.out), result)  # the numbers first: the renders below are slow on a loaded machine
@@ -295,12 +362,24 @@ def main(argv=None) -> int:
     t3 = time.perf_counter()
     from visioncircuits.featvis import build_gallery
 
-    chosen = [r["index"] for r in lat_rank[:args.gallery_latents]]
+    chosen = [r["index"] for r in lat_rank[: args.gallery_latents]]
     names = imagenet_class_names()
-    notes = {r["index"]: "top-9 photos: " + ", ".join(names[c] for c in r["top_classes"]) for r in lat_rank[:args.gallery_latents]}
-    gal = build_gallery(model, LAYER, Path(args.work) / "sae_gallery", units=chosen, unit_spec=f"sae:{args.sae_dir}",
-                        steps=args.render_steps, size=args.render_size, transforms="stride_aware",
-                        progress=False, unit_notes=notes)
+    notes = {
+        r["index"]: "top-9 photos: " + ", ".join(names[c] for c in r["top_classes"])
+        for r in lat_rank[: args.gallery_latents]
+    }
+    gal = build_gallery(
+        model,
+        LAYER,
+        Path(args.work) / "sae_gallery",
+        units=chosen,
+        unit_spec=f"sae:{args.sae_dir}",
+        steps=args.render_steps,
+        size=args.render_size,
+        transforms="stride_aware",
+        progress=False,
+        unit_notes=notes,
+    )
     recs = [json.loads(p.read_text()) for p in sorted((Path(args.work) / "sae_gallery" / "units").glob("*/unit.json"))]
     gallery_s = time.perf_counter() - t3
     if recs and args.img_dir:  # a strip of latent renders (renders only, never photos)
@@ -310,19 +389,30 @@ def main(argv=None) -> int:
         from visioncircuits.data import load_image
 
         by_index = {r["index"]: r for r in recs}
-        imgs = torch.stack([load_image(Path(args.work) / "sae_gallery" / by_index[i]["vis"]) for i in chosen[:8] if i in by_index])
+        imgs = torch.stack(
+            [load_image(Path(args.work) / "sae_gallery" / by_index[i]["vis"]) for i in chosen[:8] if i in by_index]
+        )
         imgs = F.interpolate(imgs, size=(96, 96), mode="bilinear", antialias=True, align_corners=False)
         cells = []
         for j, im in enumerate(imgs):
             cells += ([torch.ones(3, 96, 2)] if j else []) + [im]
         write_png(Path(args.img_dir) / "mobilenet_sae_latents.png", torch.cat(cells, dim=2))
 
-    result["gallery"] = {"latents": chosen, "render_steps": args.render_steps, "render_size": args.render_size,
-                         "transforms": "stride_aware", "dir": str(gal.out_dir), "rendered": len(recs),
-                         "values": {r["unit"]: r["value"] for r in recs},
-                         "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)"}
-    result["runtime"].update(gallery_s=round(gallery_s, 1), total_s=round(time.perf_counter() - t_all, 1),
-                             total_cpu_s=round(time.process_time() - c_all, 1))
+    result["gallery"] = {
+        "latents": chosen,
+        "render_steps": args.render_steps,
+        "render_size": args.render_size,
+        "transforms": "stride_aware",
+        "dir": str(gal.out_dir),
+        "rendered": len(recs),
+        "values": {r["unit"]: r["value"] for r in recs},
+        "figure": "docs/img/mobilenet_sae_latents.png (first 8 gallery latents)",
+    }
+    result["runtime"].update(
+        gallery_s=round(gallery_s, 1),
+        total_s=round(time.perf_counter() - t_all, 1),
+        total_cpu_s=round(time.process_time() - c_all, 1),
+    )
     write_json(Path(args.out), result)
     return 0
 

@@ -9,14 +9,15 @@ firing frequency, the share firing on at least 1 in 10,000 positions. One thread
 
     python scripts/reproduce_sae_cifar.py            # ~5-10 min on one thread
 """
+
 from __future__ import annotations
 
 import sys
 import tempfile
 
 import torch
-
 from _common import command, hub_cache, sample_images
+
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 SETTINGS = {"d_sae": 1024, "k": 16, "steps": 2500, "batch_size": 4096, "lr": 2e-3}
@@ -39,8 +40,12 @@ def firing(model, sae, folder, n_positions: int) -> dict:
         if seen >= n_positions:
             break
     freq = counts.double() / seen
-    return {"positions": seen, "never_fire": float((counts == 0).double().mean()), "median_frequency": float(freq.median()),
-            "share_firing_1e-4": float((freq >= 1e-4).double().mean())}
+    return {
+        "positions": seen,
+        "never_fire": float((counts == 0).double().mean()),
+        "median_frequency": float(freq.median()),
+        "share_firing_1e-4": float((freq >= 1e-4).double().mean()),
+    }
 
 
 def main() -> int:
@@ -51,11 +56,17 @@ def main() -> int:
     with Timer() as t, deterministic(threads=1), hub_cache(), tempfile.TemporaryDirectory() as out:
         model = load_model("cifar10-resnet20")
         cfg = TrainConfig(**SETTINGS, seed=0)
-        sae, metrics = train_layer_sae(model, "layer3", cfg, out, dataset=sample_images(), eval_images=200, progress=False)
+        sae, metrics = train_layer_sae(
+            model, "layer3", cfg, out, dataset=sample_images(), eval_images=200, progress=False
+        )
         fire = firing(model, sae, sample_images(), FIRING_POSITIONS)
         training = sae.cfg.get("training", {})
-    values = {"settings": SETTINGS, "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
-              "training": {k: v for k, v in training.items() if isinstance(v, (int, float, str, bool))}, "firing": fire}
+    values = {
+        "settings": SETTINGS,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
+        "training": {k: v for k, v in training.items() if isinstance(v, (int, float, str, bool))},
+        "firing": fire,
+    }
     write_results(RESULTS_DIR / "sae_cifar.json", values, command(), t, threads=1)
     return 0
 

@@ -4,14 +4,15 @@ each ResNet-20 layer the most similar ResNet-56 layer against proportional depth
 
     python scripts/reproduce_universality_cifar.py            # ~1-2 min on one thread
 """
+
 from __future__ import annotations
 
 import sys
 
 import numpy as np
+from _common import command, hub_cache, sample_images
 from scipy.stats import spearmanr
 
-from _common import command, hub_cache, sample_images
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 
@@ -28,14 +29,24 @@ def main() -> int:
         acc, ga, gb = MinibatchCKA(len(layers["a"]), len(layers["b"])), BatchGrams(), BatchGrams()
         stream = stream_activations(models, layers, (x for _, x in probes.batches(100)), mode="flatten", progress=False)
         for feats in stream:
-            acc.update_grams(ga(list(feats["a"].values())), gb(list(feats["b"].values())), next(iter(feats["a"].values())).shape[0])
+            acc.update_grams(
+                ga(list(feats["a"].values())), gb(list(feats["b"].values())), next(iter(feats["a"].values())).shape[0]
+            )
         m = np.asarray(acc.result())
     na, nb = m.shape
     argmax = [int(i) for i in m.argmax(1)]
     proportional = [int(round(i * (nb - 1) / (na - 1))) for i in range(na)]
-    values = {"layers_a": layers["a"], "layers_b": layers["b"], "images": len(probes), "cka": m.round(5).tolist(),
-              "row_argmax": argmax, "row_proportional": proportional, "row_best": [float(x) for x in m.max(1)],
-              "col_argmax": [int(i) for i in m.argmax(0)], "spearman_rows": float(spearmanr(range(na), argmax)[0])}
+    values = {
+        "layers_a": layers["a"],
+        "layers_b": layers["b"],
+        "images": len(probes),
+        "cka": m.round(5).tolist(),
+        "row_argmax": argmax,
+        "row_proportional": proportional,
+        "row_best": [float(x) for x in m.max(1)],
+        "col_argmax": [int(i) for i in m.argmax(0)],
+        "spearman_rows": float(spearmanr(range(na), argmax)[0]),
+    }
     write_results(RESULTS_DIR / "universality_cifar.json", values, command(), t, threads=1)
     return 0
 

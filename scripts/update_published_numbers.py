@@ -16,7 +16,7 @@ import json
 import re
 import sys
 
-from visioncircuits.published import DOCS, MAPPING, MARKER, TOKEN, doc_tables, lookup, table_rows
+from visioncircuits.published import DOCS, MAPPING, TOKEN, doc_tables, lookup, table_rows
 
 
 def fmt_cell(v, spec=None) -> str:

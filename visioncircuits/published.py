@@ -5,6 +5,7 @@ with ``results/``) and ``scripts/update_published_numbers.py`` (rewrites the quo
 marked tables from ``results/`` after a re-measurement). The conventions are in
 docs/DEVELOPING.md ("Published numbers").
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "readme").glob("*.md"))]
 MAPPING = ROOT / "docs" / "published_numbers.json"
-TOKEN = re.compile(r"(?P<num>(?<![\w.])-?\d+(?:\.\d+)?e[-+]?\d+)"  # 3.5e-05
-                   r"|(?P<name>[A-Za-z_][\w\-]*\d[\w\-]*)"  # toy-vgg-s0, mixed3b, layer3.2, k1: not numbers
-                   r"|(?P<n2>(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?)")
+TOKEN = re.compile(
+    r"(?P<num>(?<![\w.])-?\d+(?:\.\d+)?e[-+]?\d+)"  # 3.5e-05
+    r"|(?P<name>[A-Za-z_][\w\-]*\d[\w\-]*)"  # toy-vgg-s0, mixed3b, layer3.2, k1: not numbers
+    r"|(?P<n2>(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?)"
+)
 MARKER = re.compile(r"<!--\s*results:\s*(\S+)\s+(\S+)\s*-->")
 NOT_MEASURED = re.compile(r"<!--\s*not-measured:")
 
@@ -32,7 +35,7 @@ def agrees(shown: str, value: float) -> bool:
     shown = shown.replace(",", "")
     mantissa, _, exponent = shown.partition("e")
     digits = (len(mantissa.split(".")[1]) if "." in mantissa else 0) - int(exponent or 0)
-    return abs(float(shown) - float(value)) <= 0.5 * 10 ** -digits * (1 + 1e-9) + 1e-12
+    return abs(float(shown) - float(value)) <= 0.5 * 10**-digits * (1 + 1e-9) + 1e-12
 
 
 def lookup(ref: str):
@@ -42,7 +45,7 @@ def lookup(ref: str):
     factor, reduce = 1.0, None
     m = re.search(r"\*(\d+(?:\.\d+)?)$", ref)
     if m:
-        ref, factor = ref[:m.start()], float(m.group(1))
+        ref, factor = ref[: m.start()], float(m.group(1))
     if "|" in ref:
         ref, reduce = ref.split("|")
     file, _, path = ref.partition(":")
@@ -51,7 +54,9 @@ def lookup(ref: str):
     parts = path.split(".") if path else []
     while parts:
         part = parts.pop(0)
-        while part != "*" and parts and all(isinstance(n, dict) and part not in n for n in nodes):  # keys with dots: "fft-24-sd0.5"
+        while (
+            part != "*" and parts and all(isinstance(n, dict) and part not in n for n in nodes)
+        ):  # keys with dots: "fft-24-sd0.5"
             part += "." + parts.pop(0)
         if part == "*":
             nodes = [x for n in nodes for x in (n.values() if isinstance(n, dict) else n)]
@@ -68,7 +73,12 @@ def doc_tables(text: str):
     while i < len(lines):
         if lines[i].lstrip().startswith("```"):
             in_code = not in_code
-        if not in_code and lines[i].startswith("|") and i + 1 < len(lines) and re.match(r"^\|[\s\-:|]+\|\s*$", lines[i + 1]):
+        if (
+            not in_code
+            and lines[i].startswith("|")
+            and i + 1 < len(lines)
+            and re.match(r"^\|[\s\-:|]+\|\s*$", lines[i + 1])
+        ):
             j = i + 2
             while j < len(lines) and lines[j].startswith("|"):
                 j += 1
@@ -77,7 +87,13 @@ def doc_tables(text: str):
                 back -= 1
             prev = lines[back] if back >= 0 else ""
             cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]
-            yield i + 1, MARKER.search(prev), bool(NOT_MEASURED.search(prev)), cells(lines[i]), [cells(r) for r in lines[i + 2:j]]
+            yield (
+                i + 1,
+                MARKER.search(prev),
+                bool(NOT_MEASURED.search(prev)),
+                cells(lines[i]),
+                [cells(r) for r in lines[i + 2 : j]],
+            )
             i = j
             continue
         i += 1
@@ -87,10 +103,9 @@ def clean(cell: str) -> str:
     return cell.replace("**", "").strip()
 
 
-
 def table_rows(file: str, key: str, header: list[str]) -> tuple[list[str], list[list]]:
     """(columns, rows of expected cell values) of the table a marker names, for a doc table with ``header``."""
-    table = lookup(f"{file[len('results/'):]}:{key}")
+    table = lookup(f"{file[len('results/') :]}:{key}")
     if isinstance(table, list):  # rows as dicts: the doc's headers are their keys
         keys = [clean(h).strip("`") for h in header]
         missing = [k for k in keys if k not in table[0]]

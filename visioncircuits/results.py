@@ -6,6 +6,7 @@ them, its wall and CPU time, the thread count and the package versions, atomical
 ``results/``. ``tests/test_published_numbers.py`` then checks that the docs quote those
 files (after rounding), so a doc cannot drift from the code that produced its numbers.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -35,7 +36,7 @@ def _cpu_seconds() -> float:
 class Timer:
     """Wall and CPU seconds of a block (``with Timer() as t: ...; t.wall, t.cpu``)."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self._w, self._c = time.perf_counter(), _cpu_seconds()
         self.wall = self.cpu = 0.0
         return self
@@ -47,14 +48,22 @@ class Timer:
 
 def _git_commit() -> Optional[str]:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=RESULTS_DIR.parent, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=RESULTS_DIR.parent, capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def write_results(path: str | Path, values: dict[str, Any], command: str, timer: Optional[Timer] = None,
-                  threads: Optional[int] = None, **meta: Any) -> Path:
+def write_results(
+    path: str | Path,
+    values: dict[str, Any],
+    command: str,
+    timer: Optional[Timer] = None,
+    threads: Optional[int] = None,
+    **meta: Any,
+) -> Path:
     """Write ``values`` with their provenance (command, runtime, threads, machine) to ``path`` atomically."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     record = {
@@ -64,7 +73,8 @@ def write_results(path: str | Path, values: dict[str, Any], command: str, timer:
         "cpu_seconds": round(timer.cpu, 1) if timer else None,
         "torch_threads": threads or torch.get_num_threads(),
         "load_average_at_end": round(load, 1) if load is not None else None,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, torch {torch.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, torch "
+        "{torch.__version__}",
         "git_commit": _git_commit(),
         **meta,
         "values": values,

@@ -1,4 +1,5 @@
 """On the toy zoo, class circuits recover the classes' ground-truth primitives."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_precision_at_k_on_hand_made_scores():
     for k in (2, 3, "auto"):
         pk = precision_at_k(scores, best, k, "L")
         assert [c.precision for c in pk.classes] == [0.5] * len(CLASSES), k
-        assert all(f"L:{PRIMITIVES.index(CLASS_PRIMITIVES[c.cls][1])}" not in c.units for c in pk.classes)  # inhibitory: never
+        assert all(
+            f"L:{PRIMITIVES.index(CLASS_PRIMITIVES[c.cls][1])}" not in c.units for c in pk.classes
+        )  # inhibitory: never
     # chance: the share of the 26 units labelled with one of the class's primitives (face: 3 of 26)
     assert precision_at_k(scores, best, 2, "L").classes[0].chance == pytest.approx(3 / 26)
     # a layer with no unit for the class's primitives caps what any ranking can reach
@@ -80,7 +83,11 @@ def test_class_circuits_match_the_published_precision(name):
             for k in (1, 2, 3, "auto"):
                 p = precision_at_k(scores, best, k, layer)
                 assert [c.cls for c in p.classes] == CLASSES
-                assert p.mean == pytest.approx(pub["models"][name][method][str(k)]["mean"], abs=0.051), (method, k, p.as_row())
+                assert p.mean == pytest.approx(pub["models"][name][method][str(k)]["mean"], abs=0.051), (
+                    method,
+                    k,
+                    p.as_row(),
+                )
     assert p.mean >= 1.5 * p.chance  # attribution at k = #primitives: well above random units
 
 
@@ -93,7 +100,9 @@ def test_demo_stage_draws_the_car_circuit(toy_model, tmp_path):
     assert "kernel-tooltip" in html and "car" in html
     assert (tmp_path / "circuits" / "precision.json").exists()
     # quick mode labels on 120 images; the published weights precision@3 of toy-vgg-s0 (1,000 images) is near
-    assert arts[2].metrics["precision@3"][f"{MODEL} weights"] == pytest.approx(_published()["models"][MODEL]["weights"]["3"]["mean"], abs=0.2)
+    assert arts[2].metrics["precision@3"][f"{MODEL} weights"] == pytest.approx(
+        _published()["models"][MODEL]["weights"]["3"]["mean"], abs=0.2
+    )
 
 
 def test_precision_needs_a_toy_model(tiny_model):

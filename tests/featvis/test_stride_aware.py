@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.featvis.stride_aware import GaussianBlur, resolve_model_transforms, stride_aware_transforms, total_stride
+from visioncircuits.featvis.stride_aware import (
+    GaussianBlur,
+    resolve_model_transforms,
+    stride_aware_transforms,
+    total_stride,
+)
 from visioncircuits.featvis.transforms import Jitter, Pad
 
 

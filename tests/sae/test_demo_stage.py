@@ -1,4 +1,5 @@
 """Demo stage 20 in quick mode: trains an SAE on toy-narrow-s0 and scores it against ground truth."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,10 @@ def test_stage_20_quick(tmp_path, monkeypatch):
     assert len(rec["scenes_rows"]) == 26
     assert rec["scenes_summary"]["mean_best_latent_auc"] == pytest.approx(0.854, abs=0.02)
     # 30 steps reconstruct little (explained variance ~0.44) but splicing the SAE in keeps most of the loss
-    assert rec["metrics"]["explained_variance"] == pytest.approx(0.44, abs=0.05) and rec["metrics"]["loss_kind"] == "cross_entropy"
+    assert (
+        rec["metrics"]["explained_variance"] == pytest.approx(0.44, abs=0.05)
+        and rec["metrics"]["loss_kind"] == "cross_entropy"
+    )
     # the latent gallery's files exist (a failure would be recorded, not silently dropped)
     assert rec["gallery"]["error"] is None and rec["gallery"]["href"]
     index = tmp_path / "sae" / rec["gallery"]["href"]

@@ -1,4 +1,5 @@
 """report.json / report.html from the pipeline, and the CLI's one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -36,11 +37,22 @@ def test_report_is_self_contained_escaped_and_finite(model_pair, tmp_path):
             models={evil: a, "net-c": c},
             null_models={"net-c": b},
         )
-    labels = {evil: {i: ("edge" if i < 4 else "curve" if i < 8 else None) for i in range(10)},
-              "net-c": {i: "edge" for i in range(12)}}  # every C unit an edge: the answer cannot depend on the matching
-    opts = ReportConfig(top_pairs=3, featvis_steps=4, compare=CompareConfig(batch_size=8, grid=4, progress=False, top_examples=2))
-    rep = run_universality([evil, "net-c"], probes, tmp_path, models={evil: a, "net-c": c}, null_models={"net-c": c_random},
-                           options=opts, label_fn=lambda name, model, units: labels[name])
+    labels = {
+        evil: {i: ("edge" if i < 4 else "curve" if i < 8 else None) for i in range(10)},
+        "net-c": {i: "edge" for i in range(12)},
+    }  # every C unit an edge: the answer cannot depend on the matching
+    opts = ReportConfig(
+        top_pairs=3, featvis_steps=4, compare=CompareConfig(batch_size=8, grid=4, progress=False, top_examples=2)
+    )
+    rep = run_universality(
+        [evil, "net-c"],
+        probes,
+        tmp_path,
+        models={evil: a, "net-c": c},
+        null_models={"net-c": c_random},
+        options=opts,
+        label_fn=lambda name, model, units: labels[name],
+    )
     html = (tmp_path / "report.html").read_text()
     assert evil not in html and "&lt;script&gt;" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from the network
@@ -157,8 +169,12 @@ def test_cli_end_to_end_on_cifar(hub_cache, sample_images_dir, tmp_path, capsys)
 def test_rerun_reuses_visualisations(model_pair, tmp_path, monkeypatch):
     a, b, *_ = model_pair
     probes = TensorProbes(torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2)))
-    opts = ReportConfig(top_pairs=2, featvis_steps=3, random_null=False,
-                         compare=CompareConfig(batch_size=8, grid=2, progress=False, top_examples=1))
+    opts = ReportConfig(
+        top_pairs=2,
+        featvis_steps=3,
+        random_null=False,
+        compare=CompareConfig(batch_size=8, grid=2, progress=False, top_examples=1),
+    )
     first = run_universality(["net-a", "net-b"], probes, tmp_path, models={"net-a": a, "net-b": b}, options=opts)
     assert len(list((tmp_path / "vis").glob("*.png"))) == 4
 

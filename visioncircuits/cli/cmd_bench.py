@@ -1,4 +1,5 @@
 """``visioncircuits bench TOPIC``: run a benchmark and print its measured table."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         mod = bench.get(name)
         tp = topics.add_parser(name, help=getattr(mod, "DESCRIPTION", name))
         tp.add_argument("--json", dest="json_out", default=None, help="also write the rows as JSON here")
-        tp.add_argument("--out", dest="results_out", default=None,
-                        help="also write a results file here (rows + the command, its wall/CPU time and the machine), e.g. results/bench_sae.json")
+        tp.add_argument(
+            "--out",
+            dest="results_out",
+            default=None,
+            help="also write a results file here (rows + the command, its wall/CPU time and the machine), "
+            "e.g. results/bench_sae.json",
+        )
         mod.add_arguments(tp)
         tp.set_defaults(func=run, bench_module=mod)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from visioncircuits.zoo.imagenet_groups import group_key
 from visioncircuits.zoo.imagenet_classes import DOG_CLASSES
+from visioncircuits.zoo.imagenet_groups import group_key
 
 
 def top_group_share(classes: Sequence[int]) -> float:
