@@ -1,14 +1,36 @@
-"""Markdown tables for docs/readme/mobilenet.md from results/mobilenet_{dog_circuit,universality}.json.
+"""Markdown tables for docs/readme/mobilenet.md (from results/mobilenet_{dog_circuit,universality}.json)
+and docs/readme/zoo.md (the accuracy table, from results/mobilenet_accuracy.json).
 
-python scripts/mobilenet_results_tables.py
+Reads only the committed results files; measures nothing.
+
+python scripts/mobilenet_results_tables.py --tables
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 RES = Path(__file__).resolve().parents[1] / "results"
+
+
+def accuracy() -> list[str]:
+    r = json.loads((RES / "mobilenet_accuracy.json").read_text())
+    pct = lambda v: f"{100 * v:.1f} %"  # noqa: E731
+    out = [
+        f"Accuracy: {r['cpu_seconds']:.0f} CPU seconds for all six runs ({r['threads']} threads).",
+        "",
+        "| model | input | shipped float16 | float32 file | top-1 agreement |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in r["models"].items():
+        f16, f32 = m["fp16_shipped"], m["fp32_shared"]
+        out.append(
+            f"| `{name}` | {m['input_size']} | {pct(f16['top1'])} / {pct(f16['top5'])} | "
+            f"{pct(f32['top1'])} / {pct(f32['top5'])} | {pct(m['top1_agreement_fp16_vs_fp32'])} |"
+        )
+    return out
 
 
 def dog() -> list[str]:
@@ -85,7 +107,10 @@ def uni() -> list[str]:
 
 
 if __name__ == "__main__":
-    for name, fn in (("dog circuit", dog), ("universality", uni)):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tables", action="store_true", help="print every table (the default; reads results/ only)")
+    ap.parse_args()
+    for name, fn in (("accuracy", accuracy), ("dog circuit", dog), ("universality", uni)):
         try:
             print("\n".join(fn()) + "\n")
         except FileNotFoundError as e:
