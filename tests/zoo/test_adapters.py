@@ -96,6 +96,8 @@ def test_timm_loader_failures_become_weights_errors(tmp_path, monkeypatch):
 
     monkeypatch.setattr(timm.models, "load_pretrained", fail)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    # the session-wide offline switch would stop before the (mocked, network-free) loader runs
+    monkeypatch.delenv("VISIONCIRCUITS_OFFLINE", raising=False)
     with pytest.raises(WeightsError, match="OSError: We couldn't connect"):
         load_model("timm:mobilenetv3_small_050")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -100,8 +100,8 @@ def _check_flow(g: TfliteModel, convs: list[Op], net: nn.Module, has_logits: boo
     if convs[0].inputs[0] not in g.inputs:
         raise InputError(f"{g.path.name}: the first conv does not read the model input")
     current, pos, used = convs[0].outputs[0], 1, 0
-    assert isinstance(net.blocks, nn.ModuleList)
-    for i, block in enumerate(net.blocks):
+    blocks = list(cast(nn.Module, net.blocks).children())
+    for i, block in enumerate(blocks):
         n = sum(1 for m in block.modules() if isinstance(m, SameConv2d))
         ops = convs[pos : pos + n]
         block_in = current
