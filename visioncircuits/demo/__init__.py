@@ -76,9 +76,9 @@ def run_demo(
         from visioncircuits.errors import InputError
 
         if not Path(dataset).is_dir():
-            raise InputError(f"--dataset {dataset}: not a folder")
+            raise InputError(f"dataset {dataset}: not a folder")
         if not list_images(dataset):
-            raise InputError(f"--dataset {dataset}: no images (.jpg, .png, ...) in it")
+            raise InputError(f"dataset {dataset}: no images (.jpg, .png, ...) in it")
         dataset = Path(dataset).resolve()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
