@@ -45,7 +45,7 @@ def write_builtin_images(folder: Path) -> dict[str, str]:
         if not path.exists():
             try:
                 arr = np.asarray(getattr(data, name)())
-            except Exception as e:  # a missing file in an unusual install: use the rest
+            except (OSError, ValueError, ImportError, AttributeError, RuntimeError) as e:  # missing/undownloadable file
                 log.warning("skimage.data.%s unavailable: %s", name, e)
                 continue
             if arr.dtype == bool:
