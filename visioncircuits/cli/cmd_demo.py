@@ -25,14 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from visioncircuits.demo import run_demo
     from visioncircuits.device import pick_device
+    from visioncircuits.errors import InputError
 
-    index = run_demo(
-        args.out,
-        quick=args.quick,
-        seed=args.seed,
-        stages=args.stages,
-        device=str(pick_device(args.device)),
-        dataset=args.dataset,
-    )
+    try:
+        index = run_demo(
+            args.out,
+            quick=args.quick,
+            seed=args.seed,
+            stages=args.stages,
+            device=str(pick_device(args.device)),
+            dataset=args.dataset,
+        )
+    except InputError as e:
+        if str(e).startswith("dataset "):  # the library names its argument; the user typed the flag
+            raise InputError(f"--{e}") from None
+        raise
     print(f"wrote {index}")
     return 0
