@@ -50,3 +50,10 @@ def hub_cache() -> Iterator[Path]:
 def command() -> str:
     """The command line that ran this script, as it would be typed from the repository root."""
     return " ".join(["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+
+
+def parse_no_options(doc: str | None) -> None:
+    """For scripts that take no options: ``--help`` prints ``doc`` and exits; anything else is a usage error."""
+    import argparse
+
+    argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()

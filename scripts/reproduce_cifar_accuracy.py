@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 
 import torch
-from _common import command, hub_cache, sample_images
+from _common import command, hub_cache, parse_no_options, sample_images
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.data import list_images, load_image
     from visioncircuits.zoo import load_model
     from visioncircuits.zoo.imagenet_to_cifar import cifar_subset

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _common import command
+from _common import command, parse_no_options
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -38,6 +38,7 @@ def measure(name: str) -> dict:
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.zoo import get_spec
     from visioncircuits.zoo.toy import toy_names
 

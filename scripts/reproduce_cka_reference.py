@@ -10,12 +10,13 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _common import command
+from _common import command, parse_no_options
 
 from visioncircuits.results import RESULTS_DIR, Timer, write_results
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.universality.cca import mean_squared_cca
     from visioncircuits.universality.cka import linear_cka, rbf_cka
 

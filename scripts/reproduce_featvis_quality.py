@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from _common import command, hub_cache, sample_images
+from _common import command, hub_cache, parse_no_options, sample_images
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -46,6 +46,7 @@ def best_photo(model, folder) -> torch.Tensor:
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.featvis import render
     from visioncircuits.zoo import load_model
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import command
+from _common import command, parse_no_options
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -21,6 +21,7 @@ VARIANTS = {"before": {"redirect_relu": False}, "after": {}, "after_sd0.5": {"pa
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.featvis import render
     from visioncircuits.zoo import load_model
 

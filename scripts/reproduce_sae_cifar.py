@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 import torch
-from _common import command, hub_cache, sample_images
+from _common import command, hub_cache, parse_no_options, sample_images
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -49,6 +49,7 @@ def firing(model, sae, folder, n_positions: int) -> dict:
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.sae.pipeline import train_layer_sae
     from visioncircuits.sae.train import TrainConfig
     from visioncircuits.zoo import load_model

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import command
+from _common import command, parse_no_options
 
 from visioncircuits.results import RESULTS_DIR, Timer, write_results
 
@@ -26,6 +26,7 @@ KEEP = ("latents_recovered", "neurons_recovered", "mean_best_latent_auc", "mean_
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.demo import DemoContext, stage_20_sae
 
     stage_20_sae._gallery = lambda *a, **k: None  # the latent gallery is a picture, not a number: skipped here

@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _common import command, hub_cache, sample_images
+from _common import command, hub_cache, parse_no_options, sample_images
 from scipy.stats import spearmanr
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 
 def main() -> int:
+    parse_no_options(__doc__)
     from visioncircuits.universality.activations import resolve_layers, stream_activations
     from visioncircuits.universality.minibatch import BatchGrams, MinibatchCKA
     from visioncircuits.universality.probes import FolderProbes

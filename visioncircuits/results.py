@@ -73,8 +73,8 @@ def write_results(
         "cpu_seconds": round(timer.cpu, 1) if timer else None,
         "torch_threads": threads or torch.get_num_threads(),
         "load_average_at_end": round(load, 1) if load is not None else None,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, torch "
-        "{torch.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"torch {torch.__version__}",
         "git_commit": _git_commit(),
         **meta,
         "values": values,

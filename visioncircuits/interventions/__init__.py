@@ -1,0 +1,8 @@
+"""Interventions on a HookedModel: ablation, activation and attribution patching, steering.
+
+Every edit is scoped with the model's hooks (a context manager) and works for channels and SAE
+latents alike; an SAE latent is edited through its SAE with the error term kept, so only that
+latent changes. Submodules: ``ablation`` (zero/mean/resample), ``patching`` (activation
+patching), ``attribution_patching`` (first-order estimates), ``steering`` (add a unit's direction),
+``faithfulness`` (circuit metrics).
+"""
