@@ -6,3 +6,5 @@ latent changes. Submodules: ``ablation`` (zero/mean/resample), ``patching`` (act
 patching), ``attribution_patching`` (first-order estimates), ``steering`` (add a unit's direction),
 ``faithfulness`` (circuit metrics).
 """
+
+from visioncircuits.interventions.ablation import MeanStore, ablate, reference_means  # noqa: E402, F401
