@@ -8,7 +8,7 @@ mean-ablation effect, :mod:`visioncircuits.interventions.attribution_patching`).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 
@@ -33,15 +33,16 @@ def score_method(name: str) -> str:
 
 def unit_scores(model: HookedModel, target: Union[str, Unit], layers: Sequence[str], method: str = "weights",
                 images: Optional[Inputs] = None, *, n_images: Optional[int] = None, crop="auto",
-                means: Optional[Mapping] = None, reference: Optional[torch.Tensor] = None,
-                progress: bool = False) -> dict[str, torch.Tensor]:
+                reference: Optional[Inputs] = None, progress: bool = False) -> dict[str, torch.Tensor]:
     """``{layer: (C,)}`` influence of every unit of each layer on ``target``.
 
     ``weights``: the net expanded weight (kernel summed over positions), no images.
     ``activation_x_gradient`` / ``integrated_gradients`` / ``conductance``: attribution of the
     target, summed over positions and averaged over ``images`` (at most ``n_images``).
-    ``attribution_patching``: the first-order estimate of how much mean-ablating each unit
-    (means over ``reference``, or ``means``) changes the target on ``images``.
+    ``attribution_patching`` (logit targets): minus the first-order estimate of how much patching
+    each unit from a ``reference`` image into each of ``images`` changes the logit (pairs cycle
+    through the reference images), i.e. how much the unit's activity on ``images``, compared
+    with the reference images, raises the target.
 
     Examples:
         >>> s = unit_scores(model, "logit:1", ["relu4", "relu3"], "weights")   # doctest: +SKIP
@@ -59,15 +60,27 @@ def unit_scores(model: HookedModel, target: Union[str, Unit], layers: Sequence[s
     if images is None:
         raise InputError(f"scoring units by {method} needs images")
     if method == "attribution_patching":
-        return _attribution_patching(model, unit, layers, images, n_images, means, reference)
+        if reference is None:
+            raise InputError("scoring units by attribution_patching needs reference images")
+        return _attribution_patching(model, unit, layers, images, n_images, reference)
     scorer = _Scorer(model, "attribution", images, method, n_images, crop, progress)
     return {k: scorer([unit], k)[0][0].detach() for k in layers}
 
 
-def _attribution_patching(model, unit: Unit, layers: list[str], images, n_images, means, reference):
+def _attribution_patching(model, unit: Unit, layers: list[str], images, n_images, reference):
     from visioncircuits.circuits.attribution import iter_batches
     from visioncircuits.interventions.attribution_patching import attribution_patching
+    from visioncircuits.interventions.faithfulness import layer_size
+    from visioncircuits.interventions.patching import logit_metric
 
-    x = torch.cat(list(iter_batches(model, images, 64, n_images)))
-    out = attribution_patching(model, unit, layers, x, means=means, reference=reference)
-    return {k: v.detach() for k, v in out.items()}
+    if unit.kind != "logit":
+        raise InputError(f"attribution patching scores units for a logit target (logit:C), not {unit}")
+    clean = torch.cat(list(iter_batches(model, images, 64, n_images)))
+    ref = torch.cat(list(iter_batches(model, reference, 64, None)))
+    corrupted = ref[torch.arange(clean.shape[0]) % ref.shape[0]]
+    est = attribution_patching(model, clean, corrupted, layers, logit_metric(unit.index))
+    out = {}
+    for k in layers:
+        unit_of = (lambda j, k=k: f"{k}:{j}")
+        out[k] = -torch.tensor([est[unit_of(j)] for j in range(layer_size(model, k))], dtype=torch.float64)
+    return out

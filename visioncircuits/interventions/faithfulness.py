@@ -103,8 +103,10 @@ class CircuitProbe:
     """Held-out images, reference means and a target, ready to measure many ablations.
 
     ``layers`` are the layer keys the circuits span (``"layer"``, ``"sae:DIR"``). ``groups``
-    (N,) splits the images into groups measured separately (e.g. each class's images with its
-    own logit through a ``target`` function); every result is then one number per group.
+    (N,) splits the images into groups measured separately; every result is then one number
+    per group. ``target`` is a unit address or a function of the images giving (N,) values, or
+    (N, K) of which each image reads column ``groups[i]`` (``target=model`` with class labels as
+    groups: each class's images measured on its own logit, all in one pass).
     """
 
     def __init__(self, model: HookedModel, target: Union[str, Unit, TargetFn], images: torch.Tensor,
@@ -164,6 +166,8 @@ class CircuitProbe:
                     v = self.fn(x)
             else:
                 v = self.fn(x)
+            if v.dim() == 2:  # (N, K) from a target function: each image reads the column of its group
+                v = v.gather(1, groups[:, None].to(v.device))[:, 0]
             sums.index_add_(0, groups, v.detach().double().cpu())
         return sums / self.counts
 

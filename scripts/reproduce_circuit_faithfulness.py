@@ -1,0 +1,225 @@
+"""Circuit metrics on the toy zoo: which circuit method finds the units that carry a class logit?
+
+For every toy model with weights on disk (supervised and unsupervised) and every class logit,
+the units of the two main layers below the logits are ranked by four methods: net expanded
+weights (data-free), activation x gradient, integrated gradients (16 steps, black baseline)
+and attribution patching (class images patched with reference images), each on 16 generated
+images of the class. Ranked by signed score ("positive": units that push the logit up first).
+Faithfulness and completeness are measured with mean ablation (means over 200 balanced
+reference images) on 16 *other* images of the class:
+
+    faithfulness = (m(circuit) - m(empty)) / (m(full) - m(empty))
+    completeness = (m(full) - m(full minus circuit)) / (m(full) - m(empty))
+
+The faithfulness curve keeps the top 0 %, 10 %, ..., 100 % of each layer's units; its area
+(AUC) compares the methods. At 10 % (floor per layer: at most 10 % of the spanned units) the
+circuit's faithfulness and completeness are compared with 100 random circuits of the same
+size per layer (z-scores), and the aim "faithfulness >= 0.8 with <= 10 % of the units" is
+checked per class. One thread, deterministic kernels.
+
+    python scripts/reproduce_circuit_faithfulness.py            # ~5-10 min CPU (13 models) on one thread
+    python scripts/reproduce_circuit_faithfulness.py --quick    # one model, 3 classes, 20 random circuits
+    python scripts/reproduce_circuit_faithfulness.py --tables   # print the docs' tables from the results file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import torch
+from _common import REPO, command
+
+from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
+
+METHODS = ("weights", "activation_x_gradient", "integrated_gradients", "attribution_patching")
+LABELS = {"weights": "weights", "activation_x_gradient": "act x grad", "integrated_gradients": "integrated gradients",
+          "attribution_patching": "attribution patching"}
+RANK = "positive"
+DEPTH = 2
+N_REF, N_SCORE, N_HELD, N_NULL = 200, 16, 16, 100
+REF_SEED, SCORE_SEED, HELD_SEED, NULL_SEED = 91000, 92000, 93000, 0
+FRACTIONS = tuple(i / 10 for i in range(11))
+SMALL = 0.1  # the circuit size of the aim: at most 10 % of the units of the spanned layers
+AIM = 0.8
+
+
+def images(n_classes: int, quick: bool) -> dict:
+    """Reference (balanced), scoring and held-out images (per class); the same for every model."""
+    from visioncircuits.toyworld import generate
+
+    n_ref = 60 if quick else N_REF
+    return {
+        "reference": generate(n_ref, seed=REF_SEED).images,
+        "score": [generate(N_SCORE, seed=SCORE_SEED + c, classes=[c] * N_SCORE).images for c in range(n_classes)],
+        "held": [generate(N_HELD, seed=HELD_SEED + c, classes=[c] * N_HELD).images for c in range(n_classes)],
+    }
+
+
+def measure(name: str, data: dict, classes: list[int], n_null: int) -> dict:
+    """Every class of one model: curves and AUC per method, the 10 % circuit against the null."""
+    from visioncircuits.circuits.graph import lower_chain
+    from visioncircuits.circuits.unit_scores import unit_scores
+    from visioncircuits.interventions.ablation import reference_means
+    from visioncircuits.interventions.faithfulness import CircuitProbe, z_score
+    from visioncircuits.interventions.faithfulness_curve import (
+        curve_auc,
+        faithfulness_curve,
+        ranking,
+        top_units,
+        units_at,
+    )
+    from visioncircuits.keys import LOGITS
+    from visioncircuits.units import Unit
+    from visioncircuits.zoo import load_model
+
+    model = load_model(name)
+    layers = lower_chain(model, Unit(LOGITS, 0, kind="logit"))[:DEPTH]
+    means = reference_means(model, layers, data["reference"])
+    held = torch.cat([data["held"][c] for c in classes])
+    groups = torch.cat([torch.full((N_HELD,), i) for i in range(len(classes))])
+    class_ids = torch.tensor(classes)
+    # every class at once: image i reads the logit of its own class
+    everything = CircuitProbe(model, lambda x: model(x)[:, class_ids], held, layers, means=means, groups=groups)
+    sizes = {k: units_at(SMALL, n) for k, n in everything.sizes.items()}
+    null_f, null_c = everything.random_null(sizes, n_null, NULL_SEED)  # (n_null, classes)
+    out = {"layers": layers, "units": dict(everything.sizes), "small_circuit": sizes, "classes": {}}
+    for i, c in enumerate(classes):
+        cls = model.spec.class_names[c]
+        probe = CircuitProbe(model, f"logit:{c}", data["held"][c], layers, means=means)
+        row = {"m_full": float(probe.full[0]), "m_empty": float(probe.empty[0]),
+               "null": {"faithfulness_mean": float(null_f[:, i].mean()), "faithfulness_std": float(null_f[:, i].std()),
+                        "completeness_mean": float(null_c[:, i].mean()),
+                        "completeness_std": float(null_c[:, i].std())},
+               "methods": {}}
+        for method in METHODS:
+            scores = unit_scores(model, f"logit:{c}", layers, method, data["score"][c], reference=data["reference"])
+            orders = {k: ranking(scores[k], RANK) for k in layers}
+            curve = faithfulness_curve(probe, orders, FRACTIONS)[:, 0]
+            small = top_units(orders, SMALL)
+            f10 = float(curve[FRACTIONS.index(SMALL)])
+            c10 = float(probe.completeness(small)[0])
+            reach = [f for f, v in zip(FRACTIONS, curve.tolist()) if v >= AIM]
+            row["methods"][method] = {
+                "auc": float(curve_auc(FRACTIONS, curve)),
+                "curve": [round(float(v), 4) for v in curve],
+                "faithfulness": f10,
+                "completeness": c10,
+                "z_faithfulness": z_score(f10, null_f[:, i]),
+                "z_completeness": z_score(c10, null_c[:, i]),
+                "fraction_for_aim": reach[0] if reach else None,
+                "circuit": {k: [int(j) for j in v] for k, v in small.items()},
+            }
+        out["classes"][cls] = row
+    return out
+
+
+def summarise(per_model: dict) -> dict:
+    """The docs' tables: AUC per model and method; the 10 % circuit of the best method vs the aim."""
+    def mean(xs):
+        xs = [x for x in xs if x is not None and math.isfinite(x)]
+        return sum(xs) / len(xs) if xs else None
+
+    auc_rows, small_rows = [], []
+    for m, res in per_model.items():
+        cl = res["classes"].values()
+        aucs = {meth: mean([r["methods"][meth]["auc"] for r in cl]) for meth in METHODS}
+        best = max(METHODS, key=lambda meth: aucs[meth] if aucs[meth] is not None else -1e9)
+        auc_rows.append([m, *[aucs[meth] for meth in METHODS], LABELS[best]])
+        kept = sum(res["small_circuit"].values())
+        total = sum(res["units"].values())
+        b = [r["methods"][best] for r in cl]
+        small_rows.append([
+            m, f"{kept} / {total}", LABELS[best], mean([x["faithfulness"] for x in b]),
+            mean([x["completeness"] for x in b]), mean([x["z_faithfulness"] for x in b]),
+            mean([x["z_completeness"] for x in b]),
+            f"{sum(x['faithfulness'] >= AIM for x in b)} / {len(b)}",
+        ])
+    overall = {meth: mean([r[1 + i] for r in auc_rows]) for i, meth in enumerate(METHODS)}
+    auc_rows.append([f"mean of {len(per_model)} models", *[overall[meth] for meth in METHODS],
+                     LABELS[max(METHODS, key=lambda meth: overall[meth] or -1e9)]])
+    met = sum(int(r[-1].split(" / ")[0]) for r in small_rows)
+    n = sum(int(r[-1].split(" / ")[1]) for r in small_rows)
+    return {
+        "auc_table": {"columns": ["model", *[LABELS[m] for m in METHODS], "best"],
+                      "format": [None] + [".2f"] * len(METHODS) + [None], "rows": auc_rows},
+        "small_table": {"columns": ["model", "units kept", "best method", "faithfulness", "completeness",
+                                    "z (faithfulness)", "z (completeness)", "classes with faithfulness >= 0.8"],
+                        "format": [None, None, None, ".2f", ".2f", ".1f", ".1f", None], "rows": small_rows},
+        "mean_auc": overall,
+        "aim_met": met,
+        "aim_total": n,
+    }
+
+
+def _cell(v, fmt) -> str:
+    if v is None:
+        return "-"
+    return format(v, fmt) if fmt else str(v)
+
+
+def tables(res: dict) -> str:
+    """The docs' markdown tables, from a results file (printed, never re-measured)."""
+    v = res["values"]
+    out = []
+    for key in ("auc_table", "small_table"):
+        t = v[key]
+        out.append("| " + " | ".join(t["columns"]) + " |")
+        out.append("|" + "---|" * len(t["columns"]))
+        out += ["| " + " | ".join(_cell(x, f) for x, f in zip(r, t["format"])) + " |" for r in t["rows"]]
+        out.append("")
+    out.append(f"Aim (faithfulness >= 0.8 with <= 10 % of the units, best method): met for {v['aim_met']} of "
+               f"{v['aim_total']} class circuits.")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(RESULTS_DIR / "circuit_faithfulness.json"))
+    ap.add_argument("--quick", action="store_true", help="one model, 3 classes, 20 random circuits (a smoke test)")
+    ap.add_argument("--tables", action="store_true", help="print the docs' tables from --out and exit (no measuring)")
+    ap.add_argument("--only", default=None, help="comma-separated model names (default: every toy model with weights)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.tables:
+        print(tables(json.loads(out.read_text())))
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    from visioncircuits.toyworld import CLASSES
+    from visioncircuits.zoo import get_spec
+    from visioncircuits.zoo.toy import toy_names
+
+    names = [n for n in toy_names() + toy_names(supervised=False) if Path(get_spec(n).default_weights).exists()]
+    if args.only:
+        names = [n.strip() for n in args.only.split(",")]
+    classes = list(range(len(CLASSES)))
+    n_null = N_NULL
+    if args.quick:
+        names, classes, n_null = names[:1], classes[:3], 20
+    per_model, cpu = {}, {}
+    with Timer() as t, deterministic(threads=1):
+        data = images(len(CLASSES), args.quick)
+        for name in names:
+            with Timer() as tm:
+                per_model[name] = measure(name, data, classes, n_null)
+            cpu[name] = round(tm.cpu, 1)
+    values = {
+        "settings": {"methods": list(METHODS), "rank": RANK, "depth": DEPTH, "n_reference": N_REF,
+                     "n_score": N_SCORE, "n_held_out": N_HELD, "n_null": n_null, "fractions": list(FRACTIONS),
+                     "small": SMALL, "aim": AIM, "seeds": [REF_SEED, SCORE_SEED, HELD_SEED, NULL_SEED],
+                     "quick": args.quick},
+        "models": per_model,
+        "cpu_seconds_per_model": cpu,
+        **summarise(per_model),
+    }
+    write_results(out if out.is_absolute() else REPO / out, values, command(), t, threads=1)
+    print(tables({"values": values}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
