@@ -118,6 +118,12 @@ def measure(name: str, data: dict, classes: list[int], n_null: int) -> dict:
     return out
 
 
+def _median(xs: list):
+    """Median of shares (None, a share never reached, counts as 1.0: the full model)."""
+    xs = sorted(1.0 if x is None else x for x in xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
 def summarise(per_model: dict) -> dict:
     """The docs' tables: AUC per model and method; the 10 % circuit of the best method vs the aim."""
     def mean(xs):
@@ -138,18 +144,20 @@ def summarise(per_model: dict) -> dict:
             mean([x["completeness"] for x in b]), mean([x["z_faithfulness"] for x in b]),
             mean([x["z_completeness"] for x in b]),
             f"{sum(x['faithfulness'] >= AIM for x in b)} / {len(b)}",
+            _median([x["fraction_for_aim"] for x in b]),
         ])
     overall = {meth: mean([r[1 + i] for r in auc_rows]) for i, meth in enumerate(METHODS)}
     auc_rows.append([f"mean of {len(per_model)} models", *[overall[meth] for meth in METHODS],
                      LABELS[max(METHODS, key=lambda meth: overall[meth] or -1e9)]])
-    met = sum(int(r[-1].split(" / ")[0]) for r in small_rows)
-    n = sum(int(r[-1].split(" / ")[1]) for r in small_rows)
+    met = sum(int(r[-2].split(" / ")[0]) for r in small_rows)
+    n = sum(int(r[-2].split(" / ")[1]) for r in small_rows)
     return {
         "auc_table": {"columns": ["model", *[LABELS[m] for m in METHODS], "best"],
                       "format": [None] + [".2f"] * len(METHODS) + [None], "rows": auc_rows},
         "small_table": {"columns": ["model", "units kept", "best method", "faithfulness", "completeness",
-                                    "z (faithfulness)", "z (completeness)", "classes with faithfulness >= 0.8"],
-                        "format": [None, None, None, ".2f", ".2f", ".1f", ".1f", None], "rows": small_rows},
+                                    "z (faithfulness)", "z (completeness)", "classes with faithfulness >= 0.8",
+                                    "units for 0.8 (median share)"],
+                        "format": [None, None, None, ".2f", ".2f", ".1f", ".1f", None, ".0%"], "rows": small_rows},
         "mean_auc": overall,
         "aim_met": met,
         "aim_total": n,
