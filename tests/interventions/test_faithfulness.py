@@ -141,3 +141,27 @@ def test_bad_circuits_are_clear_errors(model):
     with pytest.raises(InputError, match="at least 2"):
         circuit_metrics(model, ["relu:0"], held, ref, target="logit:0", n_null=1)
     assert model.hook_count() == 0
+
+
+def test_build_circuit_stores_the_metrics_in_circuit_json_and_on_the_page(model, tmp_path):
+    import json
+
+    from visioncircuits.circuits.export import export_all
+    from visioncircuits.circuits.graph import build_circuit
+
+    g = build_circuit(model, "logit:0", depth=1, top_k=2, rank="positive", metrics=True, null_samples=50,
+                      dataset=flat_images(REF), held_out=flat_images(HELD))
+    assert sorted(g.predecessors("logit:0")) == ["relu:0", "relu:2"]
+    m = g.graph["metrics"]
+    assert m["status"] == "computed" and m["faithfulness"] == pytest.approx(1.0, abs=1e-5)
+    assert m["completeness"] == pytest.approx(1.0, abs=1e-5) and m["null"]["faithfulness"]["z"] > 4
+    # weights rank 0 and 2 first (weight 1, all others 0): the curve is 1 from 10 % on
+    assert m["curve"]["method"] == "weights" and m["curve"]["auc"] == pytest.approx(0.95, abs=1e-4)
+    assert m["images"] == {"reference": 4, "held_out": 4, "selection": "the held-out images given"}
+    paths = export_all(g, tmp_path)
+    saved = json.loads(paths["json"].read_text())["graph"]["metrics"]
+    assert saved["faithfulness"] == pytest.approx(1.0, abs=1e-5) and saved["layers"] == {"relu": {"units": 2, "of": C}}
+    html = paths["html"].read_text()
+    assert 'id="metrics"' in html and "<b>1.000</b>" in html and "faithfulness-curve" in html
+    assert "area under the curve <b>0.950</b>" in html
+    assert "faithfulness" in paths["graphml"].read_text()  # as JSON text (GraphML holds scalars only)

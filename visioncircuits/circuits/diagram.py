@@ -139,7 +139,8 @@ def metrics_view(metrics) -> dict:
     view = {"computed": True, "rows": rows, "layers": layers, "units": metrics.get("units"),
             "share": _fmt(100 * (metrics.get("share_of_units") or 0), ".1f"), "n_images": metrics.get("n_images"),
             "selection": (metrics.get("images") or {}).get("selection", ""), "definition": metrics.get("definition", ""),
-            "null_n": null.get("n", 0), "seed": null.get("seed", ""), "notes": metrics.get("notes") or []}
+            "null_n": null.get("n", 0), "seed": null.get("seed", ""), "notes": metrics.get("notes") or [],
+            "curve": None}
     curve = metrics.get("curve") or {}
     if curve.get("fractions"):
         w, h, pad = 260, 160, 28
