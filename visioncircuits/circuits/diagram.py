@@ -138,7 +138,8 @@ def metrics_view(metrics) -> dict:
     layers = [f"{k}: {v['units']} of {v['of']}" for k, v in (metrics.get("layers") or {}).items()]
     view = {"computed": True, "rows": rows, "layers": layers, "units": metrics.get("units"),
             "share": _fmt(100 * (metrics.get("share_of_units") or 0), ".1f"), "n_images": metrics.get("n_images"),
-            "selection": (metrics.get("images") or {}).get("selection", ""), "definition": metrics.get("definition", ""),
+            "selection": (metrics.get("images") or {}).get("selection", ""),
+            "definition": metrics.get("definition", ""),
             "null_n": null.get("n", 0), "seed": null.get("seed", ""), "notes": metrics.get("notes") or [],
             "curve": None}
     curve = metrics.get("curve") or {}
@@ -148,8 +149,9 @@ def metrics_view(metrics) -> dict:
         lo, hi = min([0.0] + [v for _, v in pts]), max([1.0] + [v for _, v in pts])
         sx = lambda f: pad + f * (w - 2 * pad)  # noqa: E731
         sy = lambda v: h - pad - (v - lo) / ((hi - lo) or 1) * (h - 2 * pad)  # noqa: E731
-        view["curve"] = {"auc": _fmt(curve.get("auc")), "method": curve.get("method", ""), "rank": curve.get("rank", ""),
-                         "width": w, "height": h, "x0": sx(0), "x1": sx(1), "y0": sy(0), "y1": sy(1),
+        view["curve"] = {"auc": _fmt(curve.get("auc")), "method": curve.get("method", ""),
+                         "rank": curve.get("rank", ""), "width": w, "height": h,
+                         "x0": sx(0), "x1": sx(1), "y0": sy(0), "y1": sy(1),
                          "points": " ".join(f"{sx(f):.1f},{sy(v):.1f}" for f, v in pts),
                          "table": [(f"{f:.0%}", _fmt(v)) for f, v in zip(curve["fractions"], curve["faithfulness"])]}
     return view

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import torch
 from tqdm.auto import tqdm
@@ -38,6 +38,7 @@ from visioncircuits.units import Unit
 
 if TYPE_CHECKING:
     from visioncircuits.hooks import HookedModel
+    from visioncircuits.interventions.ablation import MeanStore
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ def target_values(model: HookedModel, target: Union[str, Unit]) -> TargetFn:
     unit = resolve_unit(model, target)
     if unit.kind == "logit":
         return lambda x: model(x)[:, unit.index]
-    return lambda x: unit_value(unit, model.run_with_cache(x, [unit.layer])[unit.layer])
+    layer = str(unit.layer)
+    return lambda x: unit_value(unit, model.run_with_cache(x, [layer])[layer])
 
 
 def z_score(value: float, null: torch.Tensor) -> float:
@@ -110,7 +112,7 @@ class CircuitProbe:
     """
 
     def __init__(self, model: HookedModel, target: Union[str, Unit, TargetFn], images: torch.Tensor,
-                 layers: Sequence[str], *, means: Optional[Mapping] = None, reference: Optional[torch.Tensor] = None,
+                 layers: Sequence[str], *, means: Optional[MeanStore] = None, reference: Optional[torch.Tensor] = None,
                  groups: Optional[torch.Tensor] = None, batch_size: int = 64, progress: bool = False):
         from visioncircuits.hooks import check_images
         from visioncircuits.interventions.ablation import reference_means
@@ -250,7 +252,7 @@ class CircuitMetrics:
 
     def to_dict(self) -> dict:
         """JSON-ready (nan -> None), as stored in ``circuit.json`` under ``graph.metrics``."""
-        def clean(v):
+        def clean(v: Any) -> Any:
             if isinstance(v, float):
                 return round(v, 6) if math.isfinite(v) else None
             if isinstance(v, dict):
@@ -291,7 +293,7 @@ def null_summary(f: float, c: float, null_f: torch.Tensor, null_c: torch.Tensor,
 
 
 def circuit_metrics(model: HookedModel, circuit, images: torch.Tensor, reference: Optional[torch.Tensor] = None, *,
-                    target: Union[str, Unit, None] = None, means: Optional[Mapping] = None,
+                    target: Union[str, Unit, None] = None, means: Optional[MeanStore] = None,
                     layers: Optional[Sequence[str]] = None, n_null: int = 100, seed: int = 0,
                     scores: Optional[Mapping[str, torch.Tensor]] = None, rank: str = "abs",
                     fractions: Optional[Sequence[float]] = None, batch_size: int = 64,
