@@ -165,3 +165,13 @@ def test_build_circuit_stores_the_metrics_in_circuit_json_and_on_the_page(model,
     assert 'id="metrics"' in html and "<b>1.000</b>" in html and "faithfulness-curve" in html
     assert "area under the curve <b>0.950</b>" in html
     assert "faithfulness" in paths["graphml"].read_text()  # as JSON text (GraphML holds scalars only)
+
+
+@pytest.mark.parametrize("method", ["weights", "activation_x_gradient", "integrated_gradients",
+                                    "attribution_patching"])
+def test_every_ranking_method_puts_the_read_channels_first(model, method):
+    from visioncircuits.circuits.unit_scores import unit_scores
+
+    s = unit_scores(model, "logit:0", ["relu"], method, flat_images(HELD), reference=flat_images(REF))["relu"]
+    assert s.shape == (C,) and sorted(ranking(s, "positive")[:2].tolist()) == [0, 2]
+    assert float(s[[0, 2]].min()) > 0 and float(s[1].abs()) < 1e-6 and float(s[3:].abs().max()) < 1e-6

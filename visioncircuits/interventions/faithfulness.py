@@ -134,7 +134,8 @@ class CircuitProbe:
             raise InputError(f"groups must be (N,) = ({n},) non-negative integers")
         self.n_groups = int(groups.max()) + 1
         self.counts = torch.bincount(groups, minlength=self.n_groups).double()
-        self._batches = [(images[s:s + batch_size], groups[s:s + batch_size]) for s in range(0, n, batch_size)]
+        self._batches = [(images[s:s + batch_size].to(model.device), groups[s:s + batch_size])
+                         for s in range(0, n, batch_size)]
         if means is None:
             if reference is None:
                 raise InputError("give reference images (or precomputed means) for mean ablation")
@@ -161,8 +162,7 @@ class CircuitProbe:
 
         units = [key_unit(k, j) for k, idx in ablated.items() for j in idx]
         sums = torch.zeros(self.n_groups, dtype=torch.float64)
-        for images, groups in self._batches:
-            x = images.to(self.model.device)
+        for x, groups in self._batches:
             if units:
                 with ablate(self.model, units, "mean", means=self.means):
                     v = self.fn(x)
@@ -187,9 +187,14 @@ class CircuitProbe:
             self._empty = self.values({k: range(n) for k, n in self.sizes.items()})
         return self._empty
 
+    @property
+    def undefined(self) -> torch.Tensor:
+        """(G,) True where ablating everything barely moves the target (metrics are nan there)."""
+        return (self.full - self.empty).abs() <= 1e-6 * (self.full.abs() + self.empty.abs()) + 1e-12
+
     def _share(self, num: torch.Tensor) -> torch.Tensor:
         den = self.full - self.empty
-        tiny = den.abs() <= 1e-6 * (self.full.abs() + self.empty.abs()) + 1e-12
+        tiny = self.undefined
         if bool(tiny.any()):
             log.warning("ablating every unit of %s barely moves the target: metrics undefined (nan)", self.layers)
         return torch.where(tiny, torch.full_like(den, float("nan")), num / den)

@@ -70,8 +70,7 @@ def faithfulness_curve(probe: CircuitProbe, orders: Mapping[str, torch.Tensor],
         else:
             rows.append(probe.faithfulness(top_units({k: orders[k] for k in probe.layers}, f)))
     out = torch.stack(rows)
-    nan = torch.isnan(probe._share(probe.full - probe.empty))  # undefined metric: the whole curve is
-    out[:, nan] = float("nan")
+    out[:, probe.undefined] = float("nan")  # undefined metric: the whole curve is
     return out
 
 
