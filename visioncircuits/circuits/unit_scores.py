@@ -32,7 +32,8 @@ def score_method(name: str) -> str:
 
 
 def unit_scores(model: HookedModel, target: Union[str, Unit], layers: Sequence[str], method: str = "weights",
-                images: Optional[Inputs] = None, *, n_images: Optional[int] = None, crop="auto",
+                images: Optional[Inputs] = None, *, n_images: Optional[int] = None,
+                crop: Union[None, int, str] = "auto",
                 reference: Optional[Inputs] = None, progress: bool = False) -> dict[str, torch.Tensor]:
     """``{layer: (C,)}`` influence of every unit of each layer on ``target``.
 
