@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
+import numpy as np
 import torch
 
 from visioncircuits.errors import InputError
@@ -99,4 +100,4 @@ def patching_rank_correlation(estimates: Mapping[str, float], effects: Mapping[s
     b = [float(effects[k]) for k in common]
     if len(set(a)) < 2 or len(set(b)) < 2:
         return math.nan
-    return float(spearmanr(a, b)[0])
+    return float(np.asarray(spearmanr(a, b)[0]))
