@@ -84,3 +84,16 @@ def test_bad_inputs(linear_model, images, other_images):
     with pytest.raises(InputError, match="out of range"):
         attribution_patching(linear_model, images, other_images, ["mix:9"], logit_metric(0))
     assert linear_model.hook_count() == 0
+
+
+def test_per_image_targets_line_up_when_units_are_batched(linear_model, images, other_images):
+    classes = torch.tensor([0, 1, 0, 1])
+    effects = activation_patching(linear_model, images, other_images, ["mix"], logit_metric(classes), max_batch=64)
+    est = attribution_patching(linear_model, images, other_images, ["mix"], logit_metric(classes))
+    d = _means(other_images) - _means(images)  # (N, 3) per-image channel changes
+    w = torch.tensor([[2.0, 3.0, 0.0], [1.0, -1.0, 1.0]])[classes]  # each image's own class weights
+    expected = (w * d).mean(0)
+    torch.testing.assert_close(torch.tensor(list(effects.values())), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(list(est.values())), expected, atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="2 classes for a batch of 4"):
+        activation_patching(linear_model, images, other_images, ["mix:0"], logit_metric(torch.tensor([0, 1])))

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
+import numpy as np
 import torch
 
 from visioncircuits.errors import InputError
@@ -75,6 +76,7 @@ def attribution_patching(model: HookedModel, clean: torch.Tensor, corrupted: tor
         with torch.enable_grad():
             x = clean.detach().clone().requires_grad_(True)  # a graph even if the weights are frozen
             cache = model.run_with_cache(x, keys + [LOGITS], detach=False)
+            assert cache.output is not None  # LOGITS was requested
             total = metric_values(metric, cache.output).sum()
             grads = torch.autograd.grad(total, [cache[k] for k in keys], allow_unused=True)
         for k, g in zip(keys, grads):
@@ -98,4 +100,4 @@ def patching_rank_correlation(estimates: Mapping[str, float], effects: Mapping[s
     b = [float(effects[k]) for k in common]
     if len(set(a)) < 2 or len(set(b)) < 2:
         return math.nan
-    return float(spearmanr(a, b).statistic)
+    return float(np.asarray(spearmanr(a, b)[0]))

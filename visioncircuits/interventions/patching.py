@@ -31,7 +31,10 @@ def logit_metric(classes: Union[int, torch.Tensor]) -> Metric:
     """The logit of ``classes`` (one class, or one per image)."""
 
     def metric(logits: torch.Tensor) -> torch.Tensor:
-        idx = torch.as_tensor(classes, device=logits.device).long().expand(logits.shape[0])
+        idx = torch.as_tensor(classes, device=logits.device).long().flatten()
+        if idx.numel() not in (1, logits.shape[0]):
+            raise InputError(f"logit_metric has {idx.numel()} classes for a batch of {logits.shape[0]} images")
+        idx = idx.expand(logits.shape[0])
         return logits.gather(1, idx[:, None])[:, 0]
 
     return metric
@@ -104,8 +107,10 @@ def activation_patching(model: HookedModel, clean: torch.Tensor, corrupted: torc
             src = source[layer_key(u)][:, u.index]
             edits.setdefault(layer_key(u), []).append(Edit(u, lambda _a, s=src: s, rows=slice(j * n, (j + 1) * n)))
         with torch.no_grad(), model.hooks(edit_hooks(model, edits)):
-            out = metric_values(metric, model(clean.repeat(len(chunk), 1, 1, 1)))
-        diffs = (out.view(len(chunk), n) - base).mean(1)
+            logits = model(clean.repeat(len(chunk), 1, 1, 1))
+        # the metric sees one copy of the batch at a time, so per-image targets line up
+        out = torch.stack([metric_values(metric, logits[j * n:(j + 1) * n]) for j in range(len(chunk))])
+        diffs = (out - base).mean(1)
         for u, d in zip(chunk, diffs.tolist()):
             effects[str(u)] = d
     return effects
