@@ -15,7 +15,6 @@ def _published() -> dict:
     return json.loads(RESULTS.read_text())["values"]
 
 
-@pytest.mark.slow  # ~10-20 s of CPU: four rankings, four curves and a small null on one class
 def test_one_class_matches_the_published_metrics():
     from visioncircuits.circuits.toy_faithfulness import METHODS, measure_model, toy_images
     from visioncircuits.device import deterministic
@@ -43,8 +42,11 @@ def test_published_tables_hold_what_the_docs_claim():
     auc = pub["mean_auc"]
     # attribution patching ranks best by faithfulness AUC, integrated gradients (black baseline) worst
     assert max(auc, key=auc.get) == "attribution_patching" and min(auc, key=auc.get) == "integrated_gradients"
+    assert all(r[-1] == "attribution patching" for r in pub["auc_table"]["rows"])  # "on every model"
     models = pub["models"]
     assert len(models) == 13 and sum("-u-" in m for m in models) == 6
     # the 10 % circuits of the best method beat random circuits of the same size by far
     zs = [r[5] for r in pub["small_table"]["rows"]]
     assert min(zs) > 2.5
+    # ... yet the aim (faithfulness >= 0.8 with <= 10 % of the units) fails everywhere, as the docs say
+    assert pub["aim_met"] == 0 and pub["aim_total"] == 130
