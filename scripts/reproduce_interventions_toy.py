@@ -16,6 +16,7 @@ One thread, deterministic kernels.
     python scripts/reproduce_interventions_toy.py            # all models, a few minutes on one thread
     python scripts/reproduce_interventions_toy.py --quick    # two models, small sets, prints only
     python scripts/reproduce_interventions_toy.py --tables   # print the markdown tables of the results file
+    python scripts/reproduce_interventions_toy.py --retable  # rebuild those tables from the stored per-model data
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def tables(per_model: dict) -> dict:
             patch_rows.append([m, r["label_source"], p["pairs"], p["spearman_mean"], p["spearman_min"],
                                p["top_true_hit"], p["top_estimate_hit"], p["chance"]])
     return {
+        "summary": summary(per_model),
         "specificity_table": {
             "columns": ["model", "labels", "own units per class", "drop, own units (SD)",
                         "drop, other units (SD)", "ratio", "classes own > other", "accuracy", "accuracy, own ablated",
@@ -85,6 +87,45 @@ def tables(per_model: dict) -> dict:
     }
 
 
+def summary(per_model: dict) -> dict:
+    """Means over the supervised zoo, the unsupervised zoo and the random-init baselines."""
+    import numpy as np
+
+    groups = {
+        "supervised": [m for m in per_model if "-u-" not in m and "random" not in m],
+        "unsupervised": [m for m in per_model if "-u-" in m and "random" not in m],
+        "random init": [m for m in per_model if "random" in m],
+    }
+    rows = []
+    for group, ms in groups.items():
+        if not ms:
+            continue
+        own = float(np.mean([per_model[m]["specificity"]["drop_own"] for m in ms]))
+        other = float(np.mean([per_model[m]["specificity"]["drop_other"] for m in ms]))
+        rhos = [per_model[m]["patching"]["spearman_mean"] for m in ms if "patching" in per_model[m]]
+        hits = [per_model[m]["patching"]["top_true_hit"] for m in ms if "patching" in per_model[m]]
+        chance = [per_model[m]["patching"]["chance"] for m in ms if "patching" in per_model[m]]
+        rows.append([f"{group} ({len(ms)} models)", own, other, own / other if other > 0 else None,
+                     float(np.mean(rhos)) if rhos else None, float(np.mean(hits)) if hits else None,
+                     float(np.mean(chance)) if chance else None])
+    return {
+        "columns": ["toy models", "drop, own units (SD)", "drop, other units (SD)", "ratio",
+                    "attribution vs patching, Spearman", "top unit hit", "chance"],
+        "format": [None, ".2f", ".2f", ".1f", ".2f", ".2f", ".2f"],
+        "rows": rows,
+    }
+
+
+def retable(path: Path) -> None:
+    """Rebuild the tables of an existing results file from its per-model data (no measuring;
+    command, runtimes and provenance kept)."""
+    from visioncircuits.atomic import write_json
+
+    record = json.loads(path.read_text())
+    record["values"].update(tables(record["values"]["models"]))
+    write_json(path, record)
+
+
 def markdown(table: dict) -> str:
     def cell(v, f):
         if v is None:
@@ -104,13 +145,18 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="two models, small sets; print, write only with --out")
     ap.add_argument("--tables", action="store_true", help="print the markdown tables of the results file and exit")
     ap.add_argument("--out", type=Path, default=None, help=f"results file (default {OUT.relative_to(OUT.parents[1])})")
+    ap.add_argument("--retable", action="store_true",
+                    help="rebuild the tables of the results file from its per-model data, no measuring")
     args = ap.parse_args()
+    if args.retable:
+        retable(args.out or OUT)
+        return 0
     if args.tables:
         path = args.out or OUT
         if not path.exists():
             ap.error(f"no results file {path}: run the script without --tables first")
         values = json.loads(path.read_text())["values"]
-        for key in ("specificity_table", "specificity_per_class", "patching_table"):
+        for key in ("summary", "specificity_table", "specificity_per_class", "patching_table"):
             print(f"<!-- results: results/{path.name} {key} -->\n{markdown(values[key])}\n")
         return 0
 
