@@ -11,7 +11,8 @@
    between the attribution-patching estimate and the true patching effect on the class logit,
    and whether the unit with the largest true (or estimated) drop carries a removed primitive.
 
-One thread, deterministic kernels.
+One thread, deterministic kernels. Resumable: finished models are kept in
+results/interventions_toy.partial.json until the run completes (their time is then not counted).
 
     python scripts/reproduce_interventions_toy.py            # all models, a few minutes on one thread
     python scripts/reproduce_interventions_toy.py --quick    # two models, small sets, prints only
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from _common import command
 
+from visioncircuits.atomic import write_json
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
 OUT = RESULTS_DIR / "interventions_toy.json"
@@ -48,6 +50,14 @@ def measure(name: str, s: dict, random_init: bool = False, patching: bool = True
     if patching:
         out["patching"] = summarise_pairs(patching_agreement(model, layer, labels, s["n_pairs"], PAIR_SEED))
     return out
+
+
+def load_partial(path, settings: dict) -> dict:
+    """Models finished by an interrupted run with the same settings (their runtime is not in the timer)."""
+    if path is None or not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data["models"] if data.get("settings") == settings else {}
 
 
 def tables(per_model: dict) -> dict:
@@ -119,8 +129,6 @@ def summary(per_model: dict) -> dict:
 def retable(path: Path) -> None:
     """Rebuild the tables of an existing results file from its per-model data (no measuring;
     command, runtimes and provenance kept)."""
-    from visioncircuits.atomic import write_json
-
     record = json.loads(path.read_text())
     record["values"].update(tables(record["values"]["models"]))
     write_json(path, record)
@@ -168,16 +176,24 @@ def main() -> int:
     if args.quick:
         names = [n for n in names if n in ("toy-vgg-s0", "toy-vgg-u-s0")]
     baselines = [n for n in names if n.endswith("-s0") and "narrow" not in n]
-    per_model = {}
-    with Timer() as t, deterministic(threads=1):
-        for name in names:
-            per_model[name] = measure(name, s)
-        for name in baselines:
-            per_model[f"{name} (random init)"] = measure(name, s, random_init=True, patching=False)
-    values = {"models": per_model, **tables(per_model), "settings": s, "seeds": [SEED, PAIR_SEED]}
     out = args.out if args.out is not None else (None if args.quick else OUT)
+    partial = out.with_suffix(".partial.json") if out is not None else None
+    per_model = load_partial(partial, s)
+    resumed = sorted(per_model)
+    jobs = [(n, n, False) for n in names] + [(f"{n} (random init)", n, True) for n in baselines]
+    with Timer() as t, deterministic(threads=1):
+        for key, name, random_init in jobs:
+            if key not in per_model:
+                per_model[key] = measure(name, s, random_init=random_init, patching=not random_init)
+                if partial is not None:
+                    write_json(partial, {"settings": s, "models": per_model})
+    per_model = {key: per_model[key] for key, _, _ in jobs}
+    values = {"models": per_model, **tables(per_model), "settings": s, "seeds": [SEED, PAIR_SEED],
+              "resumed_models": resumed}
     if out is not None:
         write_results(out, values, command(), t, threads=1)
+        if partial is not None and partial.exists():
+            partial.unlink()
     for key in ("specificity_table", "patching_table"):
         print(markdown(values[key]) + "\n")
     print(f"{t.wall:.0f} s wall, {t.cpu:.0f} s CPU" + (f"; wrote {out}" if out else ""))
