@@ -66,7 +66,8 @@ def tables(per_model: dict) -> dict:
     spec_rows, class_rows, patch_rows = [], [], []
     for m, r in per_model.items():
         s = r["specificity"]
-        spec_rows.append([m, r["label_source"], s["units_per_class"], s["drop_own"], s["drop_other"], s["ratio"],
+        spec_rows.append([m, r["label_source"], s["units_per_class"], s["drop_own"], s["drop_other"],
+                          ratio(s["drop_own"], s["drop_other"]),
                           f"{s['classes_own_gt_other']}/{s['classes']}", s["acc_clean"], s["acc_own"], s["acc_other"]])
         by_cls = {c["cls"]: [c["drop_own"], c["drop_other"]] for c in s["per_class"]}
         class_rows.append([m, *[by_cls.get(c) for c in CLASSES]])
@@ -97,6 +98,12 @@ def tables(per_model: dict) -> dict:
     }
 
 
+def ratio(own: float, other: float):
+    from visioncircuits.interventions.toy_specificity import ratio as _ratio
+
+    return _ratio(own, other)
+
+
 def summary(per_model: dict) -> dict:
     """Means over the supervised zoo, the unsupervised zoo and the random-init baselines."""
     import numpy as np
@@ -115,7 +122,7 @@ def summary(per_model: dict) -> dict:
         rhos = [per_model[m]["patching"]["spearman_mean"] for m in ms if "patching" in per_model[m]]
         hits = [per_model[m]["patching"]["top_true_hit"] for m in ms if "patching" in per_model[m]]
         chance = [per_model[m]["patching"]["chance"] for m in ms if "patching" in per_model[m]]
-        rows.append([f"{group} ({len(ms)} models)", own, other, own / other if other > 0 else None,
+        rows.append([f"{group} ({len(ms)} models)", own, other, ratio(own, other),
                      float(np.mean(rhos)) if rhos else None, float(np.mean(hits)) if hits else None,
                      float(np.mean(chance)) if chance else None])
     return {
@@ -130,6 +137,8 @@ def retable(path: Path) -> None:
     """Rebuild the tables of an existing results file from its per-model data (no measuring;
     command, runtimes and provenance kept)."""
     record = json.loads(path.read_text())
+    for r in record["values"]["models"].values():
+        r["specificity"]["ratio"] = ratio(r["specificity"]["drop_own"], r["specificity"]["drop_other"])
     record["values"].update(tables(record["values"]["models"]))
     write_json(path, record)
 
