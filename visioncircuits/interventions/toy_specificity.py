@@ -108,6 +108,11 @@ def ablation_specificity(model: HookedModel, layer: str, labels: list[str], n_pe
     return out
 
 
+def ratio(own: float, other: float) -> Optional[float]:
+    """own / other drop, defined only when both ablations hurt (else a sign flip reads as a ratio)."""
+    return own / other if own > 0 and other > 0 else None
+
+
 def summarise(rows: list[ClassSpecificity]) -> dict:
     """Means over classes, and the ratio of the mean drops (own / other)."""
     own = float(np.mean([r.drop_own for r in rows]))
@@ -117,7 +122,7 @@ def summarise(rows: list[ClassSpecificity]) -> dict:
         "units_per_class": float(np.mean([len(r.own_units) for r in rows])),
         "drop_own": own,
         "drop_other": other,
-        "ratio": own / other if other > 0 else None,  # undefined when other units do not hurt at all
+        "ratio": ratio(own, other),
         "classes_own_gt_other": sum(r.drop_own > r.drop_other for r in rows),
         "acc_clean": float(np.mean([r.acc_clean for r in rows])),
         "acc_own": float(np.mean([r.acc_own for r in rows])),
