@@ -53,7 +53,7 @@ def test_attribution_patching_ranks_toy_units_like_true_patching():
     model = load_model("toy-vgg-s0")
     labels, _ = primitive_labels(model, "relu3")
     classes = ["car", "tree", "ladybug"]
-    rows = patching_agreement(model, "relu3", labels, n_pairs=2, seed=11, classes=classes)
+    rows = patching_agreement(model, "relu3", labels, n_pairs=4, seed=11, classes=classes)
     small = summarise_pairs(rows)
     published = {r["pair"]: r for r in _published("toy-vgg-s0")["patching"]["per_pair"]}
     assert small["pairs"] == 6 and all(r.pair in published for r in rows)
