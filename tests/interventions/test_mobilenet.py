@@ -1,4 +1,4 @@
-"""MobileNetV2 photo pairs: patching effects and attribution estimates reproduce results/interventions_mobilenet.json."""
+"""MobileNetV2 photo pairs: patching effects and estimates reproduce results/interventions_mobilenet.json."""
 from __future__ import annotations
 
 import json
