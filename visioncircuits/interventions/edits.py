@@ -15,7 +15,7 @@ from typing import Callable, Optional, Union
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.keys import SAELayer
+from visioncircuits.keys import SAELayer, is_sae_layer
 from visioncircuits.units import Unit
 
 Value = Union[float, torch.Tensor]
@@ -85,7 +85,7 @@ def edit_hooks(model, edits: dict[str, list[Edit]]) -> list[tuple[str, Callable]
     """
     by_layer: dict[str, tuple[list[Edit], list[tuple[SAELayer, list[Edit]]]]] = {}
     for key, items in edits.items():
-        if key.startswith("sae:"):
+        if is_sae_layer(key):
             sae_layer = SAELayer.parse(key)
             by_layer.setdefault(sae_layer.layer, ([], []))[1].append((sae_layer, items))
         else:
