@@ -2,7 +2,7 @@
 Writes results/steering_mobilenet.json.
 
     python scripts/reproduce_steering_mobilenet.py            # 100 non-dog photos at 224 px, ~5-8 min on one thread
-    python scripts/reproduce_steering_mobilenet.py --quick    # 16 photos, 2 alphas: a smoke test, not the published numbers
+    python scripts/reproduce_steering_mobilenet.py --quick    # 16 photos, 2 alphas: a smoke test only
     python scripts/reproduce_steering_mobilenet.py --tables   # print the doc's tables from the results file
 
 Units: the two dog units of docs/readme/mobilenet.md (``blocks.15:48`` and ``blocks.15:16``,

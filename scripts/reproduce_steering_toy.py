@@ -3,7 +3,7 @@ that primitive, and not the others? Writes results/steering_toy.json.
 
     python scripts/reproduce_steering_toy.py            # every toy model with weights, ~1-3 min on one thread
     python scripts/reproduce_steering_toy.py --quick    # 2 models, 32 images: a smoke test, not the published numbers
-    python scripts/reproduce_steering_toy.py --tables   # print the doc's tables from the results file (measures nothing)
+    python scripts/reproduce_steering_toy.py --tables   # print the doc's tables (measures nothing)
 
 For every model, the units of its primitive layer with a primitive label: in the supervised wide
 models each primitive's own channel (label built in by training), in the narrow and the
@@ -35,26 +35,11 @@ N_IMAGES, N_LABEL = 128, 1000
 HEADLINE_ALPHA = 1.0
 
 
-def primitive_units(model, layer: str, n_label: int) -> tuple[list[tuple[int, str]], str]:
-    """[(channel, primitive)] of the units to steer and how their labels came about."""
-    from visioncircuits.toyworld import PRIMITIVES
-    from visioncircuits.toyworld.labels import label_units
-    from visioncircuits.toyworld.models import PRIMITIVE_CHANNELS
-
-    arch = model.spec.extra["arch"]
-    if model.spec.extra["supervised"] and PRIMITIVE_CHANNELS[arch] is not None:
-        return [(int(c), p) for c, p in zip(PRIMITIVE_CHANNELS[arch], PRIMITIVES)], "built in"
-    labels = label_units(model, layer, n=n_label)
-    return [(u.index, x.primitive) for u, x in zip(labels.units, labels) if x.confident], "emerged"
-
-
 def measure(name: str, n_images: int, n_label: int) -> dict:
-    import torch
-
     from visioncircuits.circuits.expanded import ExpandedWeights
-    from visioncircuits.interventions.steering import linear_class_effect, steering_sweep
+    from visioncircuits.interventions.steering_toy import own_classes, primitive_units, unit_specificity
     from visioncircuits.keys import LOGITS
-    from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES, generate
+    from visioncircuits.toyworld import generate
     from visioncircuits.zoo import load_model
 
     model = load_model(name)
@@ -63,32 +48,8 @@ def measure(name: str, n_images: int, n_label: int) -> dict:
     images = generate(n_images, seed=SEED, size=size).images
     rows = ExpandedWeights(model, size=size).compute(layer, LOGITS)
     units, how = primitive_units(model, layer, n_label)
-    per_unit = []
-    for ch, prim in units:
-        own = [c for c, k in enumerate(CLASSES) if prim in CLASS_PRIMITIVES[k]]
-        if not own:
-            continue
-        unit = f"{layer}:{ch}"
-        effect = linear_class_effect(model, unit, rows=rows)
-        res = steering_sweep(model, unit, ALPHAS, images, batch_size=n_images, effect=effect)
-        mask = torch.zeros(len(CLASSES), dtype=torch.bool)
-        mask[own] = True
-        base = torch.tensor(res.baseline.top1)
-        entry = {"unit": unit, "primitive": prim, "own_classes": [CLASSES[c] for c in own],
-                 "peak": res.scale_value, "expanded_top_is_own": bool(mask[int(effect.argmax())]), "alphas": {}}
-        for i, a in enumerate(ALPHAS):
-            delta = res.logit_change(i)
-            after = torch.tensor(res.alphas[i].top1)
-            was_other = ~mask[base]
-            entry["alphas"][str(a)] = {
-                "own_gain": float(delta[mask].mean()),
-                "other_gain": float(delta[~mask].mean()),
-                "top_gained": CLASSES[int(delta.argmax())],
-                "top_gained_is_own": bool(mask[int(delta.argmax())]),
-                "became_own": float(mask[after[was_other]].float().mean()) if was_other.any() else 0.0,
-                "changed": res.alphas[i].changed,
-            }
-        per_unit.append(entry)
+    per_unit = [unit_specificity(model, f"{layer}:{ch}", prim, ALPHAS, images, rows=rows, batch_size=n_images)
+                for ch, prim in units if own_classes(prim)]
     return {"layer": layer, "labels": how, "supervised": bool(model.spec.extra["supervised"]), "units": per_unit}
 
 
@@ -102,6 +63,7 @@ def summary_row(name: str, m: dict, alpha: float) -> list:
         name, m["labels"], len(us),
         round(mean([u["alphas"][a]["own_gain"] for u in us]), 2),
         round(mean([u["alphas"][a]["other_gain"] for u in us]), 2),
+        round(mean([u["alphas"][a]["own_gain"] > u["alphas"][a]["other_gain"] for u in us]), 2),
         round(mean([u["alphas"][a]["top_gained_is_own"] for u in us]), 2),
         round(mean([len(u["own_classes"]) / len(CLASSES) for u in us]), 2),
         round(mean([u["alphas"][a]["became_own"] for u in us]), 2),
@@ -109,7 +71,8 @@ def summary_row(name: str, m: dict, alpha: float) -> list:
     ]
 
 
-COLUMNS = ["model", "labels", "units", "own-class logit gain", "other-class logit gain", "top gained class is own",
+COLUMNS = ["model", "labels", "units", "own-class logit gain", "other-class logit gain", "own > other",
+           "top gained class is own",
            "chance", "top-1 becomes own class", "expanded weights predict own"]
 
 
@@ -124,11 +87,12 @@ def tables(values: dict) -> dict:
         for a in ALPHAS:
             rs = [summary_row(n, models[n], a) for n in names]
             mean = lambda j: round(sum(r[j] for r in rs) / len(rs), 2)  # noqa: E731,B023
-            by_alpha.append([group, len(names), a, mean(3), mean(4), mean(5), mean(6), mean(7)])
+            by_alpha.append([group, len(names), a, mean(3), mean(4), mean(5), mean(6), mean(7), mean(8)])
     return {
         "specificity": {"columns": COLUMNS, "rows": rows},
         "by_alpha": {"columns": ["zoo", "models", "alpha", "own-class logit gain", "other-class logit gain",
-                                 "top gained class is own", "chance", "top-1 becomes own class"], "rows": by_alpha},
+                                 "own > other", "top gained class is own", "chance", "top-1 becomes own class"],
+                     "rows": by_alpha},
     }
 
 
