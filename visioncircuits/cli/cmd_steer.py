@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     unit, scale = check_args(args)
     model = load_model(args.model, weights=args.weights, device=pick_device(args.device))
     images, ids = load_images(args, int(model.spec.input_size))
-    groups = {}
+    groups: dict = {}
     if model.spec.num_classes == 1000:
         from visioncircuits.zoo.imagenet_classes import DOG_CLASSES
 
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "steer.json", res.to_dict())
-    page = write_steering_page(out / "steer.html", res, images, show=args.show)
+    page = write_steering_page(out / "steer.html", res, images, show=args.show, groups=groups)
     print(f"steered {res.unit} ({res.layer}) of {res.model} on {res.n_images} images; "
           f"1 alpha = {res.scale_value:.4g} raw; class fed most by expanded weights: {res.target_name}")
     for a in res.alphas:

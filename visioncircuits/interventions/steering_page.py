@@ -16,30 +16,41 @@ from visioncircuits.report import data_uri, write_page
 if TYPE_CHECKING:
     from visioncircuits.interventions.steering import SteeringResult
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 300, 56, 200, 12, 36
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 700, 300, 56, 250, 12, 36
 COLOURS = ["#c0392b", "#2e6fb7", "#1e7b34", "#8e44ad", "#d35400", "#16a085", "#7f8c8d"]
 
 
-def curve_classes(res: SteeringResult, n: int = 6) -> list[int]:
-    """The target class, then the classes whose mean logit moved most at the strongest alpha."""
-    if not res.alphas:
-        return [] if res.target is None else [res.target]
-    strongest = max(range(len(res.alphas)), key=lambda i: abs(res.alphas[i].alpha))
-    moved = res.logit_change(strongest).abs().argsort(descending=True).tolist()
+def curve_classes(res: SteeringResult, n_gained: int = 3, n_lost: int = 2) -> list[int]:
+    """The target class, the classes whose mean logit rose most and those that fell most at the strongest alpha."""
     out = [] if res.target is None else [res.target]
-    for c in moved:
-        if len(out) >= n:
-            break
+    if not res.alphas:
+        return out
+    strongest = max(range(len(res.alphas)), key=lambda i: abs(res.alphas[i].alpha))
+    order = res.logit_change(strongest).argsort(descending=True).tolist()
+    for c in order[:n_gained] + order[::-1][:n_lost]:
         if c not in out:
             out.append(c)
     return out
 
 
-def dose_response_svg(res: SteeringResult, classes: list[int]) -> dict:
-    """Coordinates for the template's SVG: one polyline per class, axis ticks, legend."""
-    curves = res.dose_response(classes)
-    xs = sorted({a for pts in curves.values() for a, _ in pts})
-    ys = [v for pts in curves.values() for _, v in pts]
+def curve_series(res: SteeringResult, classes: list[int],
+                 groups: Optional[dict] = None) -> list[tuple[str, list[tuple[float, float]]]]:
+    """(name, [(alpha, mean logit)]) per class, then the mean logit of each named class group."""
+    series = [(res.class_names[c] + (" (target)" if c == res.target else ""), pts)
+              for c, pts in res.dose_response(classes).items()]
+    points = sorted([res.baseline, *res.alphas], key=lambda r: r.alpha)
+    for name, members in (groups or {}).items():
+        idx = [c for c in members if 0 <= c < len(res.class_names)]
+        if idx:
+            series.append((f"mean of {len(idx)} {name} classes",
+                           [(r.alpha, sum(r.mean_logits[c] for c in idx) / len(idx)) for r in points]))
+    return series
+
+
+def dose_response_svg(series: list[tuple[str, list[tuple[float, float]]]]) -> dict:
+    """Coordinates for the template's SVG: one polyline per series, axis ticks, legend."""
+    xs = sorted({a for _, pts in series for a, _ in pts})
+    ys = [v for _, pts in series for _, v in pts]
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
     if x1 == x0:
@@ -50,11 +61,11 @@ def dose_response_svg(res: SteeringResult, classes: list[int]) -> dict:
     sx = lambda a: PAD_L + (a - x0) / (x1 - x0) * pw  # noqa: E731
     sy = lambda v: PAD_T + (1 - (v - y0) / (y1 - y0)) * ph  # noqa: E731
     lines = []
-    for i, c in enumerate(classes):
-        pts = curves[c]
+    for i, (name, pts) in enumerate(series):
         lines.append({
-            "name": res.class_names[c] + (" (target)" if c == res.target else ""),
+            "name": name,
             "colour": COLOURS[i % len(COLOURS)],
+            "dash": "6 3" if name.startswith("mean of ") else "",
             "points": " ".join(f"{sx(a):.1f},{sy(v):.1f}" for a, v in pts),
             "dots": [(round(sx(a), 1), round(sy(v), 1)) for a, v in pts],
             "legend_y": PAD_T + 14 + 18 * i,
@@ -92,8 +103,9 @@ def grid(res: SteeringResult, images: torch.Tensor, show: int) -> list[dict]:
 
 
 def write_steering_page(path: str | os.PathLike, res: SteeringResult, images: torch.Tensor, show: int = 12,
-                        title: Optional[str] = None) -> Path:
-    """Write ``steer.html`` for a sweep (``images`` are the ones steered, in the same order)."""
+                        title: Optional[str] = None, groups: Optional[dict] = None) -> Path:
+    """Write ``steer.html`` for a sweep (``images`` are the ones steered, in the same order);
+    ``groups`` (name -> class indices) add their mean logit to the dose-response curves."""
     summary = []
     for a in res.alphas:
         summary.append({
@@ -108,5 +120,5 @@ def write_steering_page(path: str | os.PathLike, res: SteeringResult, images: to
     return write_page(
         path, "steering.html.j2", title=title or f"Steering {res.unit} in {res.model}", res=res, summary=summary,
         base_groups=base_groups, group_names=list(res.baseline.group_shares),
-        svg=dose_response_svg(res, curve_classes(res)), cells=grid(res, images, show),
+        svg=dose_response_svg(curve_series(res, curve_classes(res), groups)), cells=grid(res, images, show),
     )
