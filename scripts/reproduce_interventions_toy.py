@@ -75,7 +75,11 @@ def tables(per_model: dict) -> dict:
             p = r["patching"]
             patch_rows.append([m, r["label_source"], p["pairs"], p["spearman_mean"], p["spearman_min"],
                                p["top_true_hit"], p["top_estimate_hit"], p["chance"]])
+    trained = [r["specificity"] for m, r in per_model.items() if "random" not in m]
+    ranges = {k: [min(t[k] for t in trained), max(t[k] for t in trained)]
+              for k in ("drop_own", "drop_other", "acc_clean", "acc_own", "acc_other")} if trained else {}
     return {
+        "trained_ranges": ranges,  # [min, max] over the trained models (the docs' prose quotes them)
         "summary": summary(per_model),
         "specificity_table": {
             "columns": ["model", "labels", "own units per class", "drop, own units (SD)",

@@ -52,8 +52,12 @@ def test_ablating_a_class_s_own_units_hurts_it_far_more_than_other_units():
 def test_attribution_patching_ranks_toy_units_like_true_patching():
     model = load_model("toy-vgg-s0")
     labels, _ = primitive_labels(model, "relu3")
-    small = summarise_pairs(patching_agreement(model, "relu3", labels, n_pairs=2, seed=11))
-    published = _published("toy-vgg-s0")["patching"]
-    assert small["pairs"] == published["pairs"] == 23
-    assert small["spearman_mean"] == pytest.approx(published["spearman_mean"], abs=0.15)
+    classes = ["car", "tree", "ladybug"]
+    rows = patching_agreement(model, "relu3", labels, n_pairs=4, seed=11, classes=classes)
+    small = summarise_pairs(rows)
+    published = {r["pair"]: r for r in _published("toy-vgg-s0")["patching"]["per_pair"]}
+    assert small["pairs"] == 6 and all(r.pair in published for r in rows)
+    expected = sum(published[r.pair]["spearman"] for r in rows) / len(rows)
+    assert expected > 0.6
+    assert small["spearman_mean"] == pytest.approx(expected, abs=0.15)
     assert small["top_true_hit"] > 4 * small["chance"]

@@ -15,8 +15,15 @@ import torch
 
 from visioncircuits.errors import InputError
 from visioncircuits.interventions.edits import Edit, edit_hooks
-from visioncircuits.interventions.targets import UnitLike, Units, group_by_key, layer_key, resolve_units
-from visioncircuits.keys import SAELayer, is_sae_layer
+from visioncircuits.interventions.targets import (
+    UnitLike,
+    Units,
+    group_by_key,
+    is_sae_layer_name,
+    layer_key,
+    resolve_units,
+)
+from visioncircuits.keys import SAELayer
 from visioncircuits.units import Unit
 
 if TYPE_CHECKING:
@@ -44,7 +51,7 @@ def _keys_of(model: HookedModel, units_or_layers) -> list[str]:
         units_or_layers = [units_or_layers]
     keys: list[str] = []
     for item in units_or_layers:
-        if isinstance(item, SAELayer) or (isinstance(item, str) and is_sae_layer(item) and item.count(":") == 1):
+        if isinstance(item, SAELayer) or (isinstance(item, str) and is_sae_layer_name(item)):
             sae = SAELayer.parse(item)
             model.resolve_layer(sae.layer)
             keys.append(str(sae))

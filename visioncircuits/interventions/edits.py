@@ -15,7 +15,7 @@ from typing import Callable, Optional, Union
 import torch
 
 from visioncircuits.errors import InputError
-from visioncircuits.keys import SAELayer
+from visioncircuits.keys import SAELayer, is_sae_layer
 from visioncircuits.units import Unit
 
 Value = Union[float, torch.Tensor]
@@ -46,9 +46,21 @@ def _at(value: Value, unit: Unit, like: torch.Tensor) -> torch.Tensor:
 
 
 def apply_edits(acts: torch.Tensor, edits: Iterable[Edit]) -> torch.Tensor:
-    """A copy of ``acts`` (N, C, H, W) with every edit applied (differentiable in the kept parts)."""
+    """A copy of ``acts`` (N, C, H, W) with every edit applied (differentiable in the kept parts).
+
+    Whole-map edits of all rows are written in one indexed assignment (ablating hundreds of
+    channels costs one copy, not hundreds); position and row-block edits follow, in order.
+    """
     out = acts.clone()
+    edits = list(edits)
+    whole = [e for e in edits if e.rows is None and not e.unit.has_position]
+    if whole:
+        idx = torch.tensor([e.unit.index for e in whole], device=acts.device)
+        like = acts[:, 0]
+        out[:, idx] = torch.stack([_at(e.value(acts), e.unit, like) for e in whole], 1)
     for e in edits:
+        if e.rows is None and not e.unit.has_position:
+            continue
         rows = e.rows if e.rows is not None else slice(None)
         value = e.value(acts)
         if e.unit.has_position:
@@ -85,7 +97,7 @@ def edit_hooks(model, edits: dict[str, list[Edit]]) -> list[tuple[str, Callable]
     """
     by_layer: dict[str, tuple[list[Edit], list[tuple[SAELayer, list[Edit]]]]] = {}
     for key, items in edits.items():
-        if key.startswith("sae:"):
+        if is_sae_layer(key):
             sae_layer = SAELayer.parse(key)
             by_layer.setdefault(sae_layer.layer, ([], []))[1].append((sae_layer, items))
         else:

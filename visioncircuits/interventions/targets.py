@@ -24,6 +24,11 @@ _SAE_UNIT = re.compile(r"^sae:.+:-?\d+(?:@-?\d+,-?\d+)?$")  # "sae:DIR:LATENT[@Y
 Units = Iterable[UnitLike]
 
 
+def is_sae_layer_name(item: object) -> bool:
+    """``"sae:DIR"`` or an ``SAELayer`` (a whole SAE), as opposed to ``"sae:DIR:LATENT"`` (one latent)."""
+    return isinstance(item, SAELayer) or (isinstance(item, str) and is_sae_layer(item) and not _SAE_UNIT.match(item))
+
+
 def layer_key(unit: Unit) -> str:
     """The space a unit lives in: its model layer, or ``"sae:DIR"`` for an SAE latent."""
     return str(SAELayer(str(unit.sae))) if unit.kind == "sae" else str(unit.layer)
@@ -66,7 +71,7 @@ def expand_targets(model: HookedModel, layers_or_units: Union[Iterable[UnitLike]
         layers_or_units = [layers_or_units]
     units: list[UnitLike] = []
     for item in layers_or_units:
-        if isinstance(item, SAELayer) or (isinstance(item, str) and is_sae_layer(item) and not _SAE_UNIT.match(item)):
+        if isinstance(item, SAELayer) or (isinstance(item, str) and is_sae_layer_name(item)):
             sae = SAELayer.parse(item)
             d_sae = int(sae_config(sae.sae).d_sae)
             units.extend(Unit(layer=None, index=i, sae=sae.sae, kind="sae") for i in range(d_sae))

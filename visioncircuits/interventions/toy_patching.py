@@ -10,7 +10,7 @@ ground truth check of patching itself, against the chance of a random unit).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -36,12 +36,15 @@ class PairResult:
 
 
 def patching_agreement(model: HookedModel, layer: str, labels: list[str], n_pairs: int = 8,
-                       seed: int = 0) -> list[PairResult]:
-    """Attribution vs true patching effects of every unit of ``layer``, for every class part."""
+                       seed: int = 0, classes: Optional[Sequence[str]] = None) -> list[PairResult]:
+    """Attribution vs true patching effects of every unit of ``layer``, for every class part
+    (of every class, or of ``classes``)."""
     size = int(model.spec.input_size)
     units = [f"{layer}:{c}" for c in range(model.channels(layer))]
     out = []
     for label, cls in enumerate(CLASSES):
+        if classes is not None and cls not in classes:
+            continue
         for pair in removal_pairs(cls, n_pairs, seed + label, size):
             metric = logit_metric(label)
             true = activation_patching(model, pair.clean, pair.corrupted, units, metric)
