@@ -9,8 +9,16 @@
 4. Every node rendered (feature visualisation), and described by its top photos' classes.
 5. The graph exported (GraphML / JSON / GEXF / DOT + the HTML diagram) to ``--out`` and
    ``results/mobilenet_dog_circuit/``; the summary to ``results/mobilenet_dog_circuit.json``.
+6. Circuit metrics per target (faithfulness, completeness, a ``--null``-circuit random null, the
+   faithfulness curve): reference means over the attribution dog photos, measured on the *other*
+   dog photos (held out: never used for attribution), under one deterministic thread.
 
     python scripts/reproduce_mobilenet_dog_circuit.py [--dataset ../shared/data/imagenet-samples]
+    python scripts/reproduce_mobilenet_dog_circuit.py --metrics-only   # add only step 6
+
+``--metrics-only`` rebuilds the committed targets' graphs on the same attribution photos (no
+renders, no exports: the committed graph files and the diagram screenshot stay as they are),
+checks they equal the committed edges, and adds the metrics to the existing results JSON.
 
 Nothing from the photos is written into the repository: only unit indices, class names and renders.
 """
@@ -31,8 +39,8 @@ sys.path.insert(0, str(REPO))
 MODEL = "mobilenet-v2"
 
 
-def load_photos(folder: Path, size: int):
-    """All photos as one tensor, with their class index from the wnid in the file name."""
+def load_photos(folder: Path, size: int, classes=None):
+    """All photos (or those of ``classes``) as one tensor, with their class index from the wnid in the file name."""
     import torch
 
     from visioncircuits.data import list_images, load_image
@@ -40,6 +48,8 @@ def load_photos(folder: Path, size: int):
 
     wnids = {w: i for i, w in enumerate(imagenet_wnids())}
     paths = [p for p in sorted(list_images(folder)) if p.name.split("_")[0] in wnids]
+    if classes is not None:
+        paths = [p for p in paths if wnids[p.name.split("_")[0]] in classes]
     if not paths:
         raise SystemExit(f"no ImageNet-named photos (<wnid>_<name>.jpg) in {folder}")
     return torch.stack([load_image(p, size) for p in paths]), [wnids[p.name.split("_")[0]] for p in paths]
@@ -58,6 +68,66 @@ def mean_activations(model, images, layers, batch=25):
     return {layer: torch.cat(v) for layer, v in out.items()}
 
 
+def dog_graphs(model, layer: str, targets: list[int], attr, held, top_k: int, null: int, label=None):
+    """One attribution circuit per target unit, with its metrics measured on ``held`` (held-out dogs)."""
+    from visioncircuits.circuits.graph import build_circuit
+    from visioncircuits.device import deterministic
+
+    graphs = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    with deterministic(threads=1):
+        for t in targets:
+            graphs.append(build_circuit(model, f"{layer}:{t}", depth=2, top_k=top_k, method="attribution",
+                                        dataset=attr, rank="positive", n_images=len(attr), labels=label,
+                                        progress=True, metrics=True, null_samples=null, seed=0, held_out=held))
+    wall, cpu = round(time.perf_counter() - t0, 1), round(time.process_time() - c0, 1)
+    return graphs, {"wall_seconds": wall, "cpu_seconds": cpu,
+                    "torch_threads": 1, "covers": "building the graphs and measuring their metrics"}
+
+
+def metrics_summary(graphs) -> dict:
+    """{target: metrics record} plus how the images were split."""
+    return {str(g.graph["target"]): g.graph["metrics"] for g in graphs}
+
+
+def metrics_only(args) -> int:
+    """Add the circuit metrics to the committed results without re-rendering or re-exporting."""
+    import json
+
+    from visioncircuits.atomic import write_json
+    from visioncircuits.zoo import load_model
+    from visioncircuits.zoo.imagenet_classes import DOG_CLASSES
+
+    res_path = Path(args.results)
+    result = json.loads(res_path.read_text())
+    model = load_model(MODEL)
+    dogs, _ = load_photos(Path(args.dataset), int(model.spec.input_size), set(DOG_CLASSES))
+    n_attr = int(result["circuit"]["attribution_images"].split()[1])
+    if len(dogs) <= n_attr:
+        raise SystemExit(f"only {len(dogs)} dog photos: none left out of the {n_attr} used for attribution")
+    targets = [int(t["unit"]) for t in result["targets"]]
+    graphs, runtime = dog_graphs(model, result["layer"], targets, dogs[:n_attr], dogs[n_attr:],
+                                 int(result["circuit"]["top_k"]), args.null)
+    committed = sorted((e["from"], e["to"]) for e in result["circuit"]["edges"])
+    if sorted(e for g in graphs for e in g.edges) != committed:
+        raise SystemExit("the rebuilt graphs differ from the committed edges; rerun the full script")
+    result["circuit"]["metrics"] = metrics_summary(graphs)
+    result["circuit"]["metrics_images"] = metrics_images(n_attr, len(dogs) - n_attr, args.null)
+    result["runtime"]["metrics"] = runtime | {
+        "command": "python scripts/reproduce_mobilenet_dog_circuit.py " + " ".join(sys.argv[1:])}
+    write_json(res_path, result)
+    for g in graphs:
+        m = g.graph["metrics"]
+        print(f"{g.graph['target']}: faithfulness {m.get('faithfulness')}, completeness {m.get('completeness')}")
+    return 0
+
+
+def metrics_images(n_attr: int, n_held: int, null: int) -> dict:
+    return {"reference": f"first {n_attr} dog photos (the attribution photos): ablation means",
+            "held_out": f"the other {n_held} dog photos: every metric is measured on them",
+            "null_samples": null, "seed": 0}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     shared = Path(os.environ.get("VISIONCIRCUITS_SHARED", REPO.parent / "shared"))
@@ -70,7 +140,14 @@ def main() -> int:
     p.add_argument("--size", type=int, default=128, help="render size (px)")
     p.add_argument("--out", default="/tmp/mobilenet-dog-circuit")
     p.add_argument("--results", default=str(REPO / "results" / "mobilenet_dog_circuit.json"))
+    p.add_argument("--null", type=int, default=100, help="random circuits in the metrics' null")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="only add circuit metrics to the existing --results (no renders, no graph files)")
     args = p.parse_args()
+    if args.null < 1:
+        p.error("--null must be >= 1")
+    if args.metrics_only:
+        return metrics_only(args)
 
     import networkx as nx
     import torch
@@ -78,7 +155,6 @@ def main() -> int:
     from visioncircuits.atomic import write_json
     from visioncircuits.circuits.class_selective import group_shares, group_units, top_classes
     from visioncircuits.circuits.export import export_all
-    from visioncircuits.circuits.graph import build_circuit
     from visioncircuits.circuits.vis import render_node_vis
     from visioncircuits.units import parse_unit
     from visioncircuits.zoo import load_model
@@ -125,23 +201,14 @@ def main() -> int:
 
     dog_idx = [i for i, lab in enumerate(labels) if lab in dogs][: args.attr_images]
     dog_images = images[dog_idx]
-    graphs = []
-    for t in targets:
-        g = build_circuit(
-            model,
-            f"{args.layer}:{t.unit}",
-            depth=2,
-            top_k=args.top_k,
-            method="attribution",
-            dataset=dog_images,
-            rank="positive",
-            n_images=len(dog_images),
-            labels=label,
-            progress=True,
-        )
-        graphs.append(g)
+    held = images[[i for i, lab in enumerate(labels) if lab in dogs][args.attr_images :]]
+    graphs, metrics_runtime = dog_graphs(
+        model, args.layer, [t.unit for t in targets], dog_images, held, args.top_k, args.null, label
+    )
     t_circuit = time.perf_counter() - t0 - t_acts
     graph = nx.compose_all(graphs)
+    per_target = "measured per target: circuit.metrics in results/mobilenet_dog_circuit.json"
+    graph.graph["metrics"] = {"status": "not computed", "reason": per_target}
     graph.graph.update(
         model=MODEL,
         target=", ".join(str(g.graph["target"]) for g in graphs),
@@ -206,6 +273,8 @@ def main() -> int:
             "nodes": sorted(nodes, key=lambda x: (x["depth"], x["unit"])),
             "edges": edges,
             "files": {k: str(v) for k, v in paths.items()},
+            "metrics": metrics_summary(graphs),
+            "metrics_images": metrics_images(len(dog_images), len(held), args.null),
         },
         "render": {"steps": args.steps, "size": args.size},
         "runtime": {
@@ -216,6 +285,7 @@ def main() -> int:
             "render_s": round(t_render, 1),
             "torch_threads": torch.get_num_threads(),
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "metrics": metrics_runtime,
         },
     }
     write_json(args.results, result)
