@@ -33,6 +33,9 @@ def test_stage_50_quick_without_photos(tmp_path):
     nodes = summary["circuit"]["nodes"]
     assert nodes[0].startswith("blocks.15:") and any(n.startswith("blocks.9:") for n in nodes)
     assert summary["circuit"]["method"] == "weights"  # no photos of the user's: data-free expanded weights
+    # no dog photos to measure a dog unit's circuit on: the page says so instead of inventing numbers
+    assert summary["circuit"]["metrics"]["status"] == "not computed"
+    assert "faithfulness" not in summary["circuit"]["metrics"] and "Not computed: no photos" in page
     assert (tmp_path / "mobilenet" / "universality" / "report.json").is_file()
     assert set(summary["sae"]["raw"]) >= {"explained_variance", "l0"}
 
@@ -47,6 +50,13 @@ def test_stage_50_quick_with_imagenet_photos(tmp_path, sample_images_dir):
     arts, summary = _run(tmp_path / "out", dataset=photos)
     assert summary["user_photos"] is True and str(photos) in summary["data"]
     assert "dog photos" in summary["circuit"]["note"]
+    # metrics on the dog photos left out of attribution (9 dogs: 4 traced, the next 4 held out), null of 2
+    m = summary["circuit"]["metrics"]
+    assert m["status"] == "computed" and m["images"] == {"reference": 4, "held_out": 4,
+                                                         "selection": "the held-out images given"}
+    assert m["n_images"] == 4 and m["null"]["n"] == 2 and m["curve"]["faithfulness"][-1] == 1.0
+    page = (tmp_path / "out" / "mobilenet" / "index.html").read_text()
+    assert "4 other dog photos held out from attribution" in page and "null of 2 circuits" in page
     assert not (tmp_path / "out" / "mobilenet" / "builtin_images").exists()
 
 
