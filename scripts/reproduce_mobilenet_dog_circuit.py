@@ -115,6 +115,8 @@ def metrics_only(args) -> int:
     result["circuit"]["metrics_images"] = metrics_images(n_attr, len(dogs) - n_attr, args.null)
     result["runtime"]["metrics"] = runtime | {
         "command": "python scripts/reproduce_mobilenet_dog_circuit.py " + " ".join(sys.argv[1:])}
+    for k in ("wall_seconds", "cpu_seconds"):  # the main run's totals, at the top level like other results files
+        result.setdefault(k, result["runtime"][k])
     write_json(res_path, result)
     for g in graphs:
         m = g.graph["metrics"]
@@ -288,6 +290,7 @@ def main() -> int:
             "metrics": metrics_runtime,
         },
     }
+    result |= {k: result["runtime"][k] for k in ("wall_seconds", "cpu_seconds")}
     write_json(args.results, result)
     print(
         f"targets: {[t.as_dict()['unit'] for t in targets]} shares {[t.share_top9 for t in targets]}; "
