@@ -3,13 +3,15 @@
 ``SITE/atlas/<layer>/``: ``layout.json`` + ``layout.safetensors`` (the UMAP grid, cell mean
 vectors, class attribution and top patches; reused when the settings match),
 ``cells/cell_<gy>_<gx>.png`` (one render per cell; shard ``K/N`` renders every N-th cell;
-a cell PNG on disk is never rendered again) and, once every cell is rendered, ``atlas.png``
+a cell PNG on disk is not rendered again while the settings stay the same; new settings
+clear the cells) and, once every cell is rendered, ``atlas.png``
 (all cells in one image) and ``atlas.json`` (what the page reads).
 """
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -48,6 +50,9 @@ def _layout(model, layer: str, photos: Path, out: Path, cfg: AtlasConfig, size: 
     rec = _read_json(out / "layout.json")
     if rec and rec.get("key") == key and (out / "layout.safetensors").exists():
         return rec["cells"], load_file(str(out / "layout.safetensors"))["means"]
+    for stale in ("cells", "patches"):  # renders of other settings must not be reused
+        if (out / stale).is_dir():
+            shutil.rmtree(out / stale)
     acts = aa.collect(model, layer, photos, size=size, positions=cfg.positions, limit=cfg.n_photos, seed=cfg.seed)
     xy = aa.layout_2d(acts.vectors, seed=cfg.seed, method=cfg.layout)
     cells = aa.grid_cells(xy, acts.vectors, cfg.grid, cfg.min_count)

@@ -38,7 +38,7 @@ def pair_weights(model, lower: str, upper: str, lower_units: Sequence[int], uppe
     from visioncircuits.circuits.expanded import ExpandedWeights
 
     key = {"lower": lower, "upper": upper, "lower_units": list(map(int, lower_units)),
-           "upper_units": list(map(int, upper_units)), "size": int(size), "top": int(top)}
+           "upper_units": list(map(int, upper_units)), "size": int(size), "top": int(top), "crop": "auto"}
     f = cache_dir / f"{slug(lower)}__{slug(upper)}.json"
     if f.exists():
         try:
@@ -47,7 +47,7 @@ def pair_weights(model, lower: str, upper: str, lower_units: Sequence[int], uppe
                 return rec["edges"]
         except (json.JSONDecodeError, OSError, KeyError):
             pass
-    w = ExpandedWeights(model, size=size).compute(lower, upper, units=list(map(int, upper_units)))  # [R, C, kh, kw]
+    w = ExpandedWeights(model, size=size).compute(lower, upper, crop="auto", units=list(map(int, upper_units)))
     s = w.sum(dim=(2, 3))  # (R, C_lower)
     up: dict = {}
     up_all: dict = {}

@@ -107,7 +107,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     size = int(cfg.render.size or model.spec.input_size)
     rcfg = cfg.render.replace(size=size, progress=progress and cfg.render.progress)
     layers = site_layers(model, cfg.layers, size)
-    units = {layer: parse_range(cfg.units_for(layer), model.channels(layer)) for layer in layers}
+    units = {layer: _units(model, layer, cfg.units_for(layer)) for layer in layers}
     sae_layers = {str(d): links.sae_layer(d) for d in saes}
     for d, layer in sae_layers.items():
         if layer not in layers:
@@ -152,6 +152,16 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     res.unit_pages = write_site(site, model, layers, units, notes, neighbours, matches, sae_info, res.atlases,
                                 photos, size)
     return res
+
+
+def _units(model, layer: str, spec: str) -> list:
+    try:
+        units = parse_range(spec, model.channels(layer))
+    except InputError as e:
+        raise InputError(f"units of {layer}: {e}") from None
+    if not units:
+        raise InputError(f"no units selected in {layer}")
+    return units
 
 
 def _extras(model, layer: str, folder: Path, photos: Path, n_photos: Optional[int], size: int) -> int:

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--atlas-layer", action="append", default=None, metavar="LAYER",
                    help="layers with an activation atlas (default: the last site layer)")
     p.add_argument("--no-atlas", action="store_true", help="no activation atlas")
+    p.add_argument("--atlas-layout", default="umap", choices=("umap", "pca"),
+                   help="2-D layout of the activation atlas: umap (Carter et al., default) or pca (fast)")
     p.add_argument("--grid", type=int, default=None, help="atlas cells per side (default 16; --quick 8)")
     p.add_argument("--neighbours", type=int, default=4, help="up/downstream units per unit page (default 4)")
     p.add_argument("--objective", default=None, choices=("channel", "neuron"),
@@ -94,7 +96,8 @@ def atlas_config(args: argparse.Namespace, model):
     render = render_config(args, size)
     common, per_layer = _units(args.units)
     kw: dict = {"render": render, "layer_units": per_layer, "diverse": args.diverse, "negative": not args.no_negative,
-                "neighbours": args.neighbours, "seed": args.seed}
+                "neighbours": args.neighbours, "seed": args.seed,
+                "layout": args.atlas_layout}
     toy = is_toy(model)
     kw["objective"] = args.objective or ("neuron" if toy else "channel")
     if args.layers:
