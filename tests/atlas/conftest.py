@@ -14,9 +14,9 @@ LAYERS = ("block1.relu2", "block2.relu2")
 
 
 def small_config(**kw) -> AtlasConfig:
-    base = dict(render=RenderConfig(steps=6, size=64, progress=False, batch_size=8), layers=LAYERS, units="0:3",
-                k=2, diverse=0, negative=False, n_photos=40, grid=4, positions=4, min_count=1, atlas_patches=2, layout="pca",
-                objective="neuron", neighbours=3)
+    base = dict(render=RenderConfig(steps=6, size=64, progress=False, batch_size=8), layers=LAYERS,
+                units="0:3", k=2, diverse=0, negative=False, n_photos=40, grid=4, positions=4, min_count=1,
+                atlas_patches=2, layout="pca", objective="neuron", neighbours=3)
     base.update(kw)
     return AtlasConfig(**base)
 

@@ -10,7 +10,7 @@ from visioncircuits.atlas.neighbours import pair_weights, site_neighbours
 def test_strengths_are_the_conv_kernels(tiny_model, tmp_path):
     w = tiny_model.net.conv2.weight.detach()  # (6, 4, 3, 3)
     e = pair_weights(tiny_model, "relu1", "relu2", [0, 1, 2, 3], [0, 5], 16, tmp_path, top=4)
-    for r, i in enumerate([0, 5]):
+    for i in [0, 5]:
         got = {x["unit"]: x["strength"] for x in e["up"][str(i)]}
         want = {f"relu1:{c}": float(w[i, c].sum()) for c in range(4)}
         assert got.keys() == want.keys()

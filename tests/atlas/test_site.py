@@ -43,7 +43,7 @@ def test_unit_pages_show_ground_truth_labels_and_neighbours(toy_site):
     page = (site / "units" / "block2.relu2_0.html").read_text()
     assert "Circuit neighbourhood" in page
     for c in range(3):  # all three block1 units are upstream, linked to their pages
-        assert 'href="../units/block1.relu2_%d.html"' % c in page
+        assert f'href="../units/block1.relu2_{c}.html"' in page
     assert "data-kernel=" in page and "Activation histogram" in page
     assert page.count('class="small" src="../gallery/block2.relu2/units/block2.relu2_0/overlay_') == 2
 

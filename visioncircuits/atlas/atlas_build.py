@@ -34,7 +34,8 @@ def atlas_key(layer: str, photos: Path, cfg: AtlasConfig, size: int) -> dict:
     r = cfg.render
     return {"layer": layer, "photos": str(photos), "n_photos": cfg.n_photos, "size": int(size),
             "positions": cfg.positions, "grid": cfg.grid, "min_count": cfg.min_count, "seed": cfg.seed,
-            "patches": cfg.atlas_patches, "layout": cfg.layout, "steps": r.steps, "param": r.param, "render_seed": r.seed,
+            "patches": cfg.atlas_patches, "layout": cfg.layout, "steps": r.steps, "param": r.param,
+            "render_seed": r.seed,
             "transforms": r.transforms if isinstance(r.transforms, str) or r.transforms is None else repr(r.transforms)}
 
 

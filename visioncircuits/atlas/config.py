@@ -24,8 +24,9 @@ class AtlasConfig:
     ``atlas_layers``: layers with an activation atlas (None: the last site layer; () none);
     ``grid`` cells per side, ``positions`` sampled map positions per photo, ``min_count``
     vectors a cell needs to be drawn. ``objective``: what unit renders maximise (as in
-    ``build_gallery``: ``"channel"`` spatial mean, ``"neuron"`` the centre position). ``layout``: ``"umap"`` (Carter et al.) or ``"pca"``
-    (the first two principal components: no numba compilation, for quick checks and tests).
+    ``build_gallery``: ``"channel"`` spatial mean, ``"neuron"`` the centre position).
+    ``layout``: ``"umap"`` (Carter et al.) or ``"pca"`` (the first two principal components:
+    no numba compilation, for quick checks and tests).
     """
 
     render: RenderConfig = field(default_factory=RenderConfig)
@@ -73,7 +74,7 @@ class AtlasConfig:
     @classmethod
     def quick(cls, **kw) -> AtlasConfig:
         """Small settings: 8 units per layer, renders of 48 steps, 150 photos, an 8x8 atlas."""
-        base = dict(render=RenderConfig(steps=48, progress=False), units="0:8", k=4, diverse=2,
-                    n_photos=150, grid=8, positions=8, min_count=2, atlas_patches=3)
+        base: dict = dict(render=RenderConfig(steps=48, progress=False), units="0:8", k=4, diverse=2,
+                          n_photos=150, grid=8, positions=8, min_count=2, atlas_patches=3)
         base.update(kw)
         return cls(**base)

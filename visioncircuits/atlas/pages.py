@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 
 from visioncircuits.atlas.search_index import index_entry, write_search_index
-from visioncircuits.atlas.unit_extras import load_extra
 from visioncircuits.atlas.unit_page import diagram, edge_rows, unit_info
 from visioncircuits.atomic import write_text
 from visioncircuits.featvis.gallery import load_units
