@@ -1,6 +1,7 @@
 """A small toy-model atlas site, built once per session (fast settings, PCA layout)."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -30,9 +31,13 @@ def toy_model():
 
 @pytest.fixture(scope="session")
 def toy_site(toy_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("atlas") / "site"
-    res = build_atlas(toy_model, out, small_config())
-    return out, res
+    root = tmp_path_factory.mktemp("atlas")
+    report = root / "report.json"  # a universality report matching two of the site's units
+    report.write_text(json.dumps({"pairs": [{"a": "toy-vgg-s0", "b": TOY, "matching": {"matches": [
+        {"unit_a": "relu3:7", "unit_b": "block2.relu2:1", "r": 0.91, "significant": True},
+        {"unit_a": "relu3:2", "unit_b": "block2.relu2:1", "r": 0.42, "significant": False}]}}]}))
+    res = build_atlas(toy_model, root / "site", small_config(), universality=[report])
+    return root / "site", res
 
 
 LINK = re.compile(r'(?:href|src)="([^"]+)"')

@@ -86,3 +86,11 @@ def test_activation_atlas_is_complete(toy_site):
     kept = class_filtered_cells(atlas, name)
     assert atlas["cells"][0] in kept or atlas["cells"][0]["classes"][0]["score"] <= 0
     assert all(any(x["name"] == name and x["score"] > 0 for x in c["classes"][:3]) for c in kept)
+
+
+def test_universality_matches_are_listed_best_first(toy_site):
+    site, _ = toy_site
+    page = (site / "units" / "block2.relu2_1.html").read_text()
+    assert "Matched units in other models" in page
+    assert page.index("relu3:7") < page.index("relu3:2") and "toy-vgg-s0" in page and "0.910" in page
+    assert "Matched units" not in (site / "units" / "block2.relu2_0.html").read_text()
