@@ -13,7 +13,7 @@ For an early, a middle and a late main layer of the shipped MobileNetV2 (``block
   transforms, with the default (Lucent) chain and with the stride-aware preset, relative to
   the same measure on the 1,000 photos at the same size (all quantised to 8 bits like PNGs).
 
-    python scripts/reproduce_mobilenet_galleries.py [--photos DIR] [--steps 20] [--size 96]
+    python scripts/reproduce_mobilenet_galleries.py [--photos DIR] [--steps 64] [--size 96]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--compare-units", type=int, default=4, help="units per layer also rendered without / with default transforms"
     )
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)

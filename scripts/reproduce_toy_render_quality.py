@@ -12,7 +12,8 @@ measured with the settings it used before (``old``: spatial-mean objective, defa
 transforms) and with one change at a time, so each choice is backed by a number.
 
 Resumable: each (model, layer, config) entry is written to the JSON as soon as it is done;
-re-running skips entries already there with the same settings.
+re-running skips entries already there with the same settings and the same weights file
+(its sha256 is part of the settings).
 
     python scripts/reproduce_toy_render_quality.py [--out results/toy_render_quality.json]
         [--models toy-resnet-s0,...] [--images 1000] [--steps 64] [--threads 1]
@@ -21,6 +22,7 @@ re-running skips entries already there with the same settings.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -44,6 +46,11 @@ CONFIGS = {
     "neuron+default_transforms": {"objective": "neuron", "transforms": "default"},
     "channel+no_transforms": {"objective": "channel", "transforms": "none"},
 }
+
+
+def _weights_digest(name: str) -> str:
+    """First 16 hex digits of the sha256 of the model's weights file, so a retrained model is re-measured."""
+    return hashlib.sha256(Path(get_spec(name).default_weights).read_bytes()).hexdigest()[:16]
 
 
 def _key(model: str, layer: str, config: str) -> str:
@@ -81,7 +88,7 @@ def main(argv=None) -> int:
             jobs += [(name, layer, "gallery") for layer in get_spec(name).main_layers if (name, layer) != DEMO]
     for name, layer, config in jobs:
         key = _key(name, layer, config)
-        settings = {**common, **CONFIGS[config]}
+        settings = {**common, **CONFIGS[config], "weights_sha256": _weights_digest(name)}
         if key in entries and entries[key]["settings_requested"] == settings:
             continue
         model = load_model(name)
@@ -115,7 +122,7 @@ def main(argv=None) -> int:
         write_json(out, doc)
         print(f"{key}: {q.share:.3f} beat, median ratio {q.median_ratio:.2f}, {time.time() - t0:.0f} s", flush=True)
     doc = _summary(entries, args)
-    doc["last_run_seconds"] = round(time.time() - t_all, 1)
+    doc["last_run_seconds"] = doc["seconds"] = round(time.time() - t_all, 1)
     write_json(out, doc)
     return 0
 

@@ -94,6 +94,23 @@ def model_row(name: str, n_eval: int, data, per_primitive: int) -> dict:
     return row
 
 
+GROUP_FIELDS = ("primitives_at_auc_095", "mean_monosemanticity_isolated", "mean_monosemanticity_scenes", "accuracy")
+
+
+def group_ranges(models: dict) -> dict:
+    """min/max of the headline fields per group (supervised wide, unsupervised, narrow): what the prose quotes."""
+    groups = {
+        "supervised_wide": [r for r in models.values() if r["supervised"] and r["arch"] != "narrow"],
+        "unsupervised": [r for r in models.values() if not r["supervised"]],
+        "narrow": [r for r in models.values() if r["arch"] == "narrow"],
+    }
+    return {
+        g: {f: {"min": min(r[f] for r in rows), "max": max(r[f] for r in rows)} for f in GROUP_FIELDS}
+        for g, rows in groups.items()
+        if rows
+    }
+
+
 def tables(res: dict) -> str:
     """The docs' markdown tables, from a results file (so the docs print exactly what was measured)."""
     lines = [
@@ -175,6 +192,7 @@ def main(argv=None) -> int:
             f"AUC >= {AUC}",
             flush=True,
         )
+    models = {n: models[n] for n in names if n in models}  # the zoo's order, however many were re-measured
     for n, r in models.items():  # the training cost, as recorded by `toyworld train` in the model's card
         card = json.loads(Path(get_spec(n).default_weights).with_suffix(".json").read_text())
         r["train_cpu_seconds"], r["train_wall_seconds"] = card.get("cpu_seconds"), card.get("train_seconds")
@@ -213,6 +231,7 @@ def main(argv=None) -> int:
         "label_images": n_label,
         "settings": s,
         "models": models,
+        "groups": group_ranges(models),
         "pairs": pairs,
         "seconds": round(time.perf_counter() - t0, 1),
         "cpu_seconds": round(time.process_time() - c0, 1),

@@ -46,8 +46,9 @@ def lookup(ref: str):
     m = re.search(r"\*(\d+(?:\.\d+)?)$", ref)
     if m:
         ref, factor = ref[: m.start()], float(m.group(1))
-    if "|" in ref:
-        ref, reduce = ref.split("|")
+    m = re.search(r"\|(min|max)$", ref)  # a reduce; other "|" belong to keys ("model|layer|config")
+    if m:
+        ref, reduce = ref[: m.start()], m.group(1)
     file, _, path = ref.partition(":")
     data = json.loads((ROOT / "results" / file).read_text())
     nodes = [data["values"] if isinstance(data, dict) and "values" in data else data]

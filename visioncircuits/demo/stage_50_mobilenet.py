@@ -129,6 +129,13 @@ def _crops(folder: Path, n: int, size: int, seed: int) -> torch.Tensor:
     return torch.stack(out).clamp(0, 1)
 
 
+def _render_config(s: dict, seed: int):
+    """The one set of render settings for this stage's neuron and SAE-latent galleries."""
+    from visioncircuits.featvis.config import RenderConfig
+
+    return RenderConfig(steps=s["steps"], size=s["size"], seed=seed, progress=False)
+
+
 def _gallery(model, out: Path, folder, s: dict, seed: int) -> list[dict]:
     from visioncircuits.featvis.gallery import build_gallery
 
@@ -139,14 +146,11 @@ def _gallery(model, out: Path, folder, s: dict, seed: int) -> list[dict]:
             model,
             layer,
             out / f"gallery_{layer}",
+            _render_config(s, seed),
             units=units,
             dataset=folder,
-            steps=s["steps"],
-            size=s["size"],
-            seed=seed,
             k=s["k"],
             max_examples=s["max_examples"],
-            progress=False,
         )
         rows.append({"layer": layer, "units": units, "href": os.path.relpath(res.index, out) if res.index else ""})
     return rows
@@ -303,15 +307,12 @@ def _sae(model, out: Path, folder, has_photos: bool, s: dict, seed: int) -> dict
         model,
         SAE_LAYER,
         out / "sae_gallery",
+        _render_config(s, seed),
         units=latents,
         unit_spec=f"sae:{sae_dir}",
         dataset=folder,
-        steps=s["steps"],
-        size=s["size"],
-        seed=seed,
         k=s["k"],
         max_examples=s["max_examples"],
-        progress=False,
     )
     keys = ("explained_variance", "l0", "dead_fraction", "loss_recovered")
     data = "held-out photos (every 5th file)" if has_photos else "the same sample images (too few to hold any out)"

@@ -57,13 +57,16 @@ class ExamplesResult:
         return {u.unit: u for u in self.units}
 
 
-def receptive_field(model, layer: str, size: int) -> int:
+def receptive_field(model, layer: str, size: int, probes: int = 8) -> int:
     """Side (pixels) of the input region that can affect the centre position of ``layer``.
 
     Measured, not derived from kernel sizes: the extent of the non-zero input gradient of
-    the centre activation, which works for any architecture.
+    the centre activation, which works for any architecture. ReLUs that are off for one input
+    hide part of the field, so the support is the union over ``probes`` random inputs drawn
+    from a fixed seed: the same answer on every call and every device.
     """
-    x = torch.rand(1, 3, size, size, device=model.device, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(probes, 3, size, size, generator=gen).to(model.device).requires_grad_(True)
     a = model.run_with_cache(x, [layer], detach=False)[layer]
     if a.dim() == 2:
         return size
