@@ -12,9 +12,11 @@ from visioncircuits.atlas import build_atlas
 pytestmark = pytest.mark.slow  # builds toy sites
 
 
-def test_rerun_renders_nothing_new(toy_site, toy_model, small_cfg):
-    site, first = toy_site
+def test_rerun_renders_nothing_new(toy_site, toy_model, small_cfg, tmp_path):
+    first = toy_site[1]
     assert first.rendered_units == 6 and first.rendered_cells > 0
+    site = tmp_path / "copy"  # the session's site stays as built (other tests read its pages)
+    shutil.copytree(toy_site[0], site)
     stamp = (site / "gallery" / "block2.relu2" / "units" / "block2.relu2_0" / "vis.png").stat().st_mtime_ns
     again = build_atlas(toy_model, site, small_cfg())
     assert again.rendered_units == 0 and again.skipped_units == 6 and again.rendered_cells == 0
