@@ -30,13 +30,21 @@ def toy_model():
 
 
 @pytest.fixture(scope="session")
-def toy_site(toy_model, tmp_path_factory):
+def toy_photos(tmp_path_factory):
+    """Generated toy photos outside any site, so a copied site keeps the same settings."""
+    from visioncircuits.atlas.photos import toy_photos as make
+
+    return make(tmp_path_factory.mktemp("toy_photos"), 40, 64)
+
+
+@pytest.fixture(scope="session")
+def toy_site(toy_model, toy_photos, tmp_path_factory):
     root = tmp_path_factory.mktemp("atlas")
     report = root / "report.json"  # a universality report matching two of the site's units
     report.write_text(json.dumps({"pairs": [{"a": "toy-vgg-s0", "b": TOY, "matching": {"matches": [
         {"unit_a": "relu3:7", "unit_b": "block2.relu2:1", "r": 0.91, "significant": True},
         {"unit_a": "relu3:2", "unit_b": "block2.relu2:1", "r": 0.42, "significant": False}]}}]}))
-    res = build_atlas(toy_model, root / "site", small_config(), universality=[report])
+    res = build_atlas(toy_model, root / "site", small_config(), dataset=toy_photos, universality=[report])
     return root / "site", res
 
 
