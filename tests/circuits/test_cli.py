@@ -29,7 +29,7 @@ def test_attribution_circuit_from_a_folder(tmp_path):
         write_png(imgs / f"{i}.png", torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)))
     out = tmp_path / "out"
     rc = main(["circuit", "cifar10-resnet20", "layer3.0:5", "--method", "attribution", "--dataset", str(imgs),
-               "--weights", "random", "--depth", "1", "--top-k", "3", "--no-vis", "--out", str(out)])
+               "--weights", "random", "--depth", "1", "--top-k", "3", "--null", "10", "--no-vis", "--out", str(out)])
     assert rc == 0
     data = json.loads((out / "circuit.json").read_text())
     assert len(data["edges"]) == 3 and all("act_mean" in n for n in data["nodes"])

@@ -25,7 +25,9 @@ class CircuitConfig:
     once the kept edges hold that share of the influence), ranked by ``rank`` (abs, positive,
     negative). ``layers``: the layers to walk (default the model's main layers; ``"sae:DIR"``
     for SAE latents). ``crop``: expanded-weights window ("auto", None or a size). ``stats``:
-    node activation statistics when a dataset is given.
+    node activation statistics when a dataset is given. ``metrics``: measure faithfulness,
+    completeness, ``null_samples`` random circuits (seeded by ``seed``) and the faithfulness
+    curve when images are given (:mod:`visioncircuits.circuits.metrics`).
 
     Examples:
         >>> CircuitConfig(depth=3, top_k=4, rank="positive").depth
@@ -43,6 +45,9 @@ class CircuitConfig:
     crop: Union[None, int, str] = "auto"
     stats: bool = True
     progress: bool = False
+    metrics: bool = False
+    null_samples: int = 100
+    seed: int = 0
 
     def __post_init__(self) -> None:
         from visioncircuits.circuits.attribution import get_method
@@ -55,6 +60,10 @@ class CircuitConfig:
         get_method(self.attribution)  # unknown -> closest names
         if self.n_images is not None and int(self.n_images) < 1:
             raise InputError(f"n_images must be positive, got {self.n_images}")
+        if not isinstance(self.null_samples, int) or self.null_samples < 0 or self.null_samples == 1:
+            raise InputError(f"null_samples must be 0 (no null) or at least 2, got {self.null_samples!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise InputError(f"seed must be an integer, got {self.seed!r}")
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(str(x) for x in self.layers))
 

@@ -110,7 +110,51 @@ def write_diagram(graph: nx.DiGraph, path: Union[str, os.PathLike], title: Optio
         lay=layout(graph),
         node_size=NODE,
         edges_table=sorted(layout_edges_table(graph), key=lambda r: -abs(r["strength"])),
+        metrics=metrics_view(meta.get("metrics")),
     )
+
+
+def _fmt(v, fmt: str = ".3f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
+
+
+def metrics_view(metrics) -> dict:
+    """The circuit metrics as display strings, and the faithfulness curve as SVG points."""
+    if isinstance(metrics, str):  # a graph read back from GraphML/GEXF stores dicts as JSON text
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            metrics = None
+    if not isinstance(metrics, dict) or metrics.get("status") != "computed":
+        reason = metrics.get("reason", "") if isinstance(metrics, dict) else "no metrics in this graph"
+        return {"computed": False, "reason": reason}
+    null = metrics.get("null") or {}
+    rows = []
+    for name in ("faithfulness", "completeness"):
+        s = null.get(name) or {}
+        rows.append({"name": name, "value": _fmt(metrics.get(name)),
+                     "null": f"{_fmt(s.get('mean'))} ± {_fmt(s.get('std'))}" if s else "not computed",
+                     "z": _fmt(s.get("z"), ".1f") if s else "", "p": _fmt(s.get("p"), ".3g") if s else ""})
+    layers = [f"{k}: {v['units']} of {v['of']}" for k, v in (metrics.get("layers") or {}).items()]
+    view = {"computed": True, "rows": rows, "layers": layers, "units": metrics.get("units"),
+            "share": _fmt(100 * (metrics.get("share_of_units") or 0), ".1f"), "n_images": metrics.get("n_images"),
+            "selection": (metrics.get("images") or {}).get("selection", ""),
+            "definition": metrics.get("definition", ""),
+            "null_n": null.get("n", 0), "seed": null.get("seed", ""), "notes": metrics.get("notes") or [],
+            "curve": None}
+    curve = metrics.get("curve") or {}
+    if curve.get("fractions"):
+        w, h, pad = 260, 160, 28
+        pts = [(f, v) for f, v in zip(curve["fractions"], curve["faithfulness"]) if v is not None]
+        lo, hi = min([0.0] + [v for _, v in pts]), max([1.0] + [v for _, v in pts])
+        sx = lambda f: pad + f * (w - 2 * pad)  # noqa: E731
+        sy = lambda v: h - pad - (v - lo) / ((hi - lo) or 1) * (h - 2 * pad)  # noqa: E731
+        view["curve"] = {"auc": _fmt(curve.get("auc")), "method": curve.get("method", ""),
+                         "rank": curve.get("rank", ""), "width": w, "height": h,
+                         "x0": sx(0), "x1": sx(1), "y0": sy(0), "y1": sy(1),
+                         "points": " ".join(f"{sx(f):.1f},{sy(v):.1f}" for f, v in pts),
+                         "table": [(f"{f:.0%}", _fmt(v)) for f, v in zip(curve["fractions"], curve["faithfulness"])]}
+    return view
 
 
 def layout_edges_table(graph: nx.DiGraph) -> list[dict]:

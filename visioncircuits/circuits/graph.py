@@ -117,7 +117,8 @@ class _Scorer:
 
 def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional[CircuitConfig] = None, *,
                   dataset: Optional[Inputs] = None, labels: Optional[LabelFn] = None,
-                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, **kwargs) -> nx.DiGraph:
+                  vis: Optional[Union[VisFn, str, os.PathLike]] = None, held_out: Optional[Inputs] = None,
+                  **kwargs) -> nx.DiGraph:
     """The circuit feeding ``target``: ``config.depth`` layers down, ``config.top_k`` inputs per node.
 
     Settings come from ``config`` (:class:`CircuitConfig`), overridden by keyword arguments
@@ -126,7 +127,10 @@ def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional
     ``labels(layer, index)`` names units (ground truth on toy models); ``vis`` gives each
     node's visualisation path (a function of the node key, or a folder of
     ``<unit slug>.png``). With a dataset and ``config.stats``, nodes get the mean and max of
-    their spatially averaged activation over it.
+    their spatially averaged activation over it. With ``config.metrics`` and a dataset,
+    ``graph.graph["metrics"]`` holds faithfulness, completeness, their random-circuit null and
+    the faithfulness curve (:func:`~visioncircuits.circuits.metrics.graph_metrics`; measured on
+    ``held_out`` images if given); otherwise it says ``"not computed"`` and why.
 
     Examples:
         >>> model = load_model("toy-convnet-s0")                                         # doctest: +SKIP
@@ -180,7 +184,16 @@ def build_circuit(model: HookedModel, target: Union[str, Unit], config: Optional
         _attach_vis(g, vis)
     if cfg.stats and dataset is not None:
         node_stats(model, g, dataset, cfg.n_images)
+    g.graph["metrics"] = _metrics(model, g, cfg, dataset, held_out)
     return g
+
+
+def _metrics(model, g: nx.DiGraph, cfg: CircuitConfig, dataset, held_out) -> dict:
+    from visioncircuits.circuits.metrics import graph_metrics, not_computed
+
+    if cfg.metrics or dataset is None:
+        return graph_metrics(model, g, cfg, dataset, held_out)
+    return not_computed("not requested (CircuitConfig.metrics is off)")
 
 
 def _lower_unit(lower: str, j: int) -> Unit:

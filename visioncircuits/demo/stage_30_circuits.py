@@ -2,7 +2,9 @@
 
 The class logit of ``car`` is traced two main layers down with expanded weights (data-free);
 nodes carry their ground-truth labels and feature visualisations, and the page is the
-interactive diagram. Then, for every toy model with weights on disk, precision@k: how many
+interactive diagram with the circuit's faithfulness and completeness (mean ablation on
+generated toy-world scenes, against random circuits). Then, for every toy model with weights
+on disk, precision@k: how many
 of the units with the strongest excitatory influence on each class logit (at the primitive
 layer) are labelled with that class's own primitives.
 """
@@ -21,7 +23,8 @@ MODEL, CLASS = "toy-vgg-s0", "car"
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return {"top_k": 2, "steps": 8, "n_label": 120, "methods": ("weights",), "models": (MODEL,), "ks": (3,)}
+        return {"top_k": 2, "steps": 8, "n_label": 120, "methods": ("weights",), "models": (MODEL,), "ks": (3,),
+                "metric_images": 16, "null": 20}
     return {
         "top_k": 3,
         "steps": 128,
@@ -29,6 +32,8 @@ def _settings(quick: bool) -> dict:
         "methods": ("weights", "attribution"),
         "models": None,
         "ks": (1, 2, 3, "auto"),
+        "metric_images": 64,
+        "null": 100,
     }
 
 
@@ -56,6 +61,7 @@ def _labeller(model, n: int):
 def run(ctx: DemoContext) -> list[Artefact]:
     from visioncircuits.circuits.export import export_all
     from visioncircuits.circuits.graph import build_circuit
+    from visioncircuits.circuits.metrics import metrics_lines, toyworld_dataset
     from visioncircuits.circuits.toy import class_scores, precision_at_k
     from visioncircuits.circuits.vis import render_node_vis
     from visioncircuits.toyworld import CLASS_PRIMITIVES, CLASSES
@@ -71,7 +77,9 @@ def run(ctx: DemoContext) -> list[Artefact]:
     model = load_model(MODEL, device=ctx.device)
     target = f"logit:{CLASSES.index(CLASS)}"
     labels, get_labels = _labeller(model, s["n_label"])
-    graph = build_circuit(model, target, depth=2, top_k=s["top_k"], method="weights", rank="positive", labels=labels)
+    images = toyworld_dataset(model, s["metric_images"], seed=0)  # node statistics and circuit metrics
+    graph = build_circuit(model, target, depth=2, top_k=s["top_k"], method="weights", rank="positive", labels=labels,
+                          dataset=images, n_images=s["metric_images"], metrics=True, null_samples=s["null"])
     graph.graph["title_note"] = f"{CLASS} = " + " + ".join(CLASS_PRIMITIVES[CLASS])
     render_node_vis(model, graph, out / CLASS / "vis", steps=s["steps"])
     paths = export_all(graph, out / CLASS, stem="circuit")
@@ -96,8 +104,11 @@ def run(ctx: DemoContext) -> list[Artefact]:
         Artefact(
             f"Circuit of '{CLASS}' in {MODEL} (interactive)",
             f"circuits/{CLASS}/{paths['html'].name}",
-            f"depth-2 units: {', '.join(depth2)}; expected primitives: {', '.join(CLASS_PRIMITIVES[CLASS])}",
-            {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()},
+            f"depth-2 units: {', '.join(depth2)}; expected primitives: {', '.join(CLASS_PRIMITIVES[CLASS])}; "
+            + "; ".join(metrics_lines(graph.graph["metrics"])[:2]),
+            {"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(),
+             "faithfulness": graph.graph["metrics"].get("faithfulness"),
+             "completeness": graph.graph["metrics"].get("completeness")},
         ),
         Artefact(
             f"Circuit of '{CLASS}' as GraphML / JSON / GEXF / DOT",

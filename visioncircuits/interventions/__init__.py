@@ -6,3 +6,15 @@ latent changes. Submodules: ``ablation`` (zero/mean/resample), ``patching`` (act
 patching), ``attribution_patching`` (first-order estimates), ``steering`` (add a unit's direction),
 ``faithfulness`` (circuit metrics).
 """
+
+from visioncircuits.interventions.ablation import MeanStore, ablate, reference_means  # noqa: E402, F401
+from visioncircuits.interventions.attribution_patching import (  # noqa: E402, F401
+    attribution_patching,
+    patching_rank_correlation,
+)
+from visioncircuits.interventions.patching import (  # noqa: E402, F401
+    activation_patching,
+    logit_diff_metric,
+    logit_metric,
+    patch,
+)
