@@ -87,9 +87,15 @@ def main() -> int:
     if args.tables:
         print(tables(json.loads(Path(args.out).read_text())))
         return 0
-    with Timer() as timer:
-        variants = [run_variant(v, sample_images() if v == "photos" else None) for v in args.variants]
-    write_results(args.out, {"budget_seconds": BUDGET_S, "variants": variants}, command(), timer=timer)
+    out = Path(args.out)
+    done = {}
+    if out.exists():  # variants measured before (by an earlier, possibly killed, run) are kept
+        done = {v["variant"]: v for v in json.loads(out.read_text())["values"]["variants"]}
+    for name in args.variants:  # each variant is written as soon as it is measured
+        with Timer() as timer:
+            done[name] = run_variant(name, sample_images() if name == "photos" else None)
+        variants = [done[v] for v in ("none", "photos") if v in done]
+        write_results(out, {"budget_seconds": BUDGET_S, "variants": variants}, command(), timer=timer)
     print(tables(json.loads(Path(args.out).read_text())))
     return 0
 

@@ -25,12 +25,16 @@ def main() -> int:
     p.add_argument("--height", type=int, default=820)
     p.add_argument("--full", action="store_true", help="the whole page, not only the viewport")
     p.add_argument("--selector", default=None, help="screenshot only this element (CSS selector)")
+    p.add_argument("--hide", action="append", default=[], metavar="SELECTOR",
+                   help="hide these elements first (e.g. sections showing the unlicensed sample photos)")
     args = p.parse_args()
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=FLAGS)
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(Path(args.html).resolve().as_uri(), wait_until="load")
+        for sel in args.hide:
+            page.evaluate("s => document.querySelectorAll(s).forEach(e => e.style.display = 'none')", sel)
         if args.selector:
             page.locator(args.selector).first.screenshot(path=args.png)
         else:
