@@ -57,3 +57,20 @@ def parse_no_options(doc: str | None) -> None:
     import argparse
 
     argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+
+
+def markdown_table(table: dict) -> list[str]:
+    """A results file's ``{"columns": [...], "rows": [...]}`` as markdown lines (floats with 2 decimals)."""
+    out = ["| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return out + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in table["rows"]]
+
+
+def print_marked_tables(results_file: str | Path, keys: tuple[str, ...]) -> None:
+    """Print ``values[key]["table"]`` of a results file for each key, under its ``<!-- results: -->`` marker."""
+    import json
+
+    values = json.loads(Path(results_file).read_text())["values"]
+    for key in keys:
+        print(f"<!-- results: results/{Path(results_file).name} {key}.table -->")
+        print("\n".join(markdown_table(values[key]["table"])), end="\n\n")

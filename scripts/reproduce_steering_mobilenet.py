@@ -21,12 +21,10 @@ model, data-free). One thread, deterministic kernels.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
-from pathlib import Path
 
-from _common import command, sample_images
+from _common import command, markdown_table, print_marked_tables, sample_images
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -115,12 +113,6 @@ def tables(values: dict) -> dict:
     }
 
 
-def markdown(table: dict) -> list[str]:
-    out = ["| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
-    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return out + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in table["rows"]]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="16 photos, alphas 1 and 4 (smoke test)")
@@ -128,10 +120,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(OUT), help="results file (default results/steering_mobilenet.json)")
     args = ap.parse_args()
     if args.tables:
-        values = json.loads(Path(args.out).read_text())["values"]
-        for key in ("steering", "targets"):
-            print(f"<!-- results: results/{Path(args.out).name} {key}.table -->")
-            print("\n".join(markdown(values[key]["table"])), end="\n\n")
+        print_marked_tables(args.out, ("steering", "targets"))
         return 0
     from visioncircuits.zoo import load_model
 
@@ -147,7 +136,7 @@ def main() -> int:
     t_ = tables(values)
     values["steering"], values["targets"] = {"table": t_["steering"]}, {"table": t_["targets"]}
     write_results(args.out, values, command(), t, threads=1)
-    print("\n".join(markdown(t_["steering"])))
+    print("\n".join(markdown_table(t_["steering"])))
     print(f"{t.wall:.0f} s wall, {t.cpu:.0f} s CPU -> {args.out}")
     return 0
 

@@ -20,11 +20,10 @@ One thread, deterministic kernels.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from _common import command
+from _common import command, markdown_table, print_marked_tables
 
 from visioncircuits.results import RESULTS_DIR, Timer, deterministic, write_results
 
@@ -96,12 +95,6 @@ def tables(values: dict) -> dict:
     }
 
 
-def markdown(table: dict) -> list[str]:
-    out = ["| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
-    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return out + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in table["rows"]]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 models, 32 images, 300 labelling images (smoke test)")
@@ -109,10 +102,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(OUT), help="results file (default results/steering_toy.json)")
     args = ap.parse_args()
     if args.tables:
-        values = json.loads(Path(args.out).read_text())["values"]
-        for key in ("specificity", "by_alpha"):
-            print(f"<!-- results: results/{Path(args.out).name} {key}.table -->")
-            print("\n".join(markdown(values[key]["table"])), end="\n\n")
+        print_marked_tables(args.out, ("specificity", "by_alpha"))
         return 0
     from visioncircuits.zoo import get_spec
     from visioncircuits.zoo.toy import toy_names
@@ -130,7 +120,7 @@ def main() -> int:
         "specificity": {"table": t_["specificity"]}, "by_alpha": {"table": t_["by_alpha"]},
     }
     write_results(args.out, values, command(), t, threads=1)
-    print("\n".join(markdown(t_["specificity"])))
+    print("\n".join(markdown_table(t_["specificity"])))
     print(f"{t.wall:.0f} s wall, {t.cpu:.0f} s CPU -> {args.out}")
     return 0
 
