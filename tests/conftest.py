@@ -235,6 +235,9 @@ def open_page(browser, tmp_path):
         page.on("pageerror", lambda e: rep.page_errors.append(str(e)))
         page.on("requestfailed", lambda r: rep.failed_requests.append(r.url))
         page.goto(rep.url, wait_until="load")
+        # lazy images below the fold are not loaded yet (complete == false): load them all, then judge
+        page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=15000)
         rep.broken_images = page.evaluate(
             "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
             ".map(i => i.src.slice(0, 120))"
