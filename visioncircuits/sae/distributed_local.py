@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import start_processes
 
 
 def free_port() -> int:
@@ -52,6 +53,6 @@ def train_store_local(world: int, store_dir: str, cfg: dict, runs: list[tuple[st
     ``{out_dir: training record}`` (``samples_per_second`` etc.)."""
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
-    mp.start_processes(_worker, args=(world, free_port(), str(store_dir), cfg, runs, threads, results),
+    start_processes(_worker, args=(world, free_port(), str(store_dir), cfg, runs, threads, results),
                        nprocs=world, join=True, start_method="spawn")
     return results.get()
