@@ -1,6 +1,8 @@
 """`visioncircuits activations`: bad input is one line on stderr, exit code 2 and nothing written."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from visioncircuits.cli import main
@@ -64,3 +66,28 @@ def test_bad_inputs(image_dir, tmp_path, capsys):
     assert main([*base, "--positions", "3"]) == 2
     assert "other settings (positions: 2 -> 3)" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_sae_train_from_a_store(image_dir, tmp_path, capsys):
+    store = tmp_path / "s"
+    assert main(["activations", MODEL, LAYER, "--dataset", str(image_dir), "--out", str(store), "--positions", "8",
+                 "--no-progress"]) == 0
+    sae_dir = tmp_path / "sae"
+    base = ["sae", "train", MODEL, LAYER, "--store", str(store), "--latents", "16", "--k", "2", "--steps", "4",
+            "--batch-size", "32", "--eval-images", "2", "--out", str(sae_dir), "--no-progress"]
+    capsys.readouterr()
+    assert main([*base, "--positions", "4"]) == 2
+    assert "--positions is set when the store is made" in capsys.readouterr().err
+    assert main(["sae", "train", MODEL, "relu1", *base[4:]]) == 2
+    assert "holds toy-narrow-s0 relu2, not toy-narrow-s0 relu1" in capsys.readouterr().err
+    assert main([*base[:5], str(tmp_path / "nope"), *base[6:]]) == 2
+    assert "activation store not found" in capsys.readouterr().err
+    assert not sae_dir.exists()
+    assert main([*base, "--stop-after", "2"]) == 0
+    assert "stopped at step 2 of 4" in capsys.readouterr().out
+    assert main(base) == 0
+    cfg = json.loads((sae_dir / "cfg.json").read_text())
+    assert cfg["training_data"]["kind"] == "store" and cfg["training_data"]["rows"] == 80
+    assert cfg["training"]["fingerprint"]["store_key"] == json.loads((store / "manifest.json").read_text())[
+        "settings_key"]
+    assert cfg["metrics"]["eval_data"]["overlaps_training"] is True
