@@ -32,13 +32,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def flops_per_unit_step(model, layer: str, size: int) -> int:
-    """FLOPs of one forward (stopping at ``layer``) and backward to the pixels, for one image."""
+    """FLOPs of one forward (stopping at ``layer``) and backward to the pixels (no weight
+    gradients, like the renderer), for one image."""
     from torch.utils.flop_counter import FlopCounterMode
 
     x = torch.rand(1, 3, size, size, device=model.device, requires_grad=True)
-    with FlopCounterMode(display=False) as counter:
-        acts = model.run_with_cache(x, [layer], detach=False)[layer]
-        acts[:, 0].mean().backward()
+    model.run_with_cache(x.detach(), [layer])  # the first call of a model traces it (a full pass): not counted
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:  # gradients to the pixels only, as featvis.render does (torch.autograd.grad)
+        p.requires_grad_(False)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model.run_with_cache(x, [layer], detach=False)[layer][:, 0].mean().backward()
+    finally:
+        for p in params:
+            p.requires_grad_(True)
     return int(counter.get_total_flops())
 
 

@@ -119,18 +119,21 @@ class ActivationStore:
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         """Rows at global indices ``index`` (any order), float32 (len(index), d); reads only those rows."""
-        index = torch.as_tensor(index, dtype=torch.long).flatten()
-        if len(index) and (int(index.min()) < 0 or int(index.max()) >= len(self)):
+        idx = torch.as_tensor(index, dtype=torch.long).flatten().numpy()
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
             raise IndexError(f"row index out of range 0..{len(self) - 1}")
-        out = torch.empty(len(index), self.d, dtype=torch.float32)
-        which = torch.searchsorted(self.offsets, index, right=True) - 1
-        for c in which.unique().tolist():
-            sel = (which == c).nonzero().flatten()
-            local = (index[sel] - self.offsets[c]).numpy()
-            order = np.argsort(local, kind="stable")  # ascending reads are kind to the page cache
-            block = np.asarray(self._maps[c][local[order]], dtype=np.float32)
-            out[sel[torch.from_numpy(order)]] = torch.from_numpy(block)
-        return out
+        offsets = self.offsets.numpy()
+        which = np.searchsorted(offsets, idx, side="right") - 1
+        order = np.lexsort((idx, which))  # chunk by chunk, ascending rows: kind to the page cache
+        s_idx, s_which = idx[order], which[order]
+        bounds = np.searchsorted(s_which, np.arange(len(self.chunks) + 1))
+        got = np.empty((len(idx), self.d), dtype=np.float32)
+        for c in np.unique(s_which).tolist():
+            lo, hi = bounds[c], bounds[c + 1]
+            got[lo:hi] = self._maps[c][s_idx[lo:hi] - offsets[c]]
+        out = np.empty_like(got)
+        out[order] = got
+        return torch.from_numpy(out)
 
     def _epoch_windows(self, seed: int, epoch: int, window: int) -> list[torch.Tensor]:
         """Row-index blocks of one epoch, in order: permuted chunks, rows permuted within windows."""
