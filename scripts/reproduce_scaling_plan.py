@@ -169,15 +169,16 @@ def sae_plan(bench_ddp: dict) -> dict:
         ["read bandwidth to keep that GPU busy", sig(need_gb_s), "GB/s"],
         ["store read measured here (shuffled rows, page cache)", sig(read_mb_s / 1e3), "GB/s"],
         ["reading the store once at that rate", sig(read_h_here), "hours"],
-        ["SAE training (one epoch) on this machine's best measured rate", sig(n * per_sample / cpu_rate / 3600),
-         "CPU-hours"],
-        ["harvest on this machine (measured FLOP rate of the bench's harvest)",
+        ["SAE training (one epoch) at this machine's best measured samples/s, scaled by FLOPs",
+         sig(n * per_sample / cpu_rate / 3600), "hours"],
+        ["harvest at this machine's measured images/s, scaled by FLOPs",
          sig(images * fwd / (harvest["per_second"] * bench_fwd) / 3600), "hours"],
     ]}
     ddp = {"columns": ["stage", "processes", "rate", "unit", "wall s", "CPU s", "load"],
            "rows": [[r["stage"], r["processes"], r["per_second"], r["unit"], r["wall_s"], r["cpu_s"], r["load"]]
                     for r in rows_b]}
-    bottleneck = {"columns": ["stage", "one A100 at 25% (hours)", "share of the total"], "rows": []}
+    bottleneck = {"columns": ["stage", "hours (one A100 at 25%; reads at the rate measured here)", "share"],
+                  "rows": []}
     stages = [("harvest (CNN forward)", harvest_h), ("SAE training, one epoch", train_h),
               (f"reading the store at {sig(read_mb_s / 1e3)} GB/s", read_h_here)]
     total = sum(h for _, h in stages)
@@ -196,7 +197,8 @@ def main() -> int:
         units, rates = every_unit(bench_unit, bench_ddp)
         sae = sae_plan(bench_ddp)
     values = {"settings": {"steps": STEPS, "gpu": GPU, "utilisation": UTILISATION, "sae": SAE},
-              "every_unit": units, "rates": rates, "sae": sae}
+              "every_unit": units, "rates": rates, "sae": sae,
+              "plan_runtime": {"wall_s": round(t.wall), "cpu_s": round(t.cpu)}}
     out = write_results(RESULTS_DIR / "scaling_plan.json", values, command(), t, threads=1)
     for key in ("rates", "every_unit", "sae", "sae.ddp", "sae.bottleneck"):
         node = values
