@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
     t.add_argument("--checkpoint-every", type=int, default=200)
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a finished SAE of other settings in --out (default: refuse, exit 2)")
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
     t.add_argument("--stop-after", type=int, default=None,
@@ -124,6 +126,28 @@ def as_flags(err: Exception) -> Exception:
     return InputError(f"{FIELD_FLAGS[err.field]} {problem}")
 
 
+def _refuse_to_overwrite(args: argparse.Namespace, cfg) -> None:
+    """A finished SAE of other settings in --out is an error unless --overwrite (weights are
+    compared again once the model is loaded, still before anything is written)."""
+    from pathlib import Path
+
+    from visioncircuits.errors import InputError
+    from visioncircuits.sae.train import _fingerprint, folder_conflict
+    from visioncircuits.zoo import get_spec
+
+    if args.overwrite:
+        return
+    iso = {"isolated_fraction": args.isolated_fraction} if args.isolated_fraction else {}
+    if getattr(args, "store", None):  # trained from a store: its settings key is part of the fingerprint
+        from visioncircuits.store import ActivationStore
+
+        iso["store_key"] = ActivationStore(args.store).manifest["settings_key"]
+    fp = _fingerprint(cfg, {"model": get_spec(args.model).name, "layer": args.layer, "training_data": iso})
+    conflict = folder_conflict(Path(args.out), fp)
+    if conflict:
+        raise InputError(f"{conflict}; pass --overwrite to replace it, or choose another --out")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from visioncircuits.errors import InputError
     from visioncircuits.sae.config import ConfigFieldError
@@ -156,6 +180,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise as_flags(e) from None
     from visioncircuits.sae import distributed
 
+    _refuse_to_overwrite(args, cfg)  # before the model loads: nothing is read or written
     model = _setup(args, distributed_job=True)
     dist = distributed.init_from_env(model.device)
     try:
@@ -163,7 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
                                        positions=args.positions, image_batch=args.image_batch,
                                        eval_images=args.eval_images, progress=not args.no_progress,
                                        isolated_fraction=args.isolated_fraction, store=args.store,
-                                       stop_after=args.stop_after, dist=dist)
+                                       stop_after=args.stop_after, overwrite=args.overwrite, dist=dist)
     finally:
         distributed.shutdown(dist)
     if not dist.is_main:

@@ -74,7 +74,7 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
                     toyworld: bool = False, positions: Optional[int] = None, image_batch: int = 32,
                     buffer: int = 65536, eval_images: int = 256, progress: bool = True,
                     stop_after: Optional[int] = None, isolated_fraction: float = 0.0,
-                    store: Union[str, os.PathLike, None] = None,
+                    overwrite: bool = False, store: Union[str, os.PathLike, None] = None,
                     dist: Optional[DistContext] = None) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
@@ -83,9 +83,12 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     the finished SAE and its metrics (``metrics.json``, also in ``cfg.json``) are written there.
     ``store``: train on an activation store (``visioncircuits activations``) instead of on the
     fly. ``dist``: data-parallel training under torchrun (rank 0 evaluates and writes).
+    A finished SAE of other settings (or another model's weights) in ``out_dir`` is an
+    ``InputError`` unless ``overwrite``.
     """
     if store is not None:
-        return _train_from_store(model, layer, cfg, out_dir, store, eval_images, progress, stop_after, dist)
+        return _train_from_store(model, layer, cfg, out_dir, store, eval_images, progress, stop_after, dist,
+                                 overwrite)
     info = model.resolve_layer(layer)
     if len(info.shape) not in (1, 3):
         raise InputError(f"layer '{layer}' has output shape {info.shape}; SAEs need (C,) or (C, H, W) activations")
@@ -94,13 +97,16 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
     stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer,
                               seed=cfg.seed)
-    meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
+    from visioncircuits.fingerprint import weights_digest
+
+    meta = {"model": model.spec.name, "model_weights": weights_digest(model), "layer": layer,
+            "layer_shape": list(info.shape),
             "training_data": {**describe_data(dataset, toyworld),
                               "augment": "random resized crops + flips" if dataset else "fresh scenes",
                               "positions_per_image": positions,
                               **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
     sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device,
-                    stop_after=stop_after, dist=dist)
+                    stop_after=stop_after, overwrite=overwrite, dist=dist)
     if not sae.cfg["training"]["finished"] or (dist is not None and not dist.is_main):
         return sae, {}
     metrics = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, eval_images), layer, progress=progress)
@@ -111,7 +117,8 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
 
 
 def _train_from_store(model, layer: str, cfg: TrainConfig, out_dir, store_dir, eval_images: int, progress: bool,
-                      stop_after: Optional[int], dist: Optional[DistContext]) -> tuple[SparseAutoencoder, dict]:
+                      stop_after: Optional[int], dist: Optional[DistContext],
+                      overwrite: bool = False) -> tuple[SparseAutoencoder, dict]:
     """Train on a finished activation store; evaluate on held-out files of the store's image folder.
 
     The store holds every image of its folder, so those evaluation images were also seen in
@@ -124,12 +131,15 @@ def _train_from_store(model, layer: str, cfg: TrainConfig, out_dir, store_dir, e
         raise InputError(f"the store at {store_dir} holds {st.model} {st.layer}, not {model.spec.name} {layer}")
     info = model.resolve_layer(layer)
     folder = st.dataset.get("path")
-    meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
+    from visioncircuits.fingerprint import weights_digest
+
+    meta = {"model": model.spec.name, "model_weights": weights_digest(model), "layer": layer,
+            "layer_shape": list(info.shape),
             "training_data": {"kind": "store", "store": str(Path(store_dir).resolve()),
                               "store_key": store.manifest["settings_key"], "rows": len(store),
                               "path": folder, "positions_per_image": st.positions, "augment": "none"}}
     sae = train_sae(store.stream(cfg.seed), store.d, cfg, out_dir=out_dir, meta=meta, progress=progress,
-                    device=model.device, stop_after=stop_after, dist=dist)
+                    device=model.device, stop_after=stop_after, overwrite=overwrite, dist=dist)
     if not sae.cfg["training"]["finished"] or (dist is not None and not dist.is_main):
         return sae, {}
     if not folder or not Path(folder).is_dir():
