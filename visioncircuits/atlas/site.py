@@ -147,8 +147,8 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     photos = resolve_photos(model, site, dataset, cfg.n_photos or 200)
     notes = toy_labels(model, layers, units, site) if is_toy(model) else {}
     res = AtlasResult(site, site / "index.html")
-    w0, c0 = time.perf_counter(), time.process_time()
     clean_stale_tmp(site)  # leftovers of writes killed mid-way (galleries clean their own again: cheap)
+    w0, c0 = time.perf_counter(), time.process_time()
     sae_info = {}
     for d, layer in sae_layers.items():
         per_unit, per_latent = links.sae_readers(d, units[layer], cfg.sae_latents)
