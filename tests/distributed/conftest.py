@@ -48,16 +48,17 @@ class KillOnce(nn.Module):
         return x
 
 
-def _small_model(marker: str = ""):
+def _small_model(marker: str = "", seed: int = 0, name: str = "small", widths: tuple = (4, 6)):
     """conv-relu-conv-relu-pool-linear on 16 px images (torch layers only, so it pickles)."""
     from visioncircuits.hooks import HookedModel
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
+    c1, c2 = widths
     net = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 4, 3, padding=1)), ("relu1", nn.ReLU()), ("kill", KillOnce(marker)),
-        ("conv2", nn.Conv2d(4, 6, 3, padding=1)), ("relu2", nn.ReLU()),
-        ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3))]))
-    return HookedModel.wrap(net, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name="small",
+        ("conv1", nn.Conv2d(3, c1, 3, padding=1)), ("relu1", nn.ReLU()), ("kill", KillOnce(marker)),
+        ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("relu2", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(c2, 3))]))
+    return HookedModel.wrap(net, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), input_size=16, name=name,
                             main_layers=("relu1", "relu2"))
 
 

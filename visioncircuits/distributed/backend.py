@@ -27,7 +27,15 @@ def _run_on_worker(fn: Callable, shard: Any, threads: int, *shared: Any) -> Any:
     from visioncircuits.device import pick_device, torch_threads
 
     device = pick_device(None)  # the GPU Ray assigned (CUDA_VISIBLE_DEVICES) or the CPU
-    moved = [s.to(device) if isinstance(s, nn.Module) and _device_of(s) != device else s for s in shared]
+
+    def to_device(obj):
+        if isinstance(obj, nn.Module):
+            return obj.to(device) if _device_of(obj) != device else obj
+        if isinstance(obj, dict):
+            return {k: to_device(v) for k, v in obj.items()}
+        return obj
+
+    moved = [to_device(s) for s in shared]
     with torch_threads(threads):
         return fn(shard, *moved)
 
