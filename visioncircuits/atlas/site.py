@@ -9,6 +9,7 @@ finished on disk, whichever shard ran last, and only link to pages that exist.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -86,12 +87,14 @@ def toy_labels(model, layers: Sequence[str], units: dict, site: Path) -> dict:
 def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfig] = None, *,
                 dataset: Union[str, os.PathLike, None] = None, saes: Sequence[str] = (),
                 universality: Sequence[Union[str, os.PathLike]] = (), shard: Union[str, tuple, None] = None,
-                progress: bool = False) -> AtlasResult:
+                progress: bool = False, ray=None) -> AtlasResult:
     """Build (or resume) the atlas site of ``model`` in ``out``; returns what this run did.
 
     ``dataset``: photo folder for dataset examples and activation atlases (toy models
     generate toy images when None). ``saes``: SAE folders on site layers (their latents get
-    pages). ``universality``: universality ``report.json`` files (matched units).
+    pages). ``universality``: universality ``report.json`` files (matched units). ``ray`` (a
+    :class:`~visioncircuits.distributed.RayConfig`): render the galleries and atlas cells as
+    Ray tasks (:mod:`visioncircuits.distributed.atlas`); the site is the same.
 
     Examples:
         >>> model = load_model("mobilenet-v2")                                         # doctest: +SKIP
@@ -120,8 +123,15 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     photos = resolve_photos(model, site, dataset, cfg.n_photos or 200)
     notes = toy_labels(model, layers, units, site) if is_toy(model) else {}
     res = AtlasResult(site, site / "index.html")
+    gallery, layer_atlas = build_gallery, build_layer_atlas
+    if ray is not None:
+        from visioncircuits.distributed.atlas import ray_layer_atlas
+        from visioncircuits.distributed.gallery import ray_gallery
+
+        gallery = functools.partial(ray_gallery, ray=ray)
+        layer_atlas = functools.partial(ray_layer_atlas, ray=ray)
     for layer in layers:
-        g = build_gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
+        g = gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
                           diverse=cfg.diverse, negative=cfg.negative, k=cfg.k, shard=(k_shard, n_shard),
                           unit_notes=notes.get(layer), write_html=False, max_examples=cfg.n_photos,
                           objective=cfg.objective)
@@ -132,7 +142,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
         per_unit, per_latent = links.sae_readers(d, units[layer], cfg.sae_latents)
         sae_info[d] = {"layer": layer, "per_unit": per_unit, "per_latent": per_latent}
         if per_latent:
-            g = build_gallery(model, layer, sae_gallery_dir(site, d), rcfg, units=sorted(per_latent),
+            g = gallery(model, layer, sae_gallery_dir(site, d), rcfg, units=sorted(per_latent),
                               unit_spec=f"sae:{d}", dataset=photos, diverse=0, negative=False, k=cfg.k,
                               shard=(k_shard, n_shard), write_html=False, max_examples=cfg.n_photos,
                               objective=cfg.objective)
@@ -145,7 +155,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     neighbours = site_neighbours(model, layers, units, size, site / "neighbours", cfg.neighbours)
     matches = links.universality_matches(reports, model.spec.name)
     for layer in atlas_layers:
-        a = build_layer_atlas(model, layer, photos, site / "atlas" / slug(layer), cfg, size, (k_shard, n_shard))
+        a = layer_atlas(model, layer, photos, site / "atlas" / slug(layer), cfg, size, (k_shard, n_shard))
         res.rendered_cells += a["rendered"]
         if a["complete"]:
             res.atlases.append(layer)
