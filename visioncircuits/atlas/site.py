@@ -9,6 +9,7 @@ finished on disk, whichever shard ran last, and only link to pages that exist.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -102,8 +103,6 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
         >>> res.index                                                                  # doctest: +SKIP
         PosixPath('site/index.html')
     """
-    from visioncircuits.atlas.pages import write_site
-
     cfg = config or AtlasConfig()
     site = Path(out)
     k_shard, n_shard = parse_shard(shard)
@@ -124,17 +123,33 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     notes = toy_labels(model, layers, units, site) if is_toy(model) else {}
     res = AtlasResult(site, site / "index.html")
     gallery, layer_atlas = build_gallery, build_layer_atlas
+    session = contextlib.nullcontext()
     if ray is not None:
         from visioncircuits.distributed.atlas import ray_layer_atlas
+        from visioncircuits.distributed.cluster import ray_session
         from visioncircuits.distributed.gallery import ray_gallery
 
         gallery = functools.partial(ray_gallery, ray=ray)
         layer_atlas = functools.partial(ray_layer_atlas, ray=ray)
+        session = ray_session(ray)  # one Ray instance for every phase of the site
+    with session:
+        _build(model, site, cfg, rcfg, res, layers, units, sae_layers, atlas_layers, reports, photos, notes, size,
+               (k_shard, n_shard), gallery, layer_atlas)
+    return res
+
+
+def _build(model, site: Path, cfg: AtlasConfig, rcfg, res: AtlasResult, layers: list, units: dict, sae_layers: dict,
+           atlas_layers: list, reports: list, photos, notes: dict, size: int, shard: tuple, gallery,
+           layer_atlas) -> None:
+    """Galleries, extras, neighbours, activation atlases and pages, in that order (``res`` is filled in)."""
+    from visioncircuits.atlas.pages import write_site
+
+    k_shard, n_shard = shard
     for layer in layers:
         g = gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
-                          diverse=cfg.diverse, negative=cfg.negative, k=cfg.k, shard=(k_shard, n_shard),
-                          unit_notes=notes.get(layer), write_html=False, max_examples=cfg.n_photos,
-                          objective=cfg.objective)
+                    diverse=cfg.diverse, negative=cfg.negative, k=cfg.k, shard=(k_shard, n_shard),
+                    unit_notes=notes.get(layer), write_html=False, max_examples=cfg.n_photos,
+                    objective=cfg.objective)
         res.rendered_units += len(g.rendered)
         res.skipped_units += len(g.skipped)
     sae_info = {}
@@ -143,9 +158,9 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
         sae_info[d] = {"layer": layer, "per_unit": per_unit, "per_latent": per_latent}
         if per_latent:
             g = gallery(model, layer, sae_gallery_dir(site, d), rcfg, units=sorted(per_latent),
-                              unit_spec=f"sae:{d}", dataset=photos, diverse=0, negative=False, k=cfg.k,
-                              shard=(k_shard, n_shard), write_html=False, max_examples=cfg.n_photos,
-                              objective=cfg.objective)
+                        unit_spec=f"sae:{d}", dataset=photos, diverse=0, negative=False, k=cfg.k,
+                        shard=(k_shard, n_shard), write_html=False, max_examples=cfg.n_photos,
+                        objective=cfg.objective)
             res.rendered_units += len(g.rendered)
             res.skipped_units += len(g.skipped)
     folders = [(layer, gallery_dir(site, layer)) for layer in layers]
@@ -161,7 +176,6 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
             res.atlases.append(layer)
     res.unit_pages = write_site(site, model, layers, units, notes, neighbours, matches, sae_info, res.atlases,
                                 photos, size)
-    return res
 
 
 def _units(model, layer: str, spec: str) -> list:

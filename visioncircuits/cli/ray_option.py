@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from visioncircuits.distributed.config import RayConfig
 
 LOCAL = "local"
 
@@ -19,7 +22,7 @@ def add_ray_option(p: argparse.ArgumentParser) -> None:
                    help="cut the job into N Ray tasks (default: 4 per cluster CPU)")
 
 
-def ray_config(args: argparse.Namespace) -> Optional[object]:
+def ray_config(args: argparse.Namespace) -> Optional[RayConfig]:
     """The :class:`~visioncircuits.distributed.RayConfig` the flags ask for, or None without ``--ray``.
 
     Checks the flags (one-line errors naming them) before any model loads.
