@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from visioncircuits.device import torch_threads
+from visioncircuits.device import batch_invariant
 from visioncircuits.distributed import RayConfig
 from visioncircuits.distributed.examples import ray_dataset_examples
 from visioncircuits.distributed.gallery import ray_gallery
@@ -20,16 +20,18 @@ SETTINGS = dict(units="0:6", steps=4, size=16, k=2, negative=True, seed=3, batch
 
 
 def _single(model, out, folder):
-    with torch_threads(1):  # Ray tasks run torch on cpus_per_task = 1 thread
+    with batch_invariant():  # one thread, oneDNN off: float sums independent of batching
         return build_gallery(model, "relu2", out, dataset=folder, progress=False, **SETTINGS)
 
 
 def test_dataset_examples_on_ray_equal_one_process(ray_cluster, photo_folder, small_model):
     model = small_model()
     units = ["relu1:0", "relu2:1", "relu2:5", "relu2:2@3,4"]
-    with torch_threads(1):
+    with batch_invariant():
         ref = dataset_examples(model, units, photo_folder, k=3, batch_size=2, progress=False)
-    got = ray_dataset_examples(model, units, photo_folder, RayConfig(shards=3, progress=False), k=3, batch_size=2)
+    with batch_invariant():
+        got = ray_dataset_examples(model, units, photo_folder, RayConfig(shards=3, progress=False), k=3,
+                                   batch_size=2)
     assert got.n_images == ref.n_images == 11 and got.skipped == ref.skipped and len(got.skipped) == 1
     for a, b in zip(ref.units, got.units):
         assert a.unit == b.unit and a.stats == b.stats
@@ -40,8 +42,9 @@ def test_dataset_examples_on_ray_equal_one_process(ray_cluster, photo_folder, sm
 def test_gallery_on_ray_equals_one_process(ray_cluster, photo_folder, tmp_path, small_model, tree):
     model = small_model()
     ref = _single(model, tmp_path / "one", photo_folder)
-    res = ray_gallery(model, "relu2", tmp_path / "ray", dataset=photo_folder, progress=False,
-                      ray=RayConfig(shards=3, progress=False), **SETTINGS)
+    with batch_invariant():  # on the driver; the tasks copy its numeric mode
+        res = ray_gallery(model, "relu2", tmp_path / "ray", dataset=photo_folder, progress=False,
+                          ray=RayConfig(shards=3, progress=False), **SETTINGS)
     assert res.rendered == ref.rendered == list(range(6)) and res.total_finished == 6
     assert tree(tmp_path / "ray") == tree(tmp_path / "one")  # PNGs, unit.json, gallery.json, index.html
     again = ray_gallery(model, "relu2", tmp_path / "ray", dataset=photo_folder, progress=False,
@@ -52,8 +55,9 @@ def test_gallery_on_ray_equals_one_process(ray_cluster, photo_folder, tmp_path, 
 def test_gallery_survives_a_killed_worker(ray_cluster, photo_folder, tmp_path, small_model, tree):
     marker = tmp_path / "killed.pid"
     ref = _single(small_model(), tmp_path / "one", photo_folder)
-    res = ray_gallery(small_model(str(marker)), "relu2", tmp_path / "ray", dataset=photo_folder, progress=False,
-                      ray=RayConfig(shards=2, max_retries=2, progress=False), **SETTINGS)
+    with batch_invariant():
+        res = ray_gallery(small_model(str(marker)), "relu2", tmp_path / "ray", dataset=photo_folder,
+                          progress=False, ray=RayConfig(shards=2, max_retries=2, progress=False), **SETTINGS)
     assert marker.exists(), "no worker was killed: the test did not test recovery"
     assert res.total_finished == 6 and res.rendered == ref.rendered
     assert tree(tmp_path / "ray") == tree(tmp_path / "one")

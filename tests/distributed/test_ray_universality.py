@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from visioncircuits.device import torch_threads
+from visioncircuits.device import batch_invariant
 from visioncircuits.distributed import RayConfig
 from visioncircuits.universality.compare import CompareConfig
 from visioncircuits.universality.pipeline import ReportConfig, run_universality
@@ -22,10 +22,11 @@ def test_universality_pairs_on_ray_equal_one_process(ray_cluster, small_model, t
     probes = TensorProbes(torch.rand(24, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
     opts = ReportConfig(top_pairs=2, featvis_steps=3, compare=CompareConfig(
         batch_size=8, grid=2, progress=False, top_examples=2, n_permutations=2, seed=4))
-    with torch_threads(1):
+    with batch_invariant():
         one = run_universality(names, probes, tmp_path / "one", models=models, null_models=nulls, options=opts)
-    par = run_universality(names, probes, tmp_path / "ray", models=models, null_models=nulls, options=opts,
-                           ray=RayConfig(progress=False))
+    with batch_invariant():
+        par = run_universality(names, probes, tmp_path / "ray", models=models, null_models=nulls, options=opts,
+                               ray=RayConfig(progress=False))
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("one", "ray"))
     assert len(a["pairs"]) == 3 and a["pairs"][2]["null"]["permuted_images"]["n"] > 0
     a.pop("seconds"), b.pop("seconds")  # the only field allowed to differ: wall time

@@ -6,11 +6,15 @@ store once and handed to every task. A task either writes its part of the output
 what is finished) or returns its part; ``run_shards`` returns the results in shard order.
 Ray reruns a task whose worker process died (``max_retries``); an exception raised by the
 task itself is not retried and reaches the caller as itself (an ``InputError`` stays one).
+Tasks run torch on ``cpus_per_task`` threads with the driver's oneDNN and deterministic-
+algorithm settings, so a job run under ``device.batch_invariant()`` on the driver gives the
+bytes of a single-process run under ``batch_invariant()``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from tqdm.auto import tqdm
 
@@ -20,11 +24,37 @@ from visioncircuits.distributed.config import RayConfig
 log = logging.getLogger(__name__)
 
 
-def _run_on_worker(fn: Callable, shard: Any, threads: int, *shared: Any) -> Any:
-    """Inside a Ray worker: fixed torch threads, models on this worker's device, then ``fn``."""
+def numeric_mode() -> dict:
+    """The driver's torch settings that change float results (tasks copy them)."""
+    import torch
+
+    return {"mkldnn": bool(torch.backends.mkldnn.enabled),
+            "deterministic": bool(torch.are_deterministic_algorithms_enabled())}
+
+
+@contextlib.contextmanager
+def _apply_mode(mode: dict, threads: int) -> Iterator[None]:
+    import torch
+
+    from visioncircuits.device import torch_threads
+
+    old = numeric_mode()
+    torch.backends.mkldnn.enabled = mode["mkldnn"]
+    torch.use_deterministic_algorithms(mode["deterministic"], warn_only=True)
+    try:
+        with torch_threads(threads):
+            yield
+    finally:
+        torch.backends.mkldnn.enabled = old["mkldnn"]
+        torch.use_deterministic_algorithms(old["deterministic"], warn_only=True)
+
+
+def _run_on_worker(fn: Callable, shard: Any, threads: int, mode: dict, *shared: Any) -> Any:
+    """Inside a Ray worker: the driver's numeric mode on ``threads`` torch threads, models on this
+    worker's device, then ``fn``."""
     from torch import nn
 
-    from visioncircuits.device import pick_device, torch_threads
+    from visioncircuits.device import pick_device
 
     device = pick_device(None)  # the GPU Ray assigned (CUDA_VISIBLE_DEVICES) or the CPU
 
@@ -36,7 +66,7 @@ def _run_on_worker(fn: Callable, shard: Any, threads: int, *shared: Any) -> Any:
         return obj
 
     moved = [to_device(s) for s in shared]
-    with torch_threads(threads):
+    with _apply_mode(mode, threads):
         return fn(shard, *moved)
 
 
@@ -82,7 +112,8 @@ def run_shards(fn: Callable, shards: Sequence[Any], config: RayConfig, *, shared
         refs = [ray.put(s) for s in shared]
         remote = ray.remote(_run_on_worker).options(**task_options(ray, config))
         threads = max(1, int(config.cpus_per_task))
-        pending = {remote.remote(fn, shard, threads, *refs): i for i, shard in enumerate(shards)}
+        mode = numeric_mode()
+        pending = {remote.remote(fn, shard, threads, mode, *refs): i for i, shard in enumerate(shards)}
         results: list = [None] * len(shards)
         bar = tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not config.progress)
         try:
