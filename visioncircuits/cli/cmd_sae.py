@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="image folder (random resized crops and flips multiply it)")
     src.add_argument("--toyworld", action="store_true", help="stream fresh toy-world scenes")
+    src.add_argument("--store", help="activation store of MODEL's LAYER (`visioncircuits activations`); "
+                                     "evaluation uses held-out files of the store's image folder")
     t.add_argument("--out", required=True, help="output folder (sae.safetensors, cfg.json, metrics.json)")
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--batch-size", type=int, default=4096, help="activation samples per step")
@@ -45,10 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
+    t.add_argument("--stop-after", type=int, default=None,
+                   help="stop (checkpointed) after this many steps of this call; rerun the command to continue")
     t.add_argument("--isolated-fraction", type=float, default=0.0,
                    help="with --toyworld: share of each image batch showing one primitive alone "
                         "(unlabelled; default 0)")
     _common(t)
+    t.epilog = ("Data-parallel: launch with `torchrun --nproc_per_node N -m visioncircuits sae train ...` "
+                "(gloo on CPU, NCCL on GPU); ranks split every global batch, rank 0 writes.")
     t.set_defaults(func=run_train)
 
     e = cmds.add_parser("eval", help="print an SAE's metrics (table and JSON)")
@@ -84,18 +90,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def _setup(args):
+def _setup(args, distributed_job: bool = False):
     import torch
 
     from visioncircuits.device import pick_device
     from visioncircuits.errors import InputError
+    from visioncircuits.sae.distributed import local_device
     from visioncircuits.zoo import load_model
 
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
-    return load_model(args.model, weights=args.weights, device=pick_device(args.device))
+    device = pick_device(args.device)
+    return load_model(args.model, weights=args.weights, device=local_device(device) if distributed_job else device)
 
 
 def _print(metrics: dict) -> None:
@@ -131,6 +139,14 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--positions must be positive, got {args.positions}")
     if args.isolated_fraction and not args.toyworld:
         raise InputError("--isolated-fraction needs --toyworld")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise InputError(f"--stop-after must be positive, got {args.stop_after}")
+    if args.store is not None:
+        from visioncircuits.store import ActivationStore
+
+        ActivationStore(args.store)  # a missing or unfinished store fails before the model loads
+        if args.positions is not None:
+            raise InputError("--positions is set when the store is made (`visioncircuits activations --positions`)")
     try:
         cfg = TrainConfig(d_sae=args.latents, k=args.k if args.arch != "relu" else None, architecture=args.arch,
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, l1_coeff=args.l1, aux_k=args.aux_k,
@@ -138,10 +154,24 @@ def run_train(args: argparse.Namespace) -> int:
                           init_bias=args.init_bias)
     except ConfigFieldError as e:
         raise as_flags(e) from None
-    model = _setup(args)
-    _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
-                                 positions=args.positions, image_batch=args.image_batch, eval_images=args.eval_images,
-                                 progress=not args.no_progress, isolated_fraction=args.isolated_fraction)
+    from visioncircuits.sae import distributed
+
+    model = _setup(args, distributed_job=True)
+    dist = distributed.init_from_env(model.device)
+    try:
+        sae, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
+                                       positions=args.positions, image_batch=args.image_batch,
+                                       eval_images=args.eval_images, progress=not args.no_progress,
+                                       isolated_fraction=args.isolated_fraction, store=args.store,
+                                       stop_after=args.stop_after, dist=dist)
+    finally:
+        distributed.shutdown(dist)
+    if not dist.is_main:
+        return 0
+    if not sae.cfg["training"]["finished"]:
+        print(f"stopped at step {sae.cfg['training']['steps_done']} of {cfg.steps}; checkpoint in {args.out} "
+              "(rerun the command to continue)")
+        return 0
     print(f"saved SAE to {args.out}")
     _print(metrics)
     return 0

@@ -16,12 +16,16 @@ comparable across layers: ``recon`` is the mean squared L2 error per sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
 
+from visioncircuits.errors import InputError
 from visioncircuits.sae.models import SparseAutoencoder
+
+if TYPE_CHECKING:
+    from visioncircuits.sae.distributed import BatchReduce
 
 
 @dataclass
@@ -65,7 +69,7 @@ def _select(x_s: torch.Tensor, sae: SparseAutoencoder, bias: torch.Tensor, pre: 
 
 
 def _aux_loss(sae: SparseAutoencoder, x_s: torch.Tensor, bias: torch.Tensor, pre: torch.Tensor, resid: torch.Tensor,
-              dead: torch.Tensor, aux_k: int) -> torch.Tensor:
+              dead: torch.Tensor, aux_k: int, reduce: Optional[BatchReduce] = None, n_all: int = 0) -> torch.Tensor:
     """Gao et al. (2024) auxiliary loss: the top ``aux_k`` *dead* latents reconstruct the
     residual; normalised by the residual's variance so its scale is stable."""
     dead_idx = dead.nonzero().flatten()
@@ -76,12 +80,19 @@ def _aux_loss(sae: SparseAutoencoder, x_s: torch.Tensor, bias: torch.Tensor, pre
     rows = torch.arange(len(pre), device=pre.device).repeat_interleave(kk)
     vals = F.relu(_select(x_s, sae, bias, pre, rows, cols.flatten())).view_as(cols)
     e_hat = F.embedding_bag(cols, sae.W_dec, per_sample_weights=vals, mode="sum")
+    if reduce is not None:  # data-parallel: this rank's share of the global-batch loss
+        return (e_hat - resid).pow(2).sum() / n_all / reduce.variance(resid, n_all).clamp_min(1e-8)
     denom = (resid - resid.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-8)
     return (e_hat - resid).pow(2).sum(-1).mean() / denom
 
 
-def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k: int, aux_coeff: float) -> StepOut:
-    """TopK (per sample) or BatchTopK (per batch) reconstruction loss plus the auxiliary loss."""
+def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k: int, aux_coeff: float,
+              reduce: Optional[BatchReduce] = None) -> StepOut:
+    """TopK (per sample) or BatchTopK (per batch) reconstruction loss plus the auxiliary loss.
+
+    With ``reduce`` (data-parallel training) ``x`` is this rank's slice of the global batch:
+    the loss is its share of the global-batch loss, and ``recon``, ``l0`` and ``fired`` are
+    global; BatchTopK needs the whole batch and is refused."""
     x_s = x * sae.input_scale
     # pre = (x_s - b_dec) @ W_enc + b_enc, with the bias folded so no (B, d_in) gradient is formed.
     bias = sae.b_enc - sae.b_dec @ sae.W_enc
@@ -103,21 +114,40 @@ def topk_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k
         x_hat_s = F.embedding_bag(cols, sae.W_dec, offsets, per_sample_weights=vals, mode="sum") + sae.b_dec
         if len(pos):
             min_active = float(vals.detach().min())
-    recon = (x_hat_s - x_s).pow(2).sum(-1).mean()
     active = vals.detach() > 0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=x.device)
     fired[cols[active]] = True
+    x_hat = x_hat_s.detach() / sae.input_scale
+    if reduce is not None:
+        if sae.architecture == "batchtopk":
+            raise InputError("batchtopk picks its top activations over the whole batch; train it in one process")
+        n_all = reduce.count(b, x.device)
+        recon = (x_hat_s - x_s).pow(2).sum() / n_all
+        fired = reduce.any(fired)
+        aux = _aux_loss(sae, x_s, bias, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k, reduce, n_all)
+        loss = recon + aux_coeff * aux if aux.requires_grad else recon
+        return StepOut(loss, reduce.sum(recon), reduce.sum(aux), float(reduce.sum(active.sum().float())) / n_all,
+                       fired, x_hat)
+    recon = (x_hat_s - x_s).pow(2).sum(-1).mean()
     aux = _aux_loss(sae, x_s, bias, pre, (x_s - x_hat_s).detach(), dead & ~fired, aux_k)
     loss = recon + aux_coeff * aux if aux.requires_grad else recon
-    x_hat = x_hat_s.detach() / sae.input_scale
     return StepOut(loss, recon.detach(), aux.detach(), float(active.sum()) / b, fired, x_hat, min_active)
 
 
-def relu_l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1_coeff: float) -> StepOut:
+def relu_l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1_coeff: float,
+                 reduce: Optional[BatchReduce] = None) -> StepOut:
     """ReLU SAE: MSE + ``l1_coeff`` * sum_i z_i ||W_dec_i|| (decoder norms kept at 1)."""
     x_s = x * sae.input_scale
     z = F.relu((x_s - sae.b_dec) @ sae.W_enc + sae.b_enc)
     x_hat_s = z @ sae.W_dec + sae.b_dec
+    if reduce is not None:  # this rank's share of the global-batch loss
+        n_all = reduce.count(x.shape[0], x.device)
+        recon = (x_hat_s - x_s).pow(2).sum() / n_all
+        l1 = (z * sae.W_dec.norm(dim=1)).sum() / n_all
+        active = z.detach() > 0
+        return StepOut(recon + l1_coeff * l1, reduce.sum(recon), reduce.sum(l1),
+                       float(reduce.sum(active.sum().float())) / n_all, reduce.any(active.any(0)),
+                       x_hat_s.detach() / sae.input_scale)
     recon = (x_hat_s - x_s).pow(2).sum(-1).mean()
     l1 = (z * sae.W_dec.norm(dim=1)).sum(-1).mean()
     active = z.detach() > 0
@@ -126,8 +156,9 @@ def relu_l1_loss(sae: SparseAutoencoder, x: torch.Tensor, l1_coeff: float) -> St
 
 
 def step_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, aux_k: int = 256, aux_coeff: float = 1 / 32,
-              l1_coeff: float = 1.0) -> StepOut:
-    """The training loss of ``sae``'s architecture on a batch ``x`` (model units)."""
+              l1_coeff: float = 1.0, reduce: Optional[BatchReduce] = None) -> StepOut:
+    """The training loss of ``sae``'s architecture on a batch ``x`` (model units); with
+    ``reduce``, ``x`` is one rank's slice of a data-parallel global batch."""
     if sae.architecture == "relu":
-        return relu_l1_loss(sae, x, l1_coeff)
-    return topk_loss(sae, x, dead, aux_k, aux_coeff)
+        return relu_l1_loss(sae, x, l1_coeff, reduce)
+    return topk_loss(sae, x, dead, aux_k, aux_coeff, reduce)

@@ -15,6 +15,7 @@ import torch
 
 from visioncircuits.atomic import write_json
 from visioncircuits.errors import InputError
+from visioncircuits.sae.distributed import DistContext
 from visioncircuits.sae.io import load_sae, save_sae
 from visioncircuits.sae.metrics import evaluate_sae
 from visioncircuits.sae.models import SparseAutoencoder
@@ -72,13 +73,19 @@ def describe_data(dataset, toyworld: bool) -> dict:
 def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None,
                     toyworld: bool = False, positions: Optional[int] = None, image_batch: int = 32,
                     buffer: int = 65536, eval_images: int = 256, progress: bool = True,
-                    stop_after: Optional[int] = None, isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
+                    stop_after: Optional[int] = None, isolated_fraction: float = 0.0,
+                    store: Union[str, os.PathLike, None] = None,
+                    dist: Optional[DistContext] = None) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
     ``isolated_fraction`` (toy world only): share of each image batch that is images of one
     primitive alone (see :class:`ToyWorldSource`). Resumes from a checkpoint in ``out_dir``;
     the finished SAE and its metrics (``metrics.json``, also in ``cfg.json``) are written there.
+    ``store``: train on an activation store (``visioncircuits activations``) instead of on the
+    fly. ``dist``: data-parallel training under torchrun (rank 0 evaluates and writes).
     """
+    if store is not None:
+        return _train_from_store(model, layer, cfg, out_dir, store, eval_images, progress, stop_after, dist)
     info = model.resolve_layer(layer)
     if len(info.shape) not in (1, 3):
         raise InputError(f"layer '{layer}' has output shape {info.shape}; SAEs need (C,) or (C, H, W) activations")
@@ -93,11 +100,43 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
                               "positions_per_image": positions,
                               **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
     sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device,
-                    stop_after=stop_after)
-    if not sae.cfg["training"]["finished"]:
+                    stop_after=stop_after, dist=dist)
+    if not sae.cfg["training"]["finished"] or (dist is not None and not dist.is_main):
         return sae, {}
     metrics = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, eval_images), layer, progress=progress)
     metrics["eval_data"] = describe_data(dataset, toyworld)
+    save_sae(sae, out_dir, extra_cfg={"metrics": metrics})
+    write_json(Path(out_dir) / "metrics.json", metrics)
+    return sae, metrics
+
+
+def _train_from_store(model, layer: str, cfg: TrainConfig, out_dir, store_dir, eval_images: int, progress: bool,
+                      stop_after: Optional[int], dist: Optional[DistContext]) -> tuple[SparseAutoencoder, dict]:
+    """Train on a finished activation store; evaluate on held-out files of the store's image folder.
+
+    The store holds every image of its folder, so those evaluation images were also seen in
+    training; the metrics say so (``eval_data.overlaps_training``)."""
+    from visioncircuits.store import ActivationStore
+
+    store = ActivationStore(store_dir)
+    st = store.settings
+    if st.model != model.spec.name or st.layer != layer:
+        raise InputError(f"the store at {store_dir} holds {st.model} {st.layer}, not {model.spec.name} {layer}")
+    info = model.resolve_layer(layer)
+    folder = st.dataset.get("path")
+    meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
+            "training_data": {"kind": "store", "store": str(Path(store_dir).resolve()),
+                              "store_key": store.manifest["settings_key"], "rows": len(store),
+                              "path": folder, "positions_per_image": st.positions, "augment": "none"}}
+    sae = train_sae(store.stream(cfg.seed), store.d, cfg, out_dir=out_dir, meta=meta, progress=progress,
+                    device=model.device, stop_after=stop_after, dist=dist)
+    if not sae.cfg["training"]["finished"] or (dist is not None and not dist.is_main):
+        return sae, {}
+    if not folder or not Path(folder).is_dir():
+        metrics = {"status": "not computed", "reason": f"the store's image folder {folder} is gone"}
+    else:
+        metrics = evaluate_sae(model, sae, eval_batches(model, folder, False, eval_images), layer, progress=progress)
+        metrics["eval_data"] = {**describe_data(folder, False), "overlaps_training": True}
     save_sae(sae, out_dir, extra_cfg={"metrics": metrics})
     write_json(Path(out_dir) / "metrics.json", metrics)
     return sae, metrics
@@ -112,7 +151,7 @@ def training_data_of(cfg) -> Optional[tuple[Optional[str], bool]]:
     td = cfg.get("training_data") or {}
     if td.get("kind") == "toyworld":
         return None, True
-    if td.get("kind") == "folder" and Path(td.get("path", "")).is_dir():
+    if td.get("kind") in ("folder", "store") and td.get("path") and Path(td["path"]).is_dir():
         return td["path"], False
     return None
 

@@ -23,7 +23,9 @@ from typing import Iterator, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
+from visioncircuits.errors import InputError
 from visioncircuits.sae.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from visioncircuits.sae.distributed import BatchReduce, DistContext, all_reduce_grads, broadcast_module, for_rank
 from visioncircuits.sae.io import save_sae
 from visioncircuits.sae.losses import step_loss
 from visioncircuits.sae.models import ARCHITECTURES, SparseAutoencoder
@@ -122,6 +124,9 @@ def _fingerprint(cfg: TrainConfig, meta: dict) -> dict:
     iso = (meta.get("training_data") or {}).get("isolated_fraction")
     if iso:  # only when set, so fingerprints of runs without it are unchanged
         fp["isolated_fraction"] = iso
+    store_key = (meta.get("training_data") or {}).get("store_key")
+    if store_key:  # trained from an activation store: only when set, like isolated_fraction
+        fp["store_key"] = store_key
     return fp
 
 
@@ -143,7 +148,7 @@ def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
 
 def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None,
               meta: Optional[dict] = None, progress: bool = True, device: Optional[torch.device] = None,
-              stop_after: Optional[int] = None) -> SparseAutoencoder:
+              stop_after: Optional[int] = None, dist: Optional[DistContext] = None) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
 
     With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
@@ -151,8 +156,17 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
     is saved there with ``meta`` (layer, model, training data...) in ``cfg.json``.
     ``stop_after`` ends the run early after that many steps *of this call* without
     finishing (for tests of resume and for time-limited jobs).
+
+    ``dist`` (from :func:`visioncircuits.sae.distributed.init_from_env` under ``torchrun``):
+    data-parallel training; each rank reads its slice of every global batch of ``stream``,
+    gradients are summed over ranks, and rank 0 alone writes checkpoints and the SAE, so the
+    run equals the single-process one on the same batches (up to float summation order).
     """
     cfg.check()
+    dist = dist or DistContext()
+    if dist.active and cfg.architecture == "batchtopk":
+        raise InputError("batchtopk picks its top activations over the whole batch; train it in one process")
+    reduce = BatchReduce() if dist.active else None
     meta = dict(meta or {})
     device = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(cfg.seed)
@@ -178,10 +192,14 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
         log.info("resuming SAE training from step %d", start)
     else:
         initialise(sae, stream.sample(cfg.init_samples).to(device), cfg.init_bias)
+    if dist.active:
+        broadcast_module(sae)  # every rank starts from rank 0's weights (fresh or resumed), as DDP does
+        stream = for_rank(stream, dist)
     sae.train()
     aux_k = cfg.aux_k if cfg.aux_k is not None else max(1, min(512, d_in // 2))
     batches: Iterator[torch.Tensor] = stream.batches(cfg.batch_size, start=start)
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"sae {cfg.architecture}", unit="step", disable=not progress)
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"sae {cfg.architecture}", unit="step",
+               disable=not progress or not dist.is_main)
     t0, seen = time.perf_counter(), 0
     ema: dict = dict(history.get("ema", {}))
     step = start
@@ -193,13 +211,17 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(step, cfg)
             dead = since_fired >= cfg.dead_after
-            res = step_loss(sae, x, dead, aux_k, cfg.aux_coeff, cfg.l1_coeff)
+            res = step_loss(sae, x, dead, aux_k, cfg.aux_coeff, cfg.l1_coeff, reduce=reduce)
             opt.zero_grad(set_to_none=True)
             res.loss.backward()
+            n_step = x.shape[0]
+            if reduce is not None:
+                all_reduce_grads(sae)
+                n_step = reduce.count(n_step, x.device)
             sae.remove_parallel_grad()
             opt.step()
             sae.normalize_decoder()
-            since_fired += x.shape[0]
+            since_fired += n_step
             since_fired[res.fired] = 0
             if res.min_active is not None:  # BatchTopK inference threshold: EMA of the smallest kept value
                 if float(sae.threshold) <= 0:
@@ -208,16 +230,17 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
                     sae.threshold.mul_(0.99).add_(0.01 * res.min_active)
             with torch.no_grad():
                 xs = x * sae.input_scale
-                fvu = float(res.recon / (xs - xs.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12))
+                var = (xs - xs.mean(0)).pow(2).sum(-1).mean() if reduce is None else reduce.variance(xs, n_step)
+                fvu = float(res.recon / var.clamp_min(1e-12))
             for key, val in (("ev", 1 - fvu), ("l0", res.l0), ("aux", float(res.aux))):
                 ema[key] = val if key not in ema else 0.95 * ema[key] + 0.05 * val
-            seen += x.shape[0]
+            seen += n_step
             bar.update(1)
             if progress and (step % 10 == 0 or step == cfg.steps - 1):
                 dead_frac = float(dead.float().mean())
                 bar.set_postfix(ev=f"{ema['ev']:.3f}", l0=f"{ema['l0']:.1f}", dead=f"{dead_frac:.2f}",
                                 sps=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
-            if out is not None and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            if out is not None and dist.is_main and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
                 ck_state = {"step": step + 1, "fingerprint": fp, "history": {"ema": ema}}
                 save_checkpoint(out, sae, opt, since_fired, ck_state)
         else:
@@ -225,7 +248,7 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
     finally:
         bar.close()
     done = step >= cfg.steps
-    if not done and out is not None:
+    if not done and out is not None and dist.is_main:
         save_checkpoint(out, sae, opt, since_fired, {"step": step, "fingerprint": fp, "history": {"ema": ema}})
     sae.eval()
     sae.cfg.update(meta)
@@ -233,9 +256,10 @@ def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLi
                              "dead_fraction_at_end": float((since_fired >= cfg.dead_after).float().mean()),
                              "train_ev_ema": ema.get("ev"), "train_l0_ema": ema.get("l0"),
                              "samples_per_second": seen / max(time.perf_counter() - t0, 1e-9)})
-    if done and out is not None:
+    if done and out is not None and dist.is_main:
         save_sae(sae, out)
         ck = out / CHECKPOINT_FILE
         if ck.exists():
             ck.unlink()
+    dist.barrier()  # no rank moves on (e.g. to a resumed run) before rank 0's files are on disk
     return sae
