@@ -6,7 +6,7 @@ import json
 import pytest
 
 from visioncircuits.atlas import AtlasConfig, build_atlas
-from visioncircuits.circuits.expanded_pairs import expanded_all_pairs
+from visioncircuits.circuits.expanded_pairs import expanded_all_pairs, layer_pairs
 from visioncircuits.cli import main
 from visioncircuits.device import batch_invariant
 from visioncircuits.distributed import RayConfig
@@ -20,11 +20,12 @@ def test_expanded_all_pairs_on_ray_equal_one_process(ray_cluster, tree, tmp_path
 
     model = load_model("toy-resnet-s0", device="cpu")
     layers = ["block1.relu2", "block2.relu2", "block3.relu2"]
+    assert len(layer_pairs(model, layers, "all")) == 3
     with batch_invariant():
-        one = expanded_all_pairs(model, tmp_path / "one", layers, pairs="all", progress=False)
+        one = expanded_all_pairs(model, tmp_path / "one", layers, progress=False)
     with batch_invariant():
-        par = expanded_all_pairs(model, tmp_path / "ray", layers, pairs="all", ray=RayConfig(progress=False))
-    assert one == par and len(one["pairs"]) == 3
+        par = expanded_all_pairs(model, tmp_path / "ray", layers, ray=RayConfig(progress=False))
+    assert one == par and [(p["lower"], p["upper"]) for p in one["pairs"]] == list(zip(layers[:-1], layers[1:]))
     assert tree(tmp_path / "one") == tree(tmp_path / "ray")  # safetensors files byte for byte
     assert main(["expanded", "toy-resnet-s0", "--layers", *layers, "--out", str(tmp_path / "ray"), "--ray"]) == 0
     assert "block1.relu2 -> block2.relu2" in capsys.readouterr().out  # the CLI resumes: nothing left to do

@@ -63,3 +63,13 @@ def test_gallery_survives_a_killed_worker(ray_cluster, photo_folder, tmp_path, s
     assert tree(tmp_path / "ray") == tree(tmp_path / "one")
     man = json.loads((tmp_path / "ray" / "gallery.json").read_text())
     assert [u["index"] for u in man["units"]] == list(range(6))
+
+
+def test_gallery_cli_with_ray(ray_cluster, tmp_path, capsys):
+    from visioncircuits.cli import main
+
+    argv = ["gallery", "toy-resnet-s0", "block1.relu2", "--units", "0:3", "--steps", "2", "--size", "32",
+            "--out", str(tmp_path / "g"), "--ray", "--ray-shards", "2"]
+    assert main(argv) == 0 and "rendered 3 units, 0 already done" in capsys.readouterr().out
+    man = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    assert [u["index"] for u in man["units"]] == [0, 1, 2] and (tmp_path / "g" / "index.html").exists()
