@@ -2,18 +2,21 @@
 
 Rows (one gallery job per row, each into a fresh folder):
 
-* ``single process``: ``build_gallery`` on one torch thread (the thread count of a Ray task
-  with ``cpus_per_task=1``, so the outputs can be compared byte for byte);
+* ``single process``: ``build_gallery`` under ``device.batch_invariant()`` (one torch thread,
+  oneDNN off), the numeric mode the Ray tasks copy from the driver, so outputs compare byte for byte;
 * ``ray, 1 worker`` / ``ray, 2 workers``: ``ray_gallery`` on a local Ray instance started
   with 1 or 2 CPUs and one shard per worker. ``ray start s`` is ``ray.init`` (reported apart);
   ``wall s`` is the job itself; ``CPU s`` sums the driver and every Ray process (workers,
-  raylet, GCS) over the job, read with psutil before the instance shuts down;
+  raylet, GCS) over the job, read with psutil before the instance shuts down; ``busiest CPU s``
+  is the CPU time of the busiest worker (the critical path when every worker has a free core);
 * the same on a small job (2 units, few steps): the fixed cost of going through Ray.
 
-``identical`` compares every output file with the single-process run's, byte for byte.
-On a machine whose cores are shared (``load``: the 1-minute load average before the row),
-the wall times are noisy and 2 workers cannot beat the cores that are free; this measures
-the backend's overhead and what 2 local cores give, not cluster scaling.
+``speed-up wall`` = wall(1 worker) / wall; ``speed-up CPU`` = busiest(1 worker) / busiest, what
+the wall speed-up would be on free cores. ``identical`` compares every output file with the
+single-process run's, byte for byte. On a machine whose cores are shared (``load``: the
+1-minute load average before the row) the wall times are noisy and 2 workers cannot beat the
+cores that are free; this measures the backend's overhead and what 2 local cores give, not
+cluster scaling.
 """
 from __future__ import annotations
 
@@ -42,25 +45,35 @@ def _tree(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _cpu_of_tree() -> float:
-    """CPU seconds (user + system) of this process and every live descendant (Ray's processes)."""
+def _cpu_by_process() -> dict:
+    """{pid: (is a Ray worker, CPU seconds)} of this process and every live descendant (Ray's processes)."""
     import psutil
 
     me = psutil.Process()
-    total = 0.0
+    out = {}
     for p in [me, *me.children(recursive=True)]:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            out[p.pid] = (p.name().startswith("ray::") or "ray::" in " ".join(p.cmdline()[:1]), t.user + t.system)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return out
+
+
+def _measure(job) -> tuple:
+    """(wall s, CPU s of all processes, CPU s of the busiest Ray worker or of this process)."""
+    before, t0 = _cpu_by_process(), time.perf_counter()
+    job()
+    wall, after = time.perf_counter() - t0, _cpu_by_process()
+    delta = {pid: (w, c - before.get(pid, (w, 0.0))[1]) for pid, (w, c) in after.items()}
+    workers = [c for w, c in delta.values() if w]
+    return wall, sum(c for _, c in delta.values()), max(workers) if workers else delta[os.getpid()][1]
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     import ray
 
-    from visioncircuits.device import torch_threads
+    from visioncircuits.device import batch_invariant
     from visioncircuits.distributed import RayConfig
     from visioncircuits.distributed.gallery import ray_gallery
     from visioncircuits.featvis.config import RenderConfig
@@ -81,13 +94,12 @@ def run(args: argparse.Namespace) -> list[dict]:
             n_units = len(parse_range(units, model.channels(args.layer)))
             ref = root / f"{job}-single"
             load = os.getloadavg()[0]
-            c0, t0 = _cpu_of_tree(), time.perf_counter()
-            with torch_threads(1):
-                build_gallery(model, args.layer, ref, cfg, units=units)
-            wall, cpu = time.perf_counter() - t0, _cpu_of_tree() - c0
-            rows.append({"job": job, "units": n_units, "steps": steps, "run": "single process (1 thread)",
+            with batch_invariant():
+                wall, cpu, busy = _measure(lambda: build_gallery(model, args.layer, ref, cfg, units=units))
+            rows.append({"job": job, "units": n_units, "steps": steps, "run": "single process",
                          "ray start s": None, "wall s": round(wall, 1), "CPU s": round(cpu, 1),
-                         "speed-up": None, "identical": True, "load": round(load, 1)})
+                         "busiest CPU s": round(busy, 1), "speed-up wall": None, "speed-up CPU": None,
+                         "identical": True, "load": round(load, 1)})
             base = None
             for workers in ((1, 2) if job == "gallery" else (2,)):
                 out = root / f"{job}-ray{workers}"
@@ -96,17 +108,19 @@ def run(args: argparse.Namespace) -> list[dict]:
                 ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
                 start = time.perf_counter() - s0
                 try:
-                    c0, t0 = _cpu_of_tree(), time.perf_counter()
-                    ray_gallery(model, args.layer, out, cfg, units=units,
-                                ray=RayConfig(shards=workers, progress=False))
-                    wall, cpu = time.perf_counter() - t0, _cpu_of_tree() - c0
+                    with batch_invariant():  # the tasks copy the driver's numeric mode
+                        wall, cpu, busy = _measure(lambda: ray_gallery(
+                            model, args.layer, out, cfg, units=units, ray=RayConfig(shards=workers, progress=False)))
                 finally:
                     ray.shutdown()
-                base = base or wall
+                base = base or (wall, busy)
+                first = job == "gallery"
                 rows.append({"job": job, "units": n_units, "steps": steps,
                              "run": f"ray, {workers} worker{'s' if workers > 1 else ''}",
                              "ray start s": round(start, 1), "wall s": round(wall, 1), "CPU s": round(cpu, 1),
-                             "speed-up": round(base / wall, 2) if job == "gallery" else None,
+                             "busiest CPU s": round(busy, 1),
+                             "speed-up wall": round(base[0] / wall, 2) if first else None,
+                             "speed-up CPU": round(base[1] / busy, 2) if first else None,
                              "identical": _tree(out) == _tree(ref), "load": round(load, 1)})
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -15,7 +15,8 @@ def add_ray_option(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Ray (optional extra: pip install 'visioncircuits[ray]')")
     g.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
                    help="run the work as Ray tasks: no value starts a local Ray instance on this machine's cores, "
-                        "'auto' or 'ray://HOST:PORT' joins a running cluster (outputs equal a single-process run)")
+                        "'auto' or 'ray://HOST:PORT' joins a running cluster (same outputs as one process: "
+                        "docs/readme/distributed.md)")
     g.add_argument("--ray-gpus", type=float, default=None, metavar="F",
                    help="GPUs per Ray task (a fraction shares a GPU; default 1 when the cluster has GPUs, else 0)")
     g.add_argument("--ray-shards", type=int, default=None, metavar="N",
