@@ -48,6 +48,8 @@ def test_atlas_on_ray_equals_one_process(ray_cluster, tree, tmp_path):
                                                                      one.atlases) == (3, one.rendered_cells,
                                                                                       ["block2.relu2"])
     a, b = tree(tmp_path / "one"), tree(tmp_path / "ray")
+    times = [json.loads(t.pop("build.json"))["stages"] for t in (a, b)]  # the only file allowed to differ: timings
+    assert times[0].keys() == times[1].keys()
     assert a.keys() == b.keys() and a == b
     atlas = json.loads(b["atlas/block2.relu2/atlas.json"])
     assert len(atlas["cells"]) == one.rendered_cells > 1
