@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--small-units", default="0:2")
     p.add_argument("--small-steps", type=int, default=16)
     p.add_argument("--size", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="render batch (default 8: on toy-resnet-s0 a batch of 16 rendered a unit differently "
+                        "from the same unit alone even under batch_invariant(), batches up to 8 did not)")
 
 
 def _tree(folder: Path) -> dict:
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     try:
         for job, units, steps in (("gallery", args.units, args.steps), ("small gallery", args.small_units,
                                                                           args.small_steps)):
-            cfg = RenderConfig(steps=steps, size=size, seed=0, progress=False)
+            cfg = RenderConfig(steps=steps, size=size, seed=0, progress=False, batch_size=args.batch_size)
             n_units = len(parse_range(units, model.channels(args.layer)))
             ref = root / f"{job}-single"
             load = os.getloadavg()[0]
