@@ -24,7 +24,9 @@ DRIVER_PID = os.getpid()
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="WARNING")
+    from visioncircuits.distributed.cluster import start_local
+
+    start_local(2, _node_ip_address="127.0.0.1")  # retried: a busy machine can miss Ray's 30 s startup window
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray
     ray.shutdown()

@@ -21,7 +21,6 @@ cluster scaling.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import tempfile
@@ -78,6 +77,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     from visioncircuits.device import batch_invariant
     from visioncircuits.distributed import RayConfig
+    from visioncircuits.distributed.cluster import start_local
     from visioncircuits.distributed.gallery import ray_gallery
     from visioncircuits.featvis.config import RenderConfig
     from visioncircuits.featvis.gallery import build_gallery
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> list[dict]:
                 out = root / f"{job}-ray{workers}"
                 load = os.getloadavg()[0]
                 s0 = time.perf_counter()
-                ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+                start_local(workers)
                 start = time.perf_counter() - s0
                 try:
                     with batch_invariant():  # the tasks copy the driver's numeric mode

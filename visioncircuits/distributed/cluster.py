@@ -23,6 +23,21 @@ def import_ray() -> Any:
     return ray
 
 
+def start_local(cpus: int, attempts: int = 3, **init_kwargs: Any) -> Any:
+    """``ray.init`` of a local instance, retried: Ray gives a starting raylet a fixed 30 s to
+    register, which a busy machine (a shared CI runner) can miss; a second start usually succeeds."""
+    ray = import_ray()
+    for attempt in range(1, attempts + 1):
+        try:
+            return ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, **init_kwargs)
+        except Exception as e:  # Ray raises a bare Exception on a startup timeout
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            log.warning("local Ray instance did not start (%s); retrying (%d/%d)", first_line(e, 120), attempt,
+                        attempts)
+
+
 @contextlib.contextmanager
 def ray_session(config: RayConfig) -> Iterator[Any]:
     """Yield ``ray`` connected as ``config`` says; shut down only an instance started here.
@@ -38,11 +53,11 @@ def ray_session(config: RayConfig) -> Iterator[Any]:
         if config.address is None:
             cpus = int(config.local_cpus or os.cpu_count() or 1)
             log.info("starting a local Ray instance with %d CPUs", cpus)
-            ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+            start_local(cpus)
         else:
             log.info("joining the Ray cluster at %s", config.address)
             ray.init(address=config.address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as e:
+    except Exception as e:  # ConnectionError, RuntimeError, ValueError, or Ray's bare startup Exception
         where = config.address or "a local instance"
         raise InputError(f"cannot start or join Ray ({where}): {first_line(e, 200)}") from None
     try:
