@@ -14,6 +14,7 @@ from visioncircuits.store import harvest_activations
 pytestmark = pytest.mark.ray
 
 
+@pytest.mark.slow  # > 20 s on a busy 2-core machine (still runs in CI)
 def test_activation_store_on_ray_equals_one_process(ray_cluster, photo_folder, small_model, tree, tmp_path, capsys):
     model = small_model()
     kw = dict(positions=5, seed=2, chunk_images=3, batch_size=2)

@@ -15,6 +15,7 @@ from visioncircuits.featvis.config import RenderConfig
 pytestmark = pytest.mark.ray
 
 
+@pytest.mark.slow  # > 20 s on a busy 2-core machine (still runs in CI)
 def test_expanded_all_pairs_on_ray_equal_one_process(ray_cluster, tree, tmp_path, capsys):
     from visioncircuits.zoo import load_model
 

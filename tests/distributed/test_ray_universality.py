@@ -15,6 +15,7 @@ from visioncircuits.universality.probes import TensorProbes
 pytestmark = pytest.mark.ray
 
 
+@pytest.mark.slow  # > 20 s on a busy 2-core machine (still runs in CI)
 def test_universality_pairs_on_ray_equal_one_process(ray_cluster, small_model, tree, tmp_path):
     names = ["net-a", "net-b", "net-c"]
     models = {n: small_model(seed=i, name=n, widths=(4 + i, 6)) for i, n in enumerate(names)}
