@@ -39,8 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--small-steps", type=int, default=16)
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=8,
-                   help="render batch (default 8: on toy-resnet-s0 a batch of 16 rendered a unit differently "
-                        "from the same unit alone even under batch_invariant(), batches up to 8 did not)")
+                   help="render batch (default 8, as measured in results/bench_ray.json)")
 
 
 def _tree(folder: Path) -> dict:

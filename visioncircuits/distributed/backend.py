@@ -6,8 +6,8 @@ store once and handed to every task. A task either writes its part of the output
 what is finished) or returns its part; ``run_shards`` returns the results in shard order.
 Ray reruns a task whose worker process died (``max_retries``); an exception raised by the
 task itself is not retried and reaches the caller as itself (an ``InputError`` stays one).
-Tasks run torch on ``cpus_per_task`` threads with the driver's oneDNN and deterministic-
-algorithm settings, so a job run under ``device.batch_invariant()`` on the driver gives the
+Tasks run torch on ``cpus_per_task`` threads with the driver's oneDNN, NNPACK and
+deterministic-algorithm settings, so a job run under ``device.batch_invariant()`` on the driver gives the
 bytes of a single-process run under ``batch_invariant()``.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def numeric_mode() -> dict:
     """The driver's torch settings that change float results (tasks copy them)."""
     import torch
 
-    return {"mkldnn": bool(torch.backends.mkldnn.enabled),
+    return {"mkldnn": bool(torch.backends.mkldnn.enabled), "nnpack": bool(torch._C._get_nnpack_enabled()),
             "deterministic": bool(torch.are_deterministic_algorithms_enabled())}
 
 
@@ -42,7 +42,7 @@ def _apply_mode(mode: dict, threads: int) -> Iterator[None]:
     torch.backends.mkldnn.enabled = mode["mkldnn"]
     torch.use_deterministic_algorithms(mode["deterministic"], warn_only=True)
     try:
-        with torch_threads(threads):
+        with torch_threads(threads), torch.backends.nnpack.flags(enabled=mode["nnpack"]):
             yield
     finally:
         torch.backends.mkldnn.enabled = old["mkldnn"]
