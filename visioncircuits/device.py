@@ -67,12 +67,14 @@ def batch_invariant(threads: int = 1) -> Iterator[None]:
     Why: oneDNN convolutions, and multi-threaded BLAS, pick their summation order by batch
     size, so the same image gives activations that differ in the last bit (~1e-7) alone and
     in a batch; over hundreds of optimisation steps a rendering then differs by a few pixel
-    levels. Inside this block (one thread, oneDNN off; measured ~8% more CPU time on
+    levels. Inside this block (one thread, oneDNN and NNPACK off; measured ~8% more CPU time on
     MobileNet-V2) a render is byte-identical however the units are batched, sharded or
     resumed. Per-unit seeding alone already makes every random number batch-independent.
     """
     old = torch.backends.mkldnn.enabled
-    with deterministic(threads=threads):
+    with deterministic(threads=threads), torch.backends.nnpack.flags(enabled=False):
+        # NNPACK takes over CPU convolutions from a batch of 16 images on (found by `bench ray`:
+        # a batch of 16 rendered units differently from batches of 1 to 12)
         torch.backends.mkldnn.enabled = False
         try:
             yield

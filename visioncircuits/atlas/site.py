@@ -11,6 +11,7 @@ still checked). Each run records its per-stage wall and CPU seconds in ``SITE/bu
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -109,12 +110,15 @@ def toy_labels(model, layers: Sequence[str], units: dict, site: Path) -> dict:
 def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfig] = None, *,
                 dataset: Union[str, os.PathLike, None] = None, saes: Sequence[str] = (),
                 universality: Sequence[Union[str, os.PathLike]] = (), shard: Union[str, tuple, None] = None,
-                progress: bool = False, galleries: Sequence[Union[str, os.PathLike]] = ()) -> AtlasResult:
+                progress: bool = False, galleries: Sequence[Union[str, os.PathLike]] = (), ray=None) -> AtlasResult:
     """Build (or resume) the atlas site of ``model`` in ``out``; returns what this run did.
 
     ``dataset``: photo folder for dataset examples and activation atlases (toy models
     generate toy images when None). ``saes``: SAE folders on site layers (their latents get
-    pages). ``universality``: universality ``report.json`` files (matched units).
+    pages). ``universality``: universality ``report.json`` files (matched units). ``ray`` (a
+    :class:`~visioncircuits.distributed.RayConfig`): render the galleries and atlas cells as
+    Ray tasks (:mod:`visioncircuits.distributed.atlas`); the site is the same (``build.json``'s
+    seconds aside).
 
     Examples:
         >>> model = load_model("mobilenet-v2")                                         # doctest: +SKIP
@@ -122,6 +126,13 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
         >>> res.index                                                                  # doctest: +SKIP
         PosixPath('site/index.html')
     """
+    if ray is not None:
+        from visioncircuits.distributed.cluster import import_ray, ray_session
+
+        if not import_ray().is_initialized():  # one Ray instance for every phase of the site
+            with ray_session(ray):
+                return build_atlas(model, out, config, dataset=dataset, saes=saes, universality=universality,
+                                   shard=shard, progress=progress, galleries=galleries, ray=ray)
     from visioncircuits.atlas.pages import write_site
 
     cfg = config or AtlasConfig()
@@ -148,6 +159,13 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     notes = toy_labels(model, layers, units, site) if is_toy(model) else {}
     res = AtlasResult(site, site / "index.html")
     clean_stale_tmp(site)  # leftovers of writes killed mid-way (galleries clean their own again: cheap)
+    gallery, layer_atlas = build_gallery, build_layer_atlas
+    if ray is not None:
+        from visioncircuits.distributed.atlas import ray_layer_atlas
+        from visioncircuits.distributed.gallery import ray_gallery
+
+        gallery = functools.partial(ray_gallery, ray=ray)
+        layer_atlas = functools.partial(ray_layer_atlas, ray=ray)
     w0, c0 = time.perf_counter(), time.process_time()
     sae_info = {}
     for d, layer in sae_layers.items():
@@ -162,7 +180,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
                                                  [f"{prefix}:{j}" for j in sorted(sae_info[d]["per_latent"])])
     with _stage(res, "renders and dataset examples"):
         for layer in layers:
-            g = build_gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
+            g = gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
                               diverse=cfg.diverse, negative=cfg.negative, k=cfg.k, shard=(k_shard, n_shard),
                               unit_notes=notes.get(layer), write_html=False, max_examples=cfg.n_photos,
                               objective=cfg.objective)
@@ -170,7 +188,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
             res.skipped_units += len(g.skipped)
         for d, info in sae_info.items():
             if info["per_latent"]:
-                g = build_gallery(model, info["layer"], sae_gallery_dir(site, d), rcfg,
+                g = gallery(model, info["layer"], sae_gallery_dir(site, d), rcfg,
                                   units=sorted(info["per_latent"]), unit_spec=f"sae:{d}", dataset=photos, diverse=0,
                                   negative=False, k=cfg.k, shard=(k_shard, n_shard), write_html=False,
                                   max_examples=cfg.n_photos, objective=cfg.objective)
@@ -186,7 +204,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     matches = links.universality_matches(reports, model.spec.name)
     with _stage(res, "activation atlases"):
         for layer in atlas_layers:
-            a = build_layer_atlas(model, layer, photos, site / "atlas" / slug(layer), cfg, size, (k_shard, n_shard))
+            a = layer_atlas(model, layer, photos, site / "atlas" / slug(layer), cfg, size, (k_shard, n_shard))
             res.rendered_cells += a["rendered"]
             if a["complete"]:
                 res.atlases.append(layer)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from visioncircuits.cli.ray_option import add_ray_option, ray_config
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("activations", help="harvest a layer's activations over an image folder into a chunked store "
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true")
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -52,12 +55,19 @@ def run(args: argparse.Namespace) -> int:
     from visioncircuits.zoo import load_model
 
     check_args(args)
+    ray = ray_config(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     model = load_model(args.model, weights=args.weights, device=pick_device(args.device))
-    res = harvest_activations(model, args.layer, args.dataset, args.out, positions=args.positions, seed=args.seed,
-                              shard=args.shard, chunk_images=args.chunk_size, batch_size=args.batch_size,
-                              dtype=args.dtype, weights=args.weights, progress=not args.no_progress)
+    kwargs = dict(positions=args.positions, seed=args.seed, shard=args.shard, chunk_images=args.chunk_size,
+                  batch_size=args.batch_size, dtype=args.dtype, weights=args.weights)
+    if ray is None:
+        res = harvest_activations(model, args.layer, args.dataset, args.out, progress=not args.no_progress, **kwargs)
+    else:
+        from visioncircuits.distributed.activations import ray_harvest
+
+        res = ray_harvest(model, args.layer, args.dataset, args.out, ray.replace(progress=not args.no_progress),
+                          **kwargs)
     m = res.manifest
     state = "complete" if res.complete else f"{m['finished_chunks']} of {m['n_chunks']} chunks finished (other shards?)"
     print(f"store {res.out}: {m['rows']} rows of d={m['d']} ({len(res.written)} chunks written, "

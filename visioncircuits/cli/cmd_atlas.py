@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, render_config
+from visioncircuits.cli.ray_option import add_ray_option, ray_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what unit renders maximise: spatial mean (channel) or centre position (neuron); default "
                         "neuron for toy models (small local detectors), channel otherwise")
     add_render_options(p)
+    add_ray_option(p)
     p.set_defaults(func=run, steps=None)
 
 
@@ -132,13 +134,14 @@ def run(args: argparse.Namespace) -> int:
     from visioncircuits.atlas.photos import builtin_photos, default_photo_folder, is_toy
 
     check_args(args)
+    ray = ray_config(args)
     model = load(args)
     cfg = atlas_config(args, model)
     dataset = args.dataset
     if dataset is None and not is_toy(model):
         dataset = default_photo_folder() or builtin_photos(Path(args.out))
     res = build_atlas(model, args.out, cfg, dataset=dataset, saes=args.sae, universality=args.universality,
-                      shard=args.shard, progress=not args.quiet, galleries=args.gallery)
+                      shard=args.shard, progress=not args.quiet, galleries=args.gallery, ray=ray)
     imported = f", {res.imported_units} imported from galleries" if args.gallery else ""
     print(f"rendered {res.rendered_units} units ({res.skipped_units} already done{imported}), "
           f"{res.rendered_cells} atlas cells; {res.unit_pages} unit pages")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from visioncircuits.cli.cmd_render import add_render_options, check_render_options, load, render_config
+from visioncircuits.cli.ray_option import add_ray_option, ray_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what each rendering maximises: the unit's spatial mean (channel, default) or its centre "
                         "position (neuron; small local detectors such as the toy models' units)")
     add_render_options(p)
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -56,11 +58,18 @@ def run(args: argparse.Namespace) -> int:
     if args.diverse < 0 or args.k < 1:
         raise InputError("--diverse must be >= 0 and --k >= 1")
     notes = _read_notes(args.notes)
+    ray = ray_config(args)
     model = load(args)
     size = args.size or model.spec.input_size
-    res = build_gallery(model, args.layer, args.out, render_config(args, size), units=args.units, dataset=args.dataset,
-                        diverse=args.diverse, negative=args.negative, k=args.k, shard=args.shard, unit_notes=notes,
-                        embed_images=not args.link_images, max_examples=args.max_examples, objective=args.objective)
+    kwargs = dict(units=args.units, dataset=args.dataset, diverse=args.diverse, negative=args.negative, k=args.k,
+                  shard=args.shard, unit_notes=notes, embed_images=not args.link_images, max_examples=args.max_examples,
+                  objective=args.objective)
+    if ray is None:
+        res = build_gallery(model, args.layer, args.out, render_config(args, size), **kwargs)
+    else:
+        from visioncircuits.distributed.gallery import ray_gallery
+
+        res = ray_gallery(model, args.layer, args.out, render_config(args, size), ray=ray, **kwargs)
     print(f"rendered {len(res.rendered)} units, {len(res.skipped)} already done; "
           f"{res.total_finished} units in {res.manifest}")
     if res.index:

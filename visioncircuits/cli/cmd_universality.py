@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from visioncircuits.cli.ray_option import add_ray_option, ray_config
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-labels", action="store_true", help="with --toyworld: skip ground-truth unit labels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_ray_option(p)
     p.set_defaults(func=run)
 
 
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from visioncircuits.zoo import get_spec
 
     specs = [get_spec(n) for n in args.models]  # unknown names fail here, before any download
+    ray = ray_config(args)
     device = pick_device(args.device)
     size = args.size or max(int(s.input_size) for s in specs)
     label_fn = None
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     report = run_universality(args.models, probes, args.out, layers=args.layers, options=opts, label_fn=label_fn,
-                              models=models, null_models=nulls)
+                              models=models, null_models=nulls, ray=ray)
     for p in report["pairs"]:
         m = p["matching"]
         line = (f"{p['a']} vs {p['b']}: {m['n_significant']} of {len(m['matches'])} matches significant, "

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch
 from tqdm.auto import tqdm
 
-from visioncircuits.data import ImageFolder
+from visioncircuits.data import ImageFolder, load_image
 from visioncircuits.errors import InputError
 from visioncircuits.unit_activations import resolve_unit, unit_map
 from visioncircuits.units import Unit
@@ -89,21 +90,8 @@ def _crop(img: torch.Tensor, y: int, x: int, hw: tuple, crop: int) -> torch.Tens
     return (img[:, top:top + crop, left:left + crop].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
-def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str, os.PathLike], *, k: int = 9,
-                     size: Optional[int] = None, batch_size: int = 32, crops: bool = True,
-                     crop_size: Optional[int] = None, limit: Optional[int] = None, threshold: float = 0.0,
-                     progress: bool = True) -> ExamplesResult:
-    """Top-``k`` images per unit from ``folder`` in one pass, with crops and activation stats.
-
-    Stats per unit, over images: ``mean`` (of the spatial-mean activation), ``mean_max``,
-    ``q50/q90/q99`` and ``max`` of the per-image maximum, and ``frac_active``: the fraction
-    of images where the unit exceeds ``threshold`` somewhere.
-
-    Examples:
-        >>> res = dataset_examples(model, ["layer3.2:5", "sae:runs/sae:12"], "images/", k=9)  # doctest: +SKIP
-        >>> [e.path for e in res.by_unit()["layer3.2:5"].top][:2]                             # doctest: +SKIP
-        ['images/n01440764_0.JPEG', 'images/n02102040_3.JPEG']
-    """
+def check_units(model, units: Sequence[Union[str, Unit]], k: int) -> list:
+    """Resolved units for dataset examples (layer units only), or an ``InputError``."""
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
     resolved = [resolve_unit(model, u) for u in units]
@@ -111,28 +99,52 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
         raise InputError("no units given")
     if any(u.kind == "logit" for u in resolved):
         raise InputError("dataset examples need layer units, not class logits")
-    size = int(size or model.spec.input_size)
-    layers = sorted({str(u.layer) for u in resolved}, key=lambda n: model.resolve_layer(n).order)
-    data = ImageFolder(folder, size, limit=limit)
-    n_units = len(resolved)
-    crop_px = {layer: int(crop_size or receptive_field(model, layer, size)) for layer in layers} if crops else {}
+    return resolved
 
-    top_v = torch.full((k, n_units), float("-inf"))
-    top_img = torch.full((k, n_units), -1, dtype=torch.long)
-    top_pos = torch.zeros((k, n_units), dtype=torch.long)
-    top_crops: dict = {}  # (image id, unit) -> crop
-    per_image_max, per_image_mean = [], []
-    paths: list = []
-    hw_of: dict = {}
-    bar = tqdm(total=len(data), desc=f"dataset examples ({len(data)} images)", unit="img", disable=not progress)
+
+@dataclass
+class ImageScan:
+    """One pass over some images: per image (rows, in path order) and unit (columns) the unit's
+    strongest response (``maxes``; its value at the unit's position if it has one), its
+    spatial mean and the flat map position of the strongest response.
+
+    The part of dataset examples that runs the model, so shards of images can be scanned on
+    different workers and concatenated (:func:`examples_from_scans`).
+    """
+
+    paths: list
+    maxes: torch.Tensor
+    means: torch.Tensor
+    pos: torch.Tensor
+    hw: list
+    skipped: list
+
+
+def scan_images(model, resolved: Sequence[Unit], paths: Sequence[Union[str, os.PathLike]], size: int,
+                batch_size: int = 32, progress: bool = False, folder: Union[str, os.PathLike, None] = None
+                ) -> ImageScan:
+    """Run ``model`` over ``paths`` in batches and keep every unit's per-image max, mean and argmax."""
+    layers = sorted({str(u.layer) for u in resolved}, key=lambda n: model.resolve_layer(n).order)
+    paths = [Path(p) for p in paths]
+    groups = [ImageFolder(folder or ".", size, paths=paths[s:s + batch_size]) for s in range(0, len(paths), batch_size)]
+    maxes_all, means_all, pos_all, read, skipped = [], [], [], [], []
+    hw: list = [None] * len(resolved)
+    bar = tqdm(total=len(paths), desc=f"dataset examples ({len(paths)} images)", unit="img", disable=not progress)
     with torch.no_grad():
-        for batch_paths, imgs in data.batches(batch_size):
-            imgs = imgs.to(model.device)
-            acts = model.run_with_cache(imgs, layers)
+        for group in groups:
+            # batches are fixed runs of the path list (an unreadable file shortens its batch), so a
+            # shard of whole batches sees exactly the batches of a single pass
+            batch = next(group.batches(batch_size), None)
+            skipped.extend(group.stats.skipped)
+            bar.update(len(group))
+            if batch is None:
+                continue
+            batch_paths, imgs = batch
+            acts = model.run_with_cache(imgs.to(model.device), layers)
             maxes, means, poss = [], [], []
-            for u in resolved:
+            for ui, u in enumerate(resolved):
                 m = unit_map(u, acts[u.layer])
-                hw_of[u] = tuple(m.shape[1:])
+                hw[ui] = tuple(m.shape[1:])
                 flat = m.flatten(1)
                 if u.has_position:
                     assert u.y is not None and u.x is not None
@@ -143,50 +155,87 @@ def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str
                 maxes.append(mx)
                 means.append(flat.mean(dim=1))
                 poss.append(pos)
-            bmax = torch.stack(maxes, 1).float().cpu()  # (B, U)
-            bpos = torch.stack(poss, 1).cpu()
-            per_image_max.append(bmax)
-            per_image_mean.append(torch.stack(means, 1).float().cpu())
-            first = len(paths)
-            paths.extend(str(p) for p in batch_paths)
-            ids = torch.arange(first, first + len(batch_paths))[:, None].expand_as(bmax)
-            cat_v = torch.cat([top_v, bmax])
-            new_v, order = cat_v.topk(min(k, cat_v.shape[0]), dim=0)
-            top_img = torch.cat([top_img, ids]).gather(0, order)
-            top_pos = torch.cat([top_pos, bpos]).gather(0, order)
-            top_v = new_v
-            if crops:
-                entered = (order >= k).nonzero().tolist()  # rows that came from this batch
-                for r, ui in entered:
-                    img_id = int(top_img[r, ui])
-                    u = resolved[ui]
-                    h, w = hw_of[u]
-                    p = int(top_pos[r, ui])
-                    top_crops[(img_id, ui)] = _crop(imgs[img_id - first], p // w, p % w, (h, w), crop_px[u.layer])
-                keep = {(int(top_img[r, c]), c) for r in range(top_v.shape[0]) for c in range(n_units)}
-                for key in [key for key in top_crops if key not in keep]:
-                    del top_crops[key]
-            bar.update(len(batch_paths))
+            maxes_all.append(torch.stack(maxes, 1).float().cpu())  # (B, U)
+            means_all.append(torch.stack(means, 1).float().cpu())
+            pos_all.append(torch.stack(poss, 1).cpu())
+            read.extend(str(p) for p in batch_paths)
     bar.close()
+    n_units = len(resolved)
+    empty = torch.zeros((0, n_units))
+    return ImageScan(read, torch.cat(maxes_all) if maxes_all else empty, torch.cat(means_all) if means_all else empty,
+                     torch.cat(pos_all) if pos_all else empty.long(), hw, skipped)
+
+
+def examples_from_scans(model, resolved: Sequence[Unit], scans: Sequence[ImageScan], *, k: int, size: int,
+                        crops: bool = True, crop_size: Optional[int] = None, threshold: float = 0.0,
+                        folder: Union[str, os.PathLike, None] = None) -> ExamplesResult:
+    """Top-``k`` images, crops and stats per unit from scans of consecutive image runs.
+
+    The ranking is a stable sort of each unit's per-image values (ties keep path order), so the
+    result depends on the images and values only, never on how the images were batched or sharded.
+    Crops are cut from the top images, loaded again.
+    """
+    paths = [p for s in scans for p in s.paths]
+    skipped = [p for s in scans for p in s.skipped]
     if not paths:
-        raise InputError(f"no readable images in {folder} ({len(data.stats.skipped)} unreadable files skipped)")
-    all_max = torch.cat(per_image_max)
-    all_mean = torch.cat(per_image_mean)
+        raise InputError(f"no readable images in {folder} ({len(skipped)} unreadable files skipped)")
+    hw = next(s.hw for s in scans if s.paths)
+    all_max = torch.cat([s.maxes for s in scans])
+    all_mean = torch.cat([s.means for s in scans])
+    all_pos = torch.cat([s.pos for s in scans])
+    layers = sorted({str(u.layer) for u in resolved}, key=lambda n: model.resolve_layer(n).order)
+    crop_px = {layer: int(crop_size or receptive_field(model, layer, size)) for layer in layers} if crops else {}
+    top = torch.sort(all_max, dim=0, descending=True, stable=True).indices[:k]  # (k', U) image ids
+    want: dict = {}  # image id -> [(unit, rank)]
+    if crops:
+        for ui in range(len(resolved)):
+            for r in range(top.shape[0]):
+                want.setdefault(int(top[r, ui]), []).append((ui, r))
+    cut: dict = {}
+    for img_id in sorted(want):
+        img = load_image(paths[img_id], size)
+        for ui, r in want[img_id]:
+            h, w = hw[ui]
+            p = int(all_pos[img_id, ui])
+            cut[(ui, r)] = _crop(img, p // w, p % w, (h, w), crop_px[str(resolved[ui].layer)])
     qs = torch.quantile(all_max, torch.tensor(QUANTILES), dim=0)
     out = []
     for ui, u in enumerate(resolved):
-        h, w = hw_of[u]
-        top = []
-        for r in range(top_v.shape[0]):
-            img_id = int(top_img[r, ui])
-            if img_id < 0:
-                continue
-            p = int(top_pos[r, ui])
-            top.append(Example(paths[img_id], float(top_v[r, ui]), p // w, p % w, top_crops.get((img_id, ui))))
+        h, w = hw[ui]
+        ranked = []
+        for r in range(top.shape[0]):
+            img_id = int(top[r, ui])
+            p = int(all_pos[img_id, ui])
+            ranked.append(Example(paths[img_id], float(all_max[img_id, ui]), p // w, p % w, cut.get((ui, r))))
         stats = {"mean": float(all_mean[:, ui].mean()), "mean_max": float(all_max[:, ui].mean()),
                  **{f"q{int(q * 100)}": float(qs[i, ui]) for i, q in enumerate(QUANTILES)},
                  "max": float(all_max[:, ui].max()), "frac_active": float((all_max[:, ui] > threshold).float().mean())}
-        out.append(UnitExamples(str(u), top, stats))
-    if data.stats.skipped:
-        log.warning("skipped %d unreadable files in %s", len(data.stats.skipped), folder)
-    return ExamplesResult(out, len(paths), list(data.stats.skipped), max(crop_px.values(), default=0), size)
+        out.append(UnitExamples(str(u), ranked, stats))
+    if skipped:
+        log.warning("skipped %d unreadable files in %s", len(skipped), folder)
+    return ExamplesResult(out, len(paths), skipped, max(crop_px.values(), default=0), size)
+
+
+def dataset_examples(model, units: Sequence[Union[str, Unit]], folder: Union[str, os.PathLike], *, k: int = 9,
+                     size: Optional[int] = None, batch_size: int = 32, crops: bool = True,
+                     crop_size: Optional[int] = None, limit: Optional[int] = None, threshold: float = 0.0,
+                     progress: bool = True) -> ExamplesResult:
+    """Top-``k`` images per unit from ``folder`` in one pass, with crops and activation stats.
+
+    Stats per unit, over images: ``mean`` (of the spatial-mean activation), ``mean_max``,
+    ``q50/q90/q99`` and ``max`` of the per-image maximum, and ``frac_active``: the fraction
+    of images where the unit exceeds ``threshold`` somewhere. The pass is
+    :func:`scan_images` then :func:`examples_from_scans`; the Ray backend runs the scan on
+    shards of images (``visioncircuits.distributed.examples``) and gets the same result.
+
+    Examples:
+        >>> res = dataset_examples(model, ["layer3.2:5", "sae:runs/sae:12"], "images/", k=9)  # doctest: +SKIP
+        >>> [e.path for e in res.by_unit()["layer3.2:5"].top][:2]                             # doctest: +SKIP
+        ['images/n01440764_0.JPEG', 'images/n02102040_3.JPEG']
+    """
+    resolved = check_units(model, units, k)
+    size = int(size or model.spec.input_size)
+    paths = ImageFolder(folder, size, limit=limit).paths
+    scan = scan_images(model, resolved, paths, size, batch_size, progress, folder)
+    return examples_from_scans(model, resolved, [scan], k=k, size=size, crops=crops, crop_size=crop_size,
+                               threshold=threshold, folder=folder)

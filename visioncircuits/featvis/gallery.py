@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Union
 from visioncircuits.atomic import clean_stale_tmp, write_json, write_png
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
-from visioncircuits.featvis.dataset_examples import dataset_examples
+from visioncircuits.featvis.dataset_examples import ExamplesResult, dataset_examples
 from visioncircuits.featvis.quality import MEASURE, render_target, unit_peaks
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
 from visioncircuits.featvis.seeding import SEEDING_VERSION
@@ -110,6 +110,7 @@ def build_gallery(
     write_html: bool = True,
     max_examples: Optional[int] = None,
     objective: str = "channel",
+    precomputed: Optional[ExamplesResult] = None,
     **render_kwargs,
 ) -> GalleryResult:
     """Render a gallery of ``layer``'s units (or the SAE latents of ``unit_spec="sae:DIR"``).
@@ -124,6 +125,8 @@ def build_gallery(
     (the unit at the centre of its map). Whatever it is, each card compares the rendering and
     the dataset examples on one measure (:data:`~visioncircuits.featvis.quality.MEASURE`,
     the unit's spatial max): ``render_peak`` against ``best_example`` in ``unit.json``.
+    ``precomputed``: dataset examples of (at least) the units to render, already computed for
+    ``dataset`` with ``k`` and ``max_examples`` (the Ray backend scans image shards once).
 
     Examples:
         >>> model = load_model("toy-resnet-s0")                                      # doctest: +SKIP
@@ -134,40 +137,22 @@ def build_gallery(
     """
     cfg = RenderConfig.resolve(config, **render_kwargs)
     out = Path(out_dir)
-    prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
-    if isinstance(units, str) or units is None:
-        indices = parse_range(units or "all", n_units)
-    else:
-        indices = [int(i) for i in units]
-        parse_range(",".join(map(str, indices)) or "0", n_units)  # validates the range
-    if not indices:
-        raise InputError("no units selected")
-    k_shard, n_shard = parse_shard(shard)
-    mine = indices[k_shard - 1::n_shard]
-    size = int(cfg.size or model.spec.input_size)
-    cfg = cfg.replace(size=size)
-    steps, progress, transforms = cfg.steps, cfg.progress, cfg.transforms
+    plan = plan_gallery(model, layer, out, cfg, units=units, unit_spec=unit_spec, dataset=dataset, diverse=diverse,
+                        negative=negative, k=k, shard=shard, objective=objective, max_examples=max_examples,
+                        diversity_weight=diversity_weight)
+    cfg, size, prefix, settings, addresses, todo, done = (plan.config, plan.size, plan.prefix, plan.settings,
+                                                          plan.addresses, plan.todo, plan.done)
+    fp, key = plan.fingerprint, plan.key
+    progress = cfg.progress
     notes = {int(i): str(v) for i, v in (unit_notes or {}).items()}
-    settings = {"steps": steps, "size": size, "param": cfg.param, "seed": cfg.seed, "diverse": diverse,
-                "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
-                "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
-                "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
-                else repr(transforms)}
-    fp = gallery_fingerprint(model, cfg, settings, prefix, dataset=dataset, max_examples=max_examples,
-                             diversity_weight=diversity_weight)
-    key = digest(fp)
-    clean_stale_tmp(out)  # leftovers of writes killed mid-way
-    addresses = {i: f"{prefix}:{i}" for i in mine}
-    todo, done = [], []
-    for i in mine:
-        (done if _finished(out, addresses[i], key) else todo).append(i)
-    log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
 
     examples = {}
     ds_info = None
     if dataset and todo:
-        ex = dataset_examples(model, [addresses[i] for i in todo], dataset, k=k, size=size, limit=max_examples,
-                              progress=progress)
+        ex = precomputed
+        if ex is None:
+            ex = dataset_examples(model, [addresses[i] for i in todo], dataset, k=k, size=size, limit=max_examples,
+                                  progress=progress)
         examples = ex.by_unit()
         ds_info = {"folder": str(dataset), "n_images": ex.n_images, "skipped": len(ex.skipped)}
 
@@ -227,6 +212,57 @@ def build_gallery(
         index = write_gallery_page(out, embed_images=embed_images)
     total = len(json.loads(result_manifest.read_text())["units"])
     return GalleryResult(out, result_manifest, index, todo, done, total)
+
+
+@dataclass
+class GalleryPlan:
+    """What a gallery run covers: the resolved settings record and which units are still to do."""
+
+    config: RenderConfig
+    size: int
+    prefix: str
+    settings: dict
+    addresses: dict
+    todo: list
+    done: list
+    fingerprint: dict
+    key: str  # digest of ``fingerprint``: what a finished unit.json must carry to be reused
+
+
+def plan_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *, units=None, unit_spec=None,
+                 dataset=None, diverse: int = 0, negative: bool = False, k: int = 9, shard=None,
+                 objective: str = "channel", max_examples: Optional[int] = None,
+                 diversity_weight: float = 1.0) -> GalleryPlan:
+    """Validate the units and shard, build the settings record and fingerprint, and split the
+    units into todo/done (done: a unit.json of this fingerprint exists). Cleans stale temp files."""
+    prefix, n_units = unit_prefix_and_count(model, layer, unit_spec)
+    if isinstance(units, str) or units is None:
+        indices = parse_range(units or "all", n_units)
+    else:
+        indices = [int(i) for i in units]
+        parse_range(",".join(map(str, indices)) or "0", n_units)  # validates the range
+    if not indices:
+        raise InputError("no units selected")
+    k_shard, n_shard = parse_shard(shard)
+    mine = indices[k_shard - 1::n_shard]
+    size = int(cfg.size or model.spec.input_size)
+    cfg = cfg.replace(size=size)
+    steps, transforms = cfg.steps, cfg.transforms
+    settings = {"steps": steps, "size": size, "param": cfg.param, "seed": cfg.seed, "diverse": diverse,
+                "negative": bool(negative), "k": k, "dataset": str(dataset) if dataset else None,
+                "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
+                "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
+                else repr(transforms)}
+    fp = gallery_fingerprint(model, cfg, settings, prefix, dataset=dataset, max_examples=max_examples,
+                             diversity_weight=diversity_weight)
+    key = digest(fp)
+    clean_stale_tmp(out)  # leftovers of writes killed mid-way
+    addresses = {i: f"{prefix}:{i}" for i in mine}
+    todo, done = [], []
+    for i in mine:
+        (done if _finished(out, addresses[i], key) else todo).append(i)
+    log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
+    return GalleryPlan(cfg, size, prefix, settings, addresses, todo, done, fp, key)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -138,11 +138,16 @@ def compare(
     probes: ProbeSet,
     null_models: Optional[Mapping[str, HookedModel]] = None,
     settings: Optional[CompareConfig] = None,
+    *,
+    pair_slot: Optional[tuple[int, int]] = None,
 ) -> CompareResult:
     """Compare every pair of ``models`` (dict name -> HookedModel) on ``probes``.
 
     ``null_models`` maps a model name to the same architecture with random weights; pairs
     whose second model has one get the random-weights null as well as the permutation null.
+    ``pair_slot=(j, n)``: the two ``models`` are pair ``j`` of the ``n`` pairs of a larger
+    job (the Ray backend runs one pair per task); the permutation null then draws the
+    generator exactly as the whole job does, so the pair's result is the same.
     """
     st = settings or CompareConfig()
     names = list(models)
@@ -158,6 +163,9 @@ def compare(
         if layer_units(m, layers[k]) != units[k]:
             raise InputError(f"the random-weights null model for '{k}' has different layers or channels than '{k}'")
     pairs = list(itertools.combinations(names, 2))
+    slot_j, slot_n = pair_slot or (0, 1)
+    if pair_slot is not None and (len(pairs) != 1 or not 0 <= slot_j < slot_n):
+        raise InputError(f"pair_slot needs exactly two models and 0 <= j < n, got {len(names)} models, {pair_slot}")
     cka = {p: MinibatchCKA(len(layers[p[0]]), len(layers[p[1]])) for p in pairs}
     cc = {p: CrossCorrelation(len(units[p[0]]), len(units[p[1]])) for p in pairs}
     cc_perm = {
@@ -207,8 +215,10 @@ def compare(
                 cka[p].skipped_examples += b
             cc[p].update(maps[a], maps[bb])
             if b >= 2:
+                _skip_draws(gen, b, st.n_permutations * slot_j)  # the pairs before this one in the whole job
                 for acc in cc_perm[p]:
                     acc.update(maps[a], permute_images(maps[bb], gen))
+                _skip_draws(gen, b, st.n_permutations * (slot_n - slot_j - 1))  # and after it
             if p in cc_rand:
                 cc_rand[p].update(maps[a], maps[RandomNull(bb)])
     if n_images == 0:
@@ -234,6 +244,12 @@ def compare(
         top_values={k: tops[k].values.numpy() for k in names}, top_indices={k: tops[k].indices.numpy() for k in names},
         unit_means={k: (sums[k] / n_images).numpy() for k in names}, n_images=n_images, settings=st,
     )
+
+
+def _skip_draws(gen: torch.Generator, n: int, times: int) -> None:
+    """Advance ``gen`` as ``times`` calls of ``permute_images`` on ``n`` images would."""
+    for _ in range(times):
+        torch.randperm(n, generator=gen)
 
 
 def cka_matrices(

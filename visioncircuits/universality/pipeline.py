@@ -236,12 +236,15 @@ def run_universality(
     label_fn: Optional[LabelFn] = None,
     models: Optional[Mapping[str, HookedModel]] = None,
     null_models: Optional[Mapping[str, HookedModel]] = None,
+    ray=None,
 ) -> dict:
     """Compare the models on ``probes`` and write report.json, report.html and CKA figures to ``out``.
 
     ``models``/``null_models`` may be passed pre-loaded (tests, custom nets); otherwise they
     are loaded by name. ``label_fn`` gives ground-truth unit labels (toy world). Returns the
-    report dictionary (as written to report.json).
+    report dictionary (as written to report.json). ``ray`` (a
+    :class:`~visioncircuits.distributed.RayConfig`) runs each model pair (comparison and
+    pictures) as a Ray task; the report is the same except ``seconds``.
 
     Examples:
         >>> from visioncircuits.universality.toy import toy_label_fn, toy_probes
@@ -258,12 +261,18 @@ def run_universality(
         models, loaded_nulls = load_models(model_names, device, opts.random_null)
         null_models = null_models if null_models is not None else loaded_nulls
     sel = layer_selection(models, layers)
-    res = compare(models, sel, probes, null_models if opts.random_null else None, opts.compare)
-    labels = None
-    if label_fn is not None:
-        labels = {n: label_fn(n, models[n], res.units[n]) for n in models}
     out = Path(out)
-    pairs = [pair_report(res, pr, models, probes, opts, labels, vis_cache=out / "vis") for pr in res.pairs]
+    nulls = null_models if opts.random_null else None
+    if ray is None:
+        res = compare(models, sel, probes, nulls, opts.compare)
+        labels = None
+        if label_fn is not None:
+            labels = {n: label_fn(n, models[n], res.units[n]) for n in models}
+        pairs = [pair_report(res, pr, models, probes, opts, labels, vis_cache=out / "vis") for pr in res.pairs]
+    else:
+        from visioncircuits.distributed.universality import ray_compare_pairs
+
+        res, pairs = ray_compare_pairs(models, sel, probes, nulls, opts, label_fn, out / "vis", ray)
     figures = {}
     for p in pairs:
         fname = slug(f"cka_{p['a']}_vs_{p['b']}") + ".png"
