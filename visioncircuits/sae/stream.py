@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 import torch
 import torch.nn.functional as F
 
-from visioncircuits.data import list_images, load_image
+from visioncircuits.data import list_images, load_image, none_readable
 from visioncircuits.errors import InputError
 from visioncircuits.sae.models import flatten_positions
 
@@ -80,7 +80,7 @@ class FolderSource:
             for p in order:
                 try:
                     img = load_image(p, self.load_size)
-                except (OSError, ValueError, SyntaxError) as e:
+                except OSError as e:  # data.UnreadableImageError included
                     if str(p) not in self.skipped:
                         log.warning("skipping unreadable image %s: %s", p, e)
                         self.skipped.append(str(p))
@@ -92,7 +92,7 @@ class FolderSource:
                     yield torch.stack(buf[:batch_size])
                     buf = buf[batch_size:]
             if readable == 0:
-                raise InputError(f"no readable images in {self.folder}")
+                raise none_readable(self.folder, len(self.paths), self.skipped)
 
 
 class ToyWorldSource:
