@@ -95,6 +95,24 @@ def none_readable(folder, n_files: int, skipped: Sequence[str], reasons: Sequenc
                       f"({len(skipped)} unreadable{why})")
 
 
+def check_image_folder(folder: str | os.PathLike, what: str = "dataset") -> list[Path]:
+    """The folder's image files, once at least one of them is known to load (checked up front,
+    stopping at the first readable file); a folder without images, or whose images are all
+    unreadable, is one true :class:`InputError`."""
+    paths = list_images(folder)
+    if not paths:
+        raise InputError(f"{what} {folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    skipped, reasons = [], []
+    for p in paths:
+        try:
+            load_image(p, 8)
+            return paths
+        except OSError as e:
+            skipped.append(str(p))
+            reasons.append(str(e))
+    raise none_readable(folder, len(paths), skipped, reasons)
+
+
 def read_images(paths: Sequence[Path], size: Optional[int]) -> tuple[list[Path], list[torch.Tensor], list[str]]:
     """Load ``paths``, skipping unreadable files: (kept paths, images, skipped paths)."""
     kept, imgs, skipped = [], [], []

@@ -85,7 +85,7 @@ def odd_mode_images(folder: Path, size: int = 40) -> dict[str, Path]:
         "rgba_webp": folder / "rgba.webp",
     }
     rgb.convert("CMYK").save(made["cmyk_jpeg"])
-    Image.fromarray((np.arange(size * size, dtype=np.uint16).reshape(size, size) * 37)).save(made["gray16_png"])
+    Image.fromarray(np.arange(size * size, dtype=np.uint16).reshape(size, size) * 37).save(made["gray16_png"])
     pal = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     pal.info["transparency"] = 0
     pal.save(made["palette_alpha_png"], transparency=0)
