@@ -89,11 +89,11 @@ def check_values(dest: str, flag: str, value: Any, repeats: bool = False) -> Non
             if not math.isfinite(v):
                 raise InputError(f"{flag} must be a finite number, got {v}")
             if dest in POSITIVE_FLOATS and v <= 0:
-                raise InputError(f"{flag} must be > 0, got {v:g}")
+                raise InputError(f"{flag} must be positive, got {v}")
             if dest in FRACTIONS and not 0 <= v <= 1:
-                raise InputError(f"{flag} must be between 0 and 1, got {v:g}")
+                raise InputError(f"{flag} must be between 0 and 1, got {v}")
             if dest not in SIGNED_FLOATS and v < 0:
-                raise InputError(f"{flag} must be >= 0, got {v:g}")
+                raise InputError(f"{flag} must be >= 0, got {v}")
         elif isinstance(v, str) and not v.strip():
             raise InputError(f"{flag} must not be empty")
 
