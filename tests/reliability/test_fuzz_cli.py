@@ -64,51 +64,55 @@ def flat(parts) -> list[str]:
 
 
 @FUZZ
-@given(st.lists(address, min_size=1, max_size=3), opt("--steps", st.integers(-2, 2)), opt("--size", ints),
-       opt("--lr", floats), opt("--batch-size", ints), opt("--seed", ints), opt("--init-sd", floats))
-def test_render(units, *opts):
+@given(st.lists(address, min_size=1, max_size=3), st.tuples(opt("--steps", st.integers(-2, 2)), opt("--size", ints),
+       opt("--lr", floats), opt("--batch-size", ints), opt("--seed", ints), opt("--init-sd", floats)))
+def test_render(units, opts):
     check(["render", M, *units, "--quiet", "--steps", "1", *flat(opts), "--out", "{out}"])
 
 
 @FUZZ
-@given(layer, opt("--units", unit_range), opt("--shard", shard), opt("--k", ints), opt("--max-examples", ints),
-       opt("--diverse", st.integers(-1, 1)), opt("--size", st.sampled_from([-1, 0, 7, 8, 16, 100000])))
-def test_gallery(lay, *opts):
+@given(layer, st.tuples(opt("--units", unit_range), opt("--shard", shard), opt("--k", ints),
+       opt("--max-examples", ints), opt("--diverse", st.integers(-1, 1)),
+       opt("--size", st.sampled_from([-1, 0, 7, 8, 16, 100000]))))
+def test_gallery(lay, opts):
     check(["gallery", M, lay, "--steps", "1", "--quiet", "--units", "0:2", *flat(opts), "--out", "{out}"])
 
 
 @FUZZ
-@given(address, st.lists(floats, min_size=1, max_size=2), opt("--n", st.integers(-1, 4)),
+@given(address, st.lists(floats, min_size=1, max_size=2), st.tuples(opt("--n", st.integers(-1, 4)),
        opt("--scale", st.one_of(st.sampled_from(["max", "raw", "0", "-1", "nan", "x"]), floats)),
-       opt("--show", ints), opt("--batch-size", ints))
-def test_steer(unit, alphas, *opts):
+       opt("--show", ints), opt("--batch-size", ints)))
+def test_steer(unit, alphas, opts):
     check(["steer", M, unit, "--toyworld", "--n", "4", *flat(opts), "--alpha", *map(str, alphas), "--out", "{out}"])
 
 
 @FUZZ
-@given(address, opt("--depth", st.integers(-1, 2)), opt("--top-k", ints), opt("--share", floats),
-       opt("--null", st.integers(-1, 3)), opt("--n-images", st.integers(-1, 4)),
-       st.one_of(st.just([]), st.lists(layer, min_size=1, max_size=3).map(lambda ls: ["--layers", *ls])))
-def test_circuit(unit, *opts):
+@given(address, st.tuples(opt("--depth", st.integers(-1, 2)), opt("--top-k", ints), opt("--share", floats),
+       opt("--null", st.integers(-1, 3)),
+       opt("--n-images", st.integers(-1, 4)), st.one_of(st.just([]),
+       st.lists(layer, min_size=1, max_size=3).map(lambda ls: ["--layers", *ls]))))
+def test_circuit(unit, opts):
     check(["circuit", M, unit, "--no-vis", "--depth", "1", *flat(opts), "--out", "{out}"])
 
 
 @FUZZ
-@given(layer, opt("--latents", ints), opt("--k", ints), opt("--steps", st.integers(-1, 2)), opt("--lr", floats),
-       opt("--batch-size", ints), opt("--arch", st.sampled_from(["topk", "batchtopk", "relu", "x", ""])),
-       opt("--l1", floats), opt("--positions", ints))
-def test_sae_train(lay, *opts):
+@given(layer, st.tuples(opt("--latents", ints), opt("--k", ints), opt("--steps", st.integers(-1, 2)),
+       opt("--lr", floats), opt("--batch-size", ints),
+       opt("--arch", st.sampled_from(["topk", "batchtopk", "relu", "x", ""])), opt("--l1", floats),
+       opt("--positions", ints)))
+def test_sae_train(lay, opts):
     check(["sae", "train", M, lay, "--toyworld", "--latents", "8", "--k", "2", "--steps", "1", "--batch-size", "64",
            "--eval-images", "2", "--image-batch", "2", "--no-progress", *flat(opts), "--out", "{out}"])
 
 
 @FUZZ
 @given(st.lists(st.sampled_from([M, "toy-vgg-s1", "toy-resnet-s0", "nope", ""]), min_size=1, max_size=3),
-       opt("--n", st.integers(-1, 12)), opt("--grid", ints), opt("--permutations", st.integers(-1, 2)),
-       opt("--method", st.sampled_from(["hungarian", "semi", "mutual", "x"])),
-       st.one_of(st.just([]), st.lists(st.one_of(st.sampled_from(["main", "all", "relu3", "relu2,relu3"]), junk),
-                                       min_size=1, max_size=3).map(lambda ls: ["--layers", *ls])))
-def test_universality(models, *opts):
+       st.tuples(opt("--n", st.integers(-1, 12)),
+       opt("--grid", ints), opt("--permutations", st.integers(-1, 2)),
+       opt("--method", st.sampled_from(["hungarian", "semi", "mutual", "x"])), st.one_of(st.just([]),
+       st.lists(st.one_of(st.sampled_from(["main", "all", "relu3", "relu2,relu3"]), junk),
+                                       min_size=1, max_size=3).map(lambda ls: ["--layers", *ls]))))
+def test_universality(models, opts):
     check(["universality", *models, "--toyworld", "--n", "8", "--batch-size", "8", "--featvis-steps", "0",
            "--no-random-null", *flat(opts), "--out", "{out}"])
 
@@ -122,10 +126,10 @@ def test_toyworld_sample_and_eval(n, seed, action):
 
 
 @FUZZ
-@given(st.one_of(st.sampled_from(["vgg", "resnet", "nope", ""]), junk), opt("--steps", st.integers(-1, 1)),
+@given(st.one_of(st.sampled_from(["vgg", "resnet", "nope", ""]), junk), st.tuples(opt("--steps", st.integers(-1, 1)),
        opt("--batch", ints), opt("--aux-weight", floats), opt("--threads", st.integers(-1, 1)),
-       opt("--checkpoint-every", ints))
-def test_toyworld_train(arch, *opts):
+       opt("--checkpoint-every", ints)))
+def test_toyworld_train(arch, opts):
     check(["toyworld", "train", arch, "--steps", "1", "--batch", "2", "--eval-n", "0", *flat(opts), "--out", "{out}"])
 
 
@@ -137,10 +141,10 @@ def test_layers(model, names, size):
 
 
 @FUZZ
-@given(opt("--layers", layer), opt("--units", unit_range), opt("--shard", shard), opt("--k", ints),
+@given(st.tuples(opt("--layers", layer), opt("--units", unit_range), opt("--shard", shard), opt("--k", ints),
        opt("--grid", ints), opt("--diverse", st.integers(-1, 1)), opt("--max-photos", ints),
-       opt("--neighbours", ints))
-def test_atlas_arguments(*opts):
+       opt("--neighbours", ints)))
+def test_atlas_arguments(opts):
     """Atlas: only the argument checks are fuzzed (a run is long); a valid set must pass them."""
     import argparse
 

@@ -55,7 +55,7 @@ JOBS = (
                       "--threads", "1", "--no-progress", "--out", "out"),
         (KillPoint("first checkpoint", "out/checkpoint.safetensors"),
          KillPoint("a checkpoint after the resume", "out/checkpoint.safetensors"))),
-    Job("toyworld train", ("toyworld", "train", "vgg", "--steps", "60", "--batch", "16", "--eval-n", "0",
+    Job("toyworld train", ("toyworld", "train", "vgg", "--steps", "30", "--batch", "16", "--eval-n", "0",
                            "--checkpoint-every", "10", "--out", "out"),
         (KillPoint("first checkpoint", "out/.toy-vgg-s0.train.safetensors"),
          KillPoint("a checkpoint after the resume", "out/.toy-vgg-s0.train.safetensors", delay=0.3))),
