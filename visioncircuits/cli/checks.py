@@ -105,7 +105,7 @@ def check_writable(flag: str, value: str, is_file: bool) -> None:
         if is_file and p.is_dir():
             raise InputError(f"{flag} {value} is a folder, expected a file name")
         if not is_file and not p.is_dir():
-            raise InputError(f"{flag} {value} exists and is not a folder")
+            raise InputError(f"{flag} {value} is a file, not a folder")
         target = p if p.is_dir() else p.parent
     else:
         target = p.parent if str(p.parent) else Path(".")
