@@ -22,9 +22,10 @@ from visioncircuits.atlas.config import AtlasConfig
 from visioncircuits.atlas.neighbours import site_neighbours
 from visioncircuits.atlas.photos import is_toy, resolve_photos
 from visioncircuits.atlas.unit_extras import compute_extras, extra_key, load_extra
-from visioncircuits.atomic import write_json
+from visioncircuits.atomic import clean_stale_tmp, write_json
 from visioncircuits.errors import InputError
-from visioncircuits.featvis.gallery import build_gallery, load_units, parse_shard
+from visioncircuits.featvis.gallery import build_gallery, manifest_units, parse_shard
+from visioncircuits.fingerprint import digest, model_fingerprint
 from visioncircuits.units import parse_range
 from visioncircuits.utils import slug
 
@@ -69,6 +70,9 @@ def toy_labels(model, layers: Sequence[str], units: dict, site: Path) -> dict:
 
     f = site / "labels.json"
     cached = json.loads(f.read_text()) if f.exists() else {}
+    model_key = digest(model_fingerprint(model))
+    if cached.get("_model") != model_key:  # labels of another model or weights are not reused
+        cached = {"_model": model_key}
     out, changed = {}, False
     for layer in layers:
         want = [str(i) for i in units[layer]]
@@ -120,6 +124,7 @@ def build_atlas(model, out: Union[str, os.PathLike], config: Optional[AtlasConfi
     photos = resolve_photos(model, site, dataset, cfg.n_photos or 200)
     notes = toy_labels(model, layers, units, site) if is_toy(model) else {}
     res = AtlasResult(site, site / "index.html")
+    clean_stale_tmp(site)  # leftovers of writes killed mid-way (galleries clean their own again: cheap)
     for layer in layers:
         g = build_gallery(model, layer, gallery_dir(site, layer), rcfg, units=units[layer], dataset=photos,
                           diverse=cfg.diverse, negative=cfg.negative, k=cfg.k, shard=(k_shard, n_shard),
@@ -166,7 +171,7 @@ def _units(model, layer: str, spec: str) -> list:
 
 def _extras(model, layer: str, folder: Path, photos: Path, n_photos: Optional[int], size: int) -> int:
     todo = []
-    for rec in load_units(folder):
+    for rec in manifest_units(folder):  # units of the current fingerprint only
         udir = folder / "units" / slug(rec["unit"], max_len=120, default="unit")
         key = extra_key(rec, photos, n_photos, size)
         if load_extra(udir, key) is None:
