@@ -69,7 +69,7 @@ def toy_labels(model, layers: Sequence[str], units: dict, site: Path) -> dict:
     from visioncircuits.toyworld.labels import label_units
 
     f = site / "labels.json"
-    cached = json.loads(f.read_text()) if f.exists() else {}
+    cached: dict = json.loads(f.read_text()) if f.exists() else {}
     model_key = digest(model_fingerprint(model))
     if cached.get("_model") != model_key:  # labels of another model or weights are not reused
         cached = {"_model": model_key}
