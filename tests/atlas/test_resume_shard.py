@@ -92,3 +92,20 @@ def test_a_gallery_of_another_layer_is_refused(toy_model, toy_photos, small_cfg,
         build_atlas(toy_model, tmp_path / "site", small_cfg(atlas_layers=()), dataset=toy_photos,
                     galleries=[tmp_path / "g"])
     assert not (tmp_path / "site" / "gallery").exists()
+
+
+def test_other_weights_under_the_same_name_re_render_everything(toy_site, toy_photos, small_cfg, tmp_path):
+    """Fingerprints: a site resumed with other weights reuses no render, cell, label or neighbour cache."""
+    from visioncircuits.fingerprint import digest, model_fingerprint, weights_digest
+    from visioncircuits.zoo import get_spec, load_model
+
+    site = tmp_path / "copy"
+    shutil.copytree(toy_site[0], site)
+    other = load_model("toy-resnet-s0", weights=get_spec("toy-resnet-s1").default_weights, device="cpu")
+    res = build_atlas(other, site, small_cfg(), dataset=toy_photos)
+    assert res.rendered_units == 6 and res.skipped_units == 0 and res.rendered_cells > 0
+    man = json.loads((site / "gallery" / "block1.relu2" / "gallery.json").read_text())
+    assert man["fingerprint"]["weights"] == weights_digest(other) and man["stale_units"] == 0
+    assert json.loads((site / "labels.json").read_text())["_model"] == digest(model_fingerprint(other))
+    key = json.loads((site / "atlas" / "block2.relu2" / "atlas.json").read_text())["key"]
+    assert key["weights"] == weights_digest(other)
