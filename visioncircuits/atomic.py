@@ -99,7 +99,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    """UTF-8; file names that are not valid UTF-8 (surrogate escapes) are written as ``\\udcNN`` text."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8", errors="backslashreplace")))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

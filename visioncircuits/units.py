@@ -93,4 +93,9 @@ def parse_range(text: str, n: int) -> list[int]:
     bad = [i for i in out if i < 0 or i >= n]
     if bad:
         raise InputError(f"unit {bad[0]} out of range: the layer has {n} units (0..{n - 1})")
+    if not out:
+        raise InputError(f"unit range '{text}' selects no units; use e.g. 0:64, 3,7,9 or all")
+    twice = sorted({i for i in out if out.count(i) > 1})
+    if twice:
+        raise InputError(f"unit range '{text}' names unit {twice[0]} twice")
     return out

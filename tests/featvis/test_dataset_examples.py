@@ -66,7 +66,7 @@ def test_bad_inputs(tiny_model, folder, tmp_path):
     only_bad = tmp_path / "bad"
     only_bad.mkdir()
     (only_bad / "x.png").write_bytes(b"junk")
-    with pytest.raises(InputError, match="no readable images"):
+    with pytest.raises(InputError, match=r"none of the 1 image files .* could be read \(1 unreadable"):
         dataset_examples(tiny_model, ["relu2:0"], only_bad, progress=False)
 
 

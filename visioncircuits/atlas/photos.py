@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from visioncircuits.atomic import write_png
-from visioncircuits.data import list_images
+from visioncircuits.data import check_image_folder, list_images
 from visioncircuits.errors import InputError
 
 _WNID = re.compile(r"^n\d{8}$")
@@ -55,8 +55,7 @@ def check_dataset(folder: Union[str, os.PathLike, None]) -> Optional[Path]:
     p = Path(folder)
     if not p.is_dir():
         raise InputError(f"dataset folder not found: {p}")
-    if not list_images(p):
-        raise InputError(f"dataset folder {p} holds no images")
+    check_image_folder(p, "dataset folder")  # no images, or none readable: a true error before any work
     return p
 
 

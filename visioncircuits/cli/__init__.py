@@ -13,11 +13,19 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
+from visioncircuits.cli.checks import validate
 from visioncircuits.errors import VisionCircuitsError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the tool's error contract), still exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="visioncircuits", description="Mechanistic interpretability for vision models."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -32,12 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 print as \xNN escapes
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        validate(parser, args)  # generic flag checks, before any command loads a model or writes
         return int(args.func(args) or 0)
     except VisionCircuitsError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -47,6 +60,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except (NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError) as e:  # unusable --out paths
         print(f"error: {e.strerror or type(e).__name__}: {e.filename or e}", file=sys.stderr)
+        return 2
+    except MemoryError:  # a last resort: sizes are estimated and refused before allocating (cli/checks.py)
+        print("error: out of memory; lower the sizes or counts you asked for", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

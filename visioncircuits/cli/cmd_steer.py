@@ -49,7 +49,7 @@ def _scale(text: str):
 
 def check_args(args: argparse.Namespace):
     """Every flag checked before the model loads; returns the parsed unit and scale."""
-    from visioncircuits.data import list_images
+    from visioncircuits.data import check_image_folder
     from visioncircuits.errors import InputError
     from visioncircuits.units import parse_unit
 
@@ -65,8 +65,7 @@ def check_args(args: argparse.Namespace):
     if args.dataset is not None:
         if not Path(args.dataset).is_dir():
             raise InputError(f"--dataset must be an image folder: {args.dataset} not found")
-        if not list_images(args.dataset):
-            raise InputError(f"--dataset {args.dataset} holds no images")
+        check_image_folder(args.dataset, "--dataset")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")

@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="keep generated training batches in DIR and reuse them for other models of the same seed (speed only)",
     )
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="steps between resumable checkpoints (default 100)")
     t.add_argument("--eval-n", type=int, default=2000, help="held-out images for the card's accuracy (0: skip)")
     t.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1; shared machines train faster so)"
@@ -85,6 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
         data_cache=args.data_cache,
         device=str(pick_device(args.device)),
         threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
     )
     acc = (
         f", held-out accuracy {res['accuracy']:.4f} on {res['eval_n']} images"

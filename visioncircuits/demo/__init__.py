@@ -72,13 +72,12 @@ def run_demo(
 
     ``dataset``: a folder of photos for the real-model stage (checked before anything is written)."""
     if dataset is not None:
-        from visioncircuits.data import list_images
+        from visioncircuits.data import check_image_folder
         from visioncircuits.errors import InputError
 
         if not Path(dataset).is_dir():
             raise InputError(f"dataset {dataset}: not a folder")
-        if not list_images(dataset):
-            raise InputError(f"dataset {dataset}: no images (.jpg, .png, ...) in it")
+        check_image_folder(dataset, "dataset")  # no images, or none readable: a true one-line error
         dataset = Path(dataset).resolve()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -119,9 +120,12 @@ def _crops(folder: Path, n: int, size: int, seed: int) -> torch.Tensor:
     """``n`` random crops (scale 0.3..1 of the short side) with flips, for probes from few images."""
     import torch.nn.functional as F
 
-    from visioncircuits.data import list_images, load_image
+    from visioncircuits.data import list_images, none_readable, read_images
 
-    imgs = [load_image(p, 2 * size) for p in list_images(folder)]
+    paths = list_images(folder)
+    _, imgs, skipped = read_images(paths, 2 * size)  # unreadable files are skipped, as everywhere
+    if not imgs:
+        raise none_readable(folder, len(paths), skipped)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in range(n):
@@ -179,7 +183,11 @@ def _circuit(model, out: Path, folder, has_photos: bool, s: dict, device) -> dic
     from visioncircuits.circuits.graph import build_circuit
     from visioncircuits.circuits.metrics import metrics_lines
     from visioncircuits.circuits.vis import render_node_vis
-    from visioncircuits.data import list_images, load_image
+    from visioncircuits.data import list_images, read_images
+
+    def stack(paths: list[Path]) -> Optional[torch.Tensor]:
+        imgs = read_images(paths, size)[1]  # unreadable files are skipped, as everywhere
+        return torch.stack(imgs) if imgs else None
 
     size = int(model.spec.input_size)
     dogs, named = _dog_photos(folder) if has_photos else ([], 0)
@@ -188,24 +196,25 @@ def _circuit(model, out: Path, folder, has_photos: bool, s: dict, device) -> dic
     held_paths: list[Path] = []
     kind = ""
     if dogs:
-        images = torch.stack([load_image(p, size) for p in dogs[:n]])
+        images = stack(dogs[:n])
         held_paths, kind = dogs[n : n + n_held], "dog photos"
         note = (
             f"Unit {target} (its top photos among the 1,000 ImageNet samples are mostly dogs) traced by activation x gradient "  # noqa: E501
-            f"on {len(images)} dog photos of your dataset."
+            f"on {0 if images is None else len(images)} dog photos of your dataset."
         )
     elif has_photos:
         paths = list_images(folder)
-        images = torch.stack([load_image(p, size) for p in paths[:n]])
+        images = stack(paths[:n])
         held_paths, kind = paths[n : n + n_held], "photos (not only dogs: none is named by an ImageNet dog wnid)"
         note = (
             f"Unit {target} (its top photos among the 1,000 ImageNet samples are mostly dogs) traced by activation x gradient "  # noqa: E501
-            f"on {len(images)} photos (none named by an ImageNet dog wnid, so not only dogs)."
+            f"on {0 if images is None else len(images)} photos (none named by an ImageNet dog wnid, so not only dogs)."
         )
     else:
         images = None
         note = f"Unit {target} traced by expanded weights (data-free: no photos)."
-    held = torch.stack([load_image(p, size) for p in held_paths]).to(device) if held_paths else None
+    held = stack(held_paths)
+    held = held.to(device) if held is not None else None
     if images is not None:
         g = build_circuit(
             model,

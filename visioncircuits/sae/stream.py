@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 import torch
 import torch.nn.functional as F
 
-from visioncircuits.data import list_images, load_image
+from visioncircuits.data import list_images, load_image, none_readable
 from visioncircuits.errors import InputError
 from visioncircuits.sae.models import flatten_positions
 
@@ -80,7 +80,7 @@ class FolderSource:
             for p in order:
                 try:
                     img = load_image(p, self.load_size)
-                except (OSError, ValueError, SyntaxError) as e:
+                except OSError as e:  # data.UnreadableImageError included
                     if str(p) not in self.skipped:
                         log.warning("skipping unreadable image %s: %s", p, e)
                         self.skipped.append(str(p))
@@ -92,7 +92,7 @@ class FolderSource:
                     yield torch.stack(buf[:batch_size])
                     buf = buf[batch_size:]
             if readable == 0:
-                raise InputError(f"no readable images in {self.folder}")
+                raise none_readable(self.folder, len(self.paths), self.skipped)
 
 
 class ToyWorldSource:
@@ -184,22 +184,31 @@ class ActivationStream:
             yield flatten_positions(acts).to(self.device)
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """Yield (batch_size, C) float samples forever, from a half-refreshed shuffle buffer."""
-        gen = torch.Generator().manual_seed(self.seed * 97 + start)
-        chunks = self._samples(start)
-        cap = max(min(self.buffer, 16 * batch_size), 2 * batch_size)
-        pool = torch.cat([next(chunks)])
+        """Yield (batch_size, C) float samples forever, shuffled within blocks of up to ``buffer`` samples.
+
+        Step-indexed: block ``b`` is drawn from source images seeded by ``b`` alone and shuffled
+        by its own seed, so the batches from step ``start`` on are exactly those an uninterrupted
+        run sees from that step; a run killed and resumed from a checkpoint trains on the same data.
+        """
+        per_block = max(min(self.buffer, 16 * batch_size), 2 * batch_size) // batch_size
+        block, skip = divmod(int(start), per_block)
         while True:
-            while len(pool) < cap:
-                pool = torch.cat([pool, next(chunks)])
-            pool = pool[torch.randperm(len(pool), generator=gen).to(pool.device)]
-            half = len(pool) // 2
-            out, pool = pool[:half], pool[half:]
-            for i in range(0, len(out) - batch_size + 1, batch_size):
-                yield out[i:i + batch_size]
-            rest = len(out) % batch_size
-            if rest:
-                pool = torch.cat([pool, out[len(out) - rest:]])
+            pool = self._block(block, per_block * batch_size)
+            order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(self.seed * 97 + block))
+            pool = pool[order.to(pool.device)]
+            for i in range(skip, per_block):
+                yield pool[i * batch_size:(i + 1) * batch_size]
+            block, skip = block + 1, 0
+
+    def _block(self, block: int, n: int) -> torch.Tensor:
+        """``n`` samples from the source images of block ``block`` (a fresh, seeded draw)."""
+        got, total = [], 0
+        for chunk in self._samples(block):
+            got.append(chunk)
+            total += len(chunk)
+            if total >= n:
+                break
+        return torch.cat(got)[:n]
 
     def sample(self, n: int, start: int = 10_000_019) -> torch.Tensor:
         """``n`` samples in one tensor (for initialisation and evaluation), from a separate seed."""

@@ -20,12 +20,19 @@ DEFAULT_STEPS = {"vgg": 800, "resnet": 800, "inception": 800, "narrow": 800}
 
 def build_zoo_model(arch: str, seed: int, out: str | Path, steps: Optional[int] = None, batch: int = 64, eval_n: int = 2000,
                     device: Optional[str] = None, threads: int = 1, progress: bool = True, aux_weight: Optional[float] = None,
-                    supervised: bool = True, data_cache: Optional[str | Path] = None) -> dict:
+                    supervised: bool = True, data_cache: Optional[str | Path] = None,
+                    checkpoint_every: Optional[int] = None) -> dict:
     """Train ``toy-<arch>[-u]-s<seed>`` into ``out`` and write ``<name>.md`` and ``<name>.json``; returns the metrics."""
     from visioncircuits.toyworld.train import build
 
     build(arch)  # unknown architecture -> clear error before any work
     cfg = TrainConfig(arch=arch, seed=seed, steps=DEFAULT_STEPS[arch] if steps is None else steps, batch=batch, supervised=supervised)
+    if checkpoint_every is not None:
+        if checkpoint_every < 1:
+            from visioncircuits.errors import InputError
+
+            raise InputError(f"checkpoint interval must be >= 1 step, got {checkpoint_every}")
+        cfg.checkpoint_every = int(checkpoint_every)
     if aux_weight is not None:
         if aux_weight < 0:
             from visioncircuits.errors import InputError

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from visioncircuits.data import ImageFolder, load_image
+from visioncircuits.data import ImageFolder, load_image, none_readable
 from visioncircuits.errors import InputError
 from visioncircuits.keys import SAELayer, is_sae_layer, model_layer
 from visioncircuits.unit_activations import resolve_unit, sae_config, unit_value
@@ -120,7 +120,7 @@ class FolderProbes(ProbeSet):
             self._yielded += len(imgs)
             yield idx, torch.stack(imgs)
         if not self._yielded:
-            raise InputError(f"no readable images in {self.folder}")
+            raise none_readable(self.folder, len(self.paths), self.skipped)
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
         return torch.stack([load_image(self.paths[i], self.size) for i in indices])

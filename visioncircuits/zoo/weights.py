@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -66,7 +67,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise WeightsError(f"cannot read safetensors file {path}: {first_line(e)}") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol before refusing: one line is enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = first_line(e) if str(e).strip() else "unsupported object"
         raise WeightsError(
