@@ -169,8 +169,11 @@ def optimise(model: HookedModel, n: int, value_fn: Callable[[Mapping], torch.Ten
     gradients, the rest true gradients. Returns (images on the model's device, final
     per-image values on untransformed images, always the true objective).
     """
+    from visioncircuits.featvis.fast_loop import optimise_fast, uses_speed_options
+
+    loop = optimise_fast if uses_speed_options(config) else _optimise
     with redirect_relus(model, enabled=redirect > 0) as rr:
-        return _optimise(model, n, value_fn, layers, config, size, first_index, transforms, bar, history, redirect, rr)
+        return loop(model, n, value_fn, layers, config, size, first_index, transforms, bar, history, redirect, rr)
 
 
 def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, first_index, transforms, bar, history, redirect, rr):
