@@ -263,6 +263,7 @@ class ExpandedWeights:
         if crop == "auto":
             crop = W.auto_crop(box, h, w, self.center)
         centre_crop(g_full, crop, self.center)  # validates the crop before the long work
+        assert crop is None or isinstance(crop, int)
         if self.window and not fixed_pos and box is not None and not is_logits(upper) and W.is_interior(box, h, w):
             try:
                 rows = self._windowed(lower, upper, readout, n, v, g_full, box, crop)

@@ -74,14 +74,16 @@ class RenderConfig:
         if self.precision not in PRECISIONS:
             raise InputError(f"RenderConfig.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.lr_schedule not in SCHEDULES:
-            raise InputError(f"RenderConfig.lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+            raise InputError(
+                f"RenderConfig.lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
         if not 0 <= self.coarse_to_fine < 1:
             raise InputError(f"RenderConfig.coarse_to_fine must be a fraction of the steps in [0, 1), "
                              f"got {self.coarse_to_fine!r}")
         if self.coarse_to_fine and self.param not in SUPPORTED:
             raise InputError(f"RenderConfig.coarse_to_fine supports param {' or '.join(SUPPORTED)}, got {self.param!r}")
         if self.early_stop is not None and not self.early_stop >= 0:
-            raise InputError(f"RenderConfig.early_stop must be a relative tolerance >= 0 or None, got {self.early_stop!r}")
+            raise InputError(
+                f"RenderConfig.early_stop must be a relative tolerance >= 0 or None, got {self.early_stop!r}")
 
     @classmethod
     def fast(cls, **overrides) -> RenderConfig:

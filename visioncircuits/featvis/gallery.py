@@ -137,6 +137,7 @@ def build_gallery(
                 "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
                 "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
                 else repr(transforms)}
+    settings.update(speed_settings(cfg))  # only the speed options that are set: old records stay equal
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
@@ -205,6 +206,13 @@ def build_gallery(
         index = write_gallery_page(out, embed_images=embed_images)
     total = len(json.loads(result_manifest.read_text())["units"])
     return GalleryResult(out, result_manifest, index, todo, done, total)
+
+
+def speed_settings(cfg: RenderConfig) -> dict:
+    """The opt-in speed options of ``cfg`` that differ from the defaults (they change renders)."""
+    base = RenderConfig()
+    names = ("precision", "channels_last", "compile", "coarse_to_fine", "lr_schedule", "early_stop")
+    return {n: getattr(cfg, n) for n in names if getattr(cfg, n) != getattr(base, n)}
 
 
 def _rel(path: Path, root: Path) -> str:
