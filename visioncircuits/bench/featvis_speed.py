@@ -67,8 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 @contextmanager
 def _cpu_clock():
     """Make the render loop's timer read this thread's CPU time (restored on exit)."""
-    from visioncircuits.featvis import fast_loop, render
+    import importlib
 
+    # the modules, not the ``render`` function that visioncircuits.featvis exports under that name
+    render = importlib.import_module("visioncircuits.featvis.render")
+    fast_loop = importlib.import_module("visioncircuits.featvis.fast_loop")
     saved = render.time, fast_loop.time
     shim = SimpleNamespace(perf_counter=time.thread_time)
     render.time = fast_loop.time = shim  # type: ignore[assignment]
