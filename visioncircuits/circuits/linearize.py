@@ -52,14 +52,6 @@ def _avg_from_max(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
         raise NotImplementedError("a max-pool that returns indices cannot be linearised")
     if dilation not in (1, (1, 1)):
         raise NotImplementedError("dilated max-pools cannot be linearised as average pools")
-    if padding in (0, (0, 0)) and not ceil_mode and x.dim() == 4:
-        # unpadded: the mean of each window is a depthwise conv with a constant kernel. Same value
-        # (up to float rounding), but much faster on CPU when expanded weights push a batch of
-        # hundreds of small maps through it (issue 16: maxpool4 -> mixed4a)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        c = x.shape[1]
-        w = torch.full((c, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype, device=x.device)
-        return F.conv2d(x, w, stride=stride if stride is not None else (kh, kw), groups=c)
     return F.avg_pool2d(x, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=False)
 
 
