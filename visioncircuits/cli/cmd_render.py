@@ -91,9 +91,7 @@ def redirect_option(args: argparse.Namespace):
 
 def render_config(args: argparse.Namespace, size: int):
     """The :class:`RenderConfig` the render options describe (shared by ``render`` and ``gallery``)."""
-    from visioncircuits.featvis.config import RenderConfig
-
-    from visioncircuits.featvis.config import FAST_PRESET
+    from visioncircuits.featvis.config import FAST_PRESET, RenderConfig
 
     speed = dict(FAST_PRESET) if getattr(args, "fast", False) else {}
     return RenderConfig(steps=args.steps, size=size, param=args.param, seed=args.seed, batch_size=args.batch_size,
