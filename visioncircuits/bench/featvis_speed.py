@@ -74,11 +74,13 @@ def _cpu_clock():
     fast_loop = importlib.import_module("visioncircuits.featvis.fast_loop")
     saved = render.time, fast_loop.time
     shim = SimpleNamespace(perf_counter=time.thread_time)
-    render.time = fast_loop.time = shim  # type: ignore[assignment]
+    for mod in (render, fast_loop):
+        setattr(mod, "time", shim)  # noqa: B010 (a module attribute, swapped for the block)
     try:
         yield
     finally:
-        render.time, fast_loop.time = saved
+        setattr(render, "time", saved[0])  # noqa: B010
+        setattr(fast_loop, "time", saved[1])  # noqa: B010
 
 
 def _mean_values(model, layer, channels, images: torch.Tensor) -> float:
