@@ -36,6 +36,7 @@ from visioncircuits.atomic import write_json, write_png  # noqa: E402
 from visioncircuits.data import ImageFolder  # noqa: E402
 from visioncircuits.featvis import build_gallery, render  # noqa: E402
 from visioncircuits.featvis.artefacts import relative_to, stride_peak_ratio, stride_peak_ratio_batches  # noqa: E402
+from visioncircuits.featvis.seeding import SEEDING_VERSION  # noqa: E402
 from visioncircuits.featvis.stride_aware import stride_aware_for, total_stride  # noqa: E402
 from visioncircuits.zoo import load_model  # noqa: E402
 
@@ -129,23 +130,20 @@ def main(argv=None) -> int:
     for layer in [name for name in args.layers.split(",") if name]:
         t0, c0 = time.perf_counter(), time.process_time()
         units = list(range(args.units))
-        unit_files = [Path(args.work) / layer / "units" / f"{layer}_{i}" / "unit.json" for i in units]
-        if all(f.exists() for f in unit_files):  # rendered by an earlier (one-layer) run: use it as it is
-            gal = argparse.Namespace(out_dir=Path(args.work) / layer, rendered=[])
-        else:
-            gal = build_gallery(
-                model,
-                layer,
-                Path(args.work) / layer,
-                units=units,
-                dataset=photos,
-                steps=args.steps,
-                size=args.size,
-                transforms="stride_aware",
-                seed=args.seed,
-                k=9,
-                progress=False,
-            )
+        # units rendered by an earlier (one-layer) run with the same fingerprint are skipped, not redone
+        gal = build_gallery(
+            model,
+            layer,
+            Path(args.work) / layer,
+            units=units,
+            dataset=photos,
+            steps=args.steps,
+            size=args.size,
+            transforms="stride_aware",
+            seed=args.seed,
+            k=9,
+            progress=False,
+        )
         # read the renders back (8-bit PNGs) with their values
         from visioncircuits.data import load_image
 
@@ -171,7 +169,8 @@ def main(argv=None) -> int:
         compare_s = 0.0
         conditions = {}
         for name in ("none", "default"):
-            done = Path(args.work) / layer / f"compare_{name}_{args.steps}_{args.size}_{len(cmp)}_{args.seed}.pt"
+            done = (Path(args.work) / layer
+                    / f"compare_{name}_{args.steps}_{args.size}_{len(cmp)}_{args.seed}_seeding{SEEDING_VERSION}.pt")
             if done.exists():  # resume
                 imgs, vals, *rest = torch.load(done, weights_only=True)
                 secs = rest[0] if rest else float("nan")

@@ -33,6 +33,7 @@ import torch
 
 from visioncircuits.atomic import write_json
 from visioncircuits.featvis.quality import MEASURE, render_quality
+from visioncircuits.featvis.seeding import SEEDING_VERSION
 from visioncircuits.toyworld import generate
 from visioncircuits.zoo import get_spec, load_model
 from visioncircuits.zoo.toy import toy_names
@@ -79,7 +80,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     doc = json.loads(out.read_text()) if out.exists() else {}
     entries = doc.get("entries", {})
-    common = {"steps": args.steps, "sd": args.sd, "images": args.images, "data_seed": DATA_SEED, "seed": 0}
+    common = {"steps": args.steps, "sd": args.sd, "images": args.images, "data_seed": DATA_SEED, "seed": 0,
+              "seeding": SEEDING_VERSION}  # per-unit seeding scheme: entries of another scheme are re-measured
     t_all = time.time()
     images = generate(args.images, seed=DATA_SEED).images
     jobs = [(DEMO[0], DEMO[1], c) for c in CONFIGS if DEMO[0] in names]

@@ -1,20 +1,34 @@
 """Atomic file writes (temp file in the same folder, then rename), so a killed job never
-leaves a half-written output and a resumed job can trust every file it finds."""
+leaves a half-written output and a resumed job can trust every file it finds.
+
+A kill between creating the temp file and the rename leaves ``.NAME.<host>-<pid>.XXXX.tmp``
+behind; resumable writers call :func:`clean_stale_tmp` on their output folder, which removes
+the temp files of processes that are gone (never those of a live writer, e.g. another shard).
+"""
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
+
+log = logging.getLogger(__name__)
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_TMP = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+FOREIGN_TMP_AGE_S = 24 * 3600  # temp files of other hosts (shared folders) are removed after a day
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
     """Call ``write(fileobj)`` on a temp file next to ``path``, fsync, then rename onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -29,6 +43,49 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
             pass
         raise
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def is_stale_tmp(path: Path, now: Optional[float] = None) -> bool:
+    """A temp file left by a killed atomic write: its process (on this host) is gone, or it is a
+    day old (another host's, or an older naming scheme)."""
+    if not (path.name.startswith(".") and path.name.endswith(".tmp")):
+        return False
+    m = _TMP.match(path.name)
+    if m and m.group("host") == _HOST:
+        return not _pid_alive(int(m.group("pid")))
+    try:
+        age = (now or time.time()) - path.stat().st_mtime
+    except OSError:
+        return False
+    return age > FOREIGN_TMP_AGE_S
+
+
+def clean_stale_tmp(folder: Union[str, os.PathLike], recursive: bool = True) -> int:
+    """Remove the leftover temp files of killed atomic writes under ``folder``; returns how many."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for f in root.rglob(".*.tmp") if recursive else root.glob(".*.tmp"):
+        if f.is_file() and is_stale_tmp(f):
+            try:
+                f.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    if removed:
+        log.info("removed %d leftover temp files of killed writes under %s", removed, root)
+    return removed
 
 
 def _umask() -> int:

@@ -95,6 +95,8 @@ class HookedModel(nn.Module):
     because "its activation" would be ambiguous.
     """
 
+    weights_source: Optional[str] = None  # the weights file load_model read ("random"/None otherwise): fingerprints
+
     def __init__(self, net: nn.Module, spec, preprocess: nn.Module):
         super().__init__()
         self.net = net

@@ -30,6 +30,9 @@ def test_bad_options_before_the_model_loads(tmp_path, capsys):
     bad.write_text(json.dumps({"models": []}))
     _fails(["toy-resnet-s0", "--universality", str(bad)], tmp_path, capsys, "not a universality report")
     _fails(["toy-resnet-s0", "--units", "=3"], tmp_path, capsys, "LAYER=RANGE")
+    _fails(["toy-resnet-s0", "--gallery", str(tmp_path)], tmp_path, capsys, "not a gallery folder")
+    (tmp_path / "gallery.json").write_text("[1, 2]")
+    _fails(["toy-resnet-s0", "--gallery", str(tmp_path)], tmp_path, capsys, "has no layer")
 
 
 def test_bad_layers_and_units_after_loading_write_nothing(tmp_path, capsys):

@@ -50,6 +50,7 @@ def test_cli_quick_on_a_toy_model_with_umap(tmp_path, capsys):
     atlas = json.loads((out / "atlas" / "block2.relu2" / "atlas.json").read_text())
     assert atlas["key"]["layout"] == "umap" and atlas["cells"]
     labels = json.loads((out / "labels.json").read_text())
+    labels.pop("_model")  # the model fingerprint the labels belong to
     assert set(labels) == {"block1.relu2", "block2.relu2"}  # --quick: two of the main layers
     for layer, by_unit in labels.items():
         for i, text in by_unit.items():

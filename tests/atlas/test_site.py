@@ -36,6 +36,7 @@ def test_every_link_and_image_target_exists(toy_site, links_of):
 def test_unit_pages_show_ground_truth_labels_and_neighbours(toy_site):
     site, _ = toy_site
     labels = json.loads((site / "labels.json").read_text())
+    assert len(labels.pop("_model")) == 24  # the labels' model fingerprint: another model's are not reused
     for layer, by_unit in labels.items():
         for i, text in by_unit.items():
             page = (site / "units" / f"{layer}_{i}.html").read_text()

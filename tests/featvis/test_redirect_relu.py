@@ -50,7 +50,8 @@ def test_dead_unit_comes_alive_only_with_redirection(inplace):
     off = render(model, ["relu2:0"], steps=30, size=16, redirect_relu=False, progress=False)
     on = render(model, ["relu2:0"], steps=30, size=16, redirect_relu=15, progress=False)
     assert off.values == [0.0] and off.redirect_steps == 0
-    assert on.values[0] > 0.05 and on.redirect_steps == 15
+    # alive: 0.03..0.07 over seeds 0-5 (the off run stays exactly 0)
+    assert on.values[0] > 0.02 and on.redirect_steps == 15
     # the reported value is the true objective on the final image
     acts = model.run_with_cache(on.images, ["relu2"])
     assert on.values[0] == pytest.approx(acts["relu2"][0, 0].mean().item(), rel=1e-4, abs=1e-6)

@@ -158,7 +158,7 @@ def test_finished_run_is_not_retrained(tmp_path):
 
     again = train_sae(Untouchable(x), 32, cfg, out_dir=tmp_path, progress=False)
     assert torch.equal(again.W_enc, first.W_enc)
-    # Different settings retrain (and so read data).
+    # Different settings retrain (and so read data) only when asked to overwrite (tests/sae/test_overwrite.py)
     with pytest.raises(AssertionError, match="must not read"):
         train_sae(Untouchable(x), 32, TrainConfig(d_sae=32, k=3, steps=5, batch_size=100), out_dir=tmp_path,
-                  progress=False)
+                  progress=False, overwrite=True)

@@ -121,3 +121,37 @@ def test_bad_input_is_one_line(argv, needle, capsys, tmp_path):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
+    """Fingerprints: a killed run's checkpoint is reused only by a run with the same config."""
+    import dataclasses
+
+    from visioncircuits.toyworld.train import TrainConfig, train
+
+    cfg = TrainConfig(arch="narrow", seed=1, steps=4, batch=8, checkpoint_every=2)
+
+    class Stop(Exception):
+        pass
+
+    import visioncircuits.toyworld.train as tr
+
+    real, calls = tr.generate, {"n": 0}
+
+    def interrupt(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Stop
+        return real(*args, **kw)
+
+    tr.generate = interrupt
+    try:
+        with pytest.raises(Stop):
+            train(cfg, tmp_path, progress=False)
+    finally:
+        tr.generate = real
+    ck = tmp_path / ".toy-narrow-s1.train.safetensors"
+    assert ck.exists()
+    with caplog.at_level("WARNING"):
+        res = train(dataclasses.replace(cfg, lr=1e-3), tmp_path, progress=False)
+    assert "other settings" in caplog.text and res.name == "toy-narrow-s1" and not ck.exists()

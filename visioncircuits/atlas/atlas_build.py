@@ -30,9 +30,16 @@ log = logging.getLogger(__name__)
 TOP_CLASSES = 8
 
 
-def atlas_key(layer: str, photos: Path, cfg: AtlasConfig, size: int) -> dict:
+def atlas_key(layer: str, photos: Path, cfg: AtlasConfig, size: int, model=None) -> dict:
+    """Everything the layout and the cell renders depend on (model and weights, seeding, settings)."""
+    from visioncircuits.featvis.seeding import SEEDING_VERSION
+    from visioncircuits.fingerprint import canonical, model_fingerprint
+
     r = cfg.render
-    return {"layer": layer, "photos": str(photos), "n_photos": cfg.n_photos, "size": int(size),
+    fp = {} if model is None else {**model_fingerprint(model), "seeding": SEEDING_VERSION,
+                                   "lr": r.lr, "param_kwargs": canonical(r.param_kwargs),
+                                   "redirect_relu": r.redirect_relu}
+    return {**fp, "layer": layer, "photos": str(photos), "n_photos": cfg.n_photos, "size": int(size),
             "positions": cfg.positions, "grid": cfg.grid, "min_count": cfg.min_count, "seed": cfg.seed,
             "patches": cfg.atlas_patches, "layout": cfg.layout, "steps": r.steps, "param": r.param,
             "render_seed": r.seed,
@@ -104,7 +111,7 @@ def build_layer_atlas(model, layer: str, photos: Path, out: Path, cfg: AtlasConf
 
     Returns ``{"rendered": n, "complete": bool, "json": path or None}``.
     """
-    key = atlas_key(layer, photos, cfg, size)
+    key = atlas_key(layer, photos, cfg, size, model)
     done = _read_json(out / "atlas.json")
     if done and done.get("key") == key and (out / "atlas.png").exists():
         return {"rendered": 0, "complete": True, "json": out / "atlas.json"}

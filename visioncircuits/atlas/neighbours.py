@@ -36,8 +36,9 @@ def pair_weights(model, lower: str, upper: str, lower_units: Sequence[int], uppe
     strongest first. ``up`` ranks the site's lower units, ``up_all`` every lower channel
     (most have no page), ``down`` the site's upper units."""
     from visioncircuits.circuits.expanded import ExpandedWeights
+    from visioncircuits.fingerprint import model_fingerprint
 
-    key = {"lower": lower, "upper": upper, "lower_units": list(map(int, lower_units)),
+    key = {**model_fingerprint(model), "lower": lower, "upper": upper, "lower_units": list(map(int, lower_units)),
            "upper_units": list(map(int, upper_units)), "size": int(size), "top": int(top), "crop": "auto"}
     f = cache_dir / f"{slug(lower)}__{slug(upper)}.json"
     if f.exists():

@@ -13,7 +13,7 @@ from pathlib import Path
 from visioncircuits.atlas.search_index import index_entry, write_search_index
 from visioncircuits.atlas.unit_page import diagram, edge_rows, unit_info
 from visioncircuits.atomic import write_text
-from visioncircuits.featvis.gallery import load_units
+from visioncircuits.featvis.gallery import manifest_units
 from visioncircuits.report import write_page
 from visioncircuits.utils import slug
 
@@ -26,7 +26,8 @@ def _static(site: Path) -> None:
 
 
 def _finished(folder: Path, wanted: set) -> list:
-    return [r for r in load_units(folder) if r.get("unit") in wanted]
+    """The wanted units the gallery's manifest lists (its current fingerprint: never another model's)."""
+    return [r for r in manifest_units(folder) if r.get("unit") in wanted]
 
 
 def _extra(folder: Path, rec: dict):

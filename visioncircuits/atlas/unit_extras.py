@@ -26,6 +26,7 @@ BINS = 24
 
 def extra_key(rec: dict, photos: Path, n_photos: Optional[int], size: int) -> dict:
     return {"photos": str(photos), "n_photos": n_photos, "size": int(size), "bins": BINS,
+            "unit_fingerprint": rec.get("fingerprint"),  # model, weights and settings of the unit's gallery
             "examples": [e.get("path") for e in rec.get("examples", [])]}
 
 

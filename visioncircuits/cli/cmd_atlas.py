@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="photo folder (default: generated images for toy models, else ../shared's ImageNet "
                         "samples, else scikit-image's samples)")
     p.add_argument("--sae", action="append", default=[], metavar="DIR", help="SAE on a site layer (repeatable)")
+    p.add_argument("--gallery", action="append", default=[], metavar="DIR",
+                   help="reuse a `visioncircuits gallery` folder of a site layer (repeatable): its finished units are "
+                        "copied in and kept when their settings equal the site's, else re-rendered")
     p.add_argument("--universality", action="append", default=[], metavar="REPORT",
                    help="universality report.json with matches of this model's units (repeatable)")
     p.add_argument("--quick", action="store_true",
@@ -61,6 +64,7 @@ def _units(items):
 def check_args(args: argparse.Namespace) -> None:
     """Everything that can be checked before the model loads (nothing is written on error)."""
     from visioncircuits.atlas import links
+    from visioncircuits.atlas.gallery_import import gallery_layer
     from visioncircuits.atlas.photos import check_dataset
     from visioncircuits.errors import InputError
     from visioncircuits.featvis.gallery import parse_shard
@@ -83,6 +87,8 @@ def check_args(args: argparse.Namespace) -> None:
         links.sae_layer(d)
     for r in args.universality:
         links.read_universality(r)
+    for g in args.gallery:
+        gallery_layer(g)
 
 
 def atlas_config(args: argparse.Namespace, model):
@@ -132,8 +138,11 @@ def run(args: argparse.Namespace) -> int:
     if dataset is None and not is_toy(model):
         dataset = default_photo_folder() or builtin_photos(Path(args.out))
     res = build_atlas(model, args.out, cfg, dataset=dataset, saes=args.sae, universality=args.universality,
-                      shard=args.shard, progress=not args.quiet)
-    print(f"rendered {res.rendered_units} units ({res.skipped_units} already done), {res.rendered_cells} atlas cells; "
-          f"{res.unit_pages} unit pages")
+                      shard=args.shard, progress=not args.quiet, galleries=args.gallery)
+    imported = f", {res.imported_units} imported from galleries" if args.gallery else ""
+    print(f"rendered {res.rendered_units} units ({res.skipped_units} already done{imported}), "
+          f"{res.rendered_cells} atlas cells; {res.unit_pages} unit pages")
+    times = ", ".join(f"{k} {v['wall_s']:.0f} / {v['cpu_s']:.0f}" for k, v in res.stages.items())
+    print(f"seconds (wall / CPU): {times}")
     print(f"wrote {res.index}")
     return 0

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--positions", type=int, default=None, help="random positions kept per image (default: all)")
     t.add_argument("--image-batch", type=int, default=32, help="images per forward pass of the model")
     t.add_argument("--checkpoint-every", type=int, default=200)
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace a finished SAE of other settings in --out (default: refuse, exit 2)")
     t.add_argument("--eval-images", type=int, default=256, help="held-out images for the final evaluation")
     t.add_argument("--init-bias", default="median", choices=("median", "mean", "zero"))
     t.add_argument("--isolated-fraction", type=float, default=0.0,
@@ -116,6 +118,24 @@ def as_flags(err: Exception) -> Exception:
     return InputError(f"{FIELD_FLAGS[err.field]} {problem}")
 
 
+def _refuse_to_overwrite(args: argparse.Namespace, cfg) -> None:
+    """A finished SAE of other settings in --out is an error unless --overwrite (weights are
+    compared again once the model is loaded, still before anything is written)."""
+    from pathlib import Path
+
+    from visioncircuits.errors import InputError
+    from visioncircuits.sae.train import _fingerprint, folder_conflict
+    from visioncircuits.zoo import get_spec
+
+    if args.overwrite:
+        return
+    iso = {"isolated_fraction": args.isolated_fraction} if args.isolated_fraction else {}
+    fp = _fingerprint(cfg, {"model": get_spec(args.model).name, "layer": args.layer, "training_data": iso})
+    conflict = folder_conflict(Path(args.out), fp)
+    if conflict:
+        raise InputError(f"{conflict}; pass --overwrite to replace it, or choose another --out")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from visioncircuits.errors import InputError
     from visioncircuits.sae.config import ConfigFieldError
@@ -138,10 +158,12 @@ def run_train(args: argparse.Namespace) -> int:
                           init_bias=args.init_bias)
     except ConfigFieldError as e:
         raise as_flags(e) from None
+    _refuse_to_overwrite(args, cfg)  # before the model loads: nothing is read or written
     model = _setup(args)
     _, metrics = train_layer_sae(model, args.layer, cfg, args.out, dataset=args.dataset, toyworld=args.toyworld,
                                  positions=args.positions, image_batch=args.image_batch, eval_images=args.eval_images,
-                                 progress=not args.no_progress, isolated_fraction=args.isolated_fraction)
+                                 progress=not args.no_progress, isolated_fraction=args.isolated_fraction,
+                                 overwrite=args.overwrite)
     print(f"saved SAE to {args.out}")
     _print(metrics)
     return 0

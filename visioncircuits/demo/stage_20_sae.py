@@ -129,6 +129,7 @@ def _run(ctx: DemoContext) -> list[Artefact]:
         eval_images=s["eval_images"],
         progress=False,
         isolated_fraction=ISOLATED_FRACTION,
+        overwrite=True,  # the demo owns its folder: a run with other settings (e.g. --quick) replaces it
     )
     rec = primitive_recovery(
         model, layer, sae, seed=ctx.seed + 777_001, probe="isolated", per_primitive=s["per_primitive"]

@@ -338,6 +338,7 @@ def _sae(model, out: Path, folder, has_photos: bool, s: dict, seed: int) -> dict
         buffer=4 * s["sae_batch"],
         eval_images=s["eval_images"],
         progress=False,
+        overwrite=True,  # the demo owns its folder: a run with other settings (e.g. --quick) replaces it
     )
     fires = sae.cfg.get("training", {}).get("fire_counts")
     latents = (

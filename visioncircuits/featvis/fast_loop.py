@@ -19,7 +19,7 @@ from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.precision import autocast, channels_last_model, to_channels_last
 from visioncircuits.featvis.schedule import PlateauStop, lr_factor
-from visioncircuits.utils import derive_seed
+from visioncircuits.featvis.seeding import ImageRNG
 
 COARSE_FACTOR = 2
 
@@ -37,7 +37,7 @@ def _forward_fn(model, layers, value_fn: Callable[[Mapping], torch.Tensor], comp
     return torch.compile(fwd, dynamic=False) if compile_ else fwd
 
 
-def optimise_fast(model, n, value_fn, layers, cfg: RenderConfig, size, first_index, transforms, bar, history,
+def optimise_fast(model, n, value_fn, layers, cfg: RenderConfig, size, seeds, transforms, bar, history,
                   redirect, rr):
     """Same contract as ``render._optimise``; returns (images, final values)."""
     from visioncircuits.featvis.stride_aware import resolve_model_transforms
@@ -49,15 +49,13 @@ def optimise_fast(model, n, value_fn, layers, cfg: RenderConfig, size, first_ind
     tf = resolve_model_transforms(model, cfg.transforms, layers, cur) if n_coarse else transforms
 
     def new_param(side):
-        return make_param(cfg.param, n, side, seed=cfg.seed, first_index=first_index, device=device,
-                          **cfg.param_kwargs)
+        return make_param(cfg.param, n, side, seeds=seeds, device=device, **cfg.param_kwargs)
 
     p = new_param(cur)
     params = [t for t in p.parameters() if t.requires_grad]
     base_lr = cfg.lr or p.default_lr
     opt = torch.optim.Adam(params, lr=base_lr)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(derive_seed(cfg.seed, first_index))
+    gen = ImageRNG(seeds)  # each image's own transform draws, as in the default loop
     stopper = PlateauStop(cfg.early_stop, steps)
     fwd = _forward_fn(model, layers, value_fn, cfg.compile)
     elapsed = 0.0

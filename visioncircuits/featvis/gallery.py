@@ -7,22 +7,38 @@ Built for long runs over whole models: every unit's files are written atomically
 skips finished units (with the same settings) and ``shard=(k, n)`` takes every n-th unit,
 so any scheduler can spread a layer over machines that share the output folder. The
 manifest and page are rebuilt from all finished units on disk, whichever shard ran last.
+
+A unit counts as finished only if its ``unit.json`` carries this run's fingerprint digest
+(:func:`gallery_fingerprint`: model name, weights digest, SAE files, every render and example
+setting, seeding-scheme and package version). A unit of another fingerprint is re-rendered
+(its folder cleared first) and left out of the manifest until then, so a manifest never names
+one model over another model's images.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from visioncircuits.atomic import write_json, write_png
+from visioncircuits.atomic import clean_stale_tmp, write_json, write_png
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import dataset_examples
 from visioncircuits.featvis.quality import MEASURE, render_target, unit_peaks
 from visioncircuits.featvis.render import auto_batch_size, redirect_steps, render, render_diverse
+from visioncircuits.featvis.seeding import SEEDING_VERSION
+from visioncircuits.fingerprint import (
+    canonical,
+    digest,
+    folder_fingerprint,
+    model_fingerprint,
+    package_version,
+    sae_fingerprint,
+)
 from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import SAELayer, is_sae_layer
 from visioncircuits.unit_activations import sae_config
@@ -138,10 +154,14 @@ def build_gallery(
                 "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
                 else repr(transforms)}
     settings.update(speed_settings(cfg))  # only the speed options that are set: old records stay equal
+    fp = gallery_fingerprint(model, cfg, settings, prefix, dataset=dataset, max_examples=max_examples,
+                             diversity_weight=diversity_weight)
+    key = digest(fp)
+    clean_stale_tmp(out)  # leftovers of writes killed mid-way
     addresses = {i: f"{prefix}:{i}" for i in mine}
     todo, done = [], []
     for i in mine:
-        (done if _finished(out, addresses[i], settings) else todo).append(i)
+        (done if _finished(out, addresses[i], key) else todo).append(i)
     log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
 
     examples = {}
@@ -165,8 +185,9 @@ def build_gallery(
         for j, i in enumerate(chunk):
             addr = addresses[i]
             udir = out / "units" / _slug(addr)
+            _clear_unit(udir)  # a unit of another fingerprint: none of its files may survive next to ours
             rec = {"unit": addr, "index": i, "note": notes.get(i), "value": res.values[j], "settings": settings,
-                   "measure": MEASURE, "render_peak": float(peaks[j, j])}
+                   "fingerprint": key, "measure": MEASURE, "render_peak": float(peaks[j, j])}
             rec["vis"] = _rel(write_png(udir / "vis.png", res.images[j]), out)
             if negative:
                 m = len(chunk) + j
@@ -198,7 +219,8 @@ def build_gallery(
                     rec["best_example"] = float(ue.top[0].value)
                     rec["beats_dataset"] = rec["render_peak"] > rec["best_example"]
             write_json(udir / "unit.json", rec)  # last: marks the unit finished
-    result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None)
+    result_manifest = write_manifest(out, model, prefix, settings, notes if unit_notes is not None else None,
+                                     fingerprint={"key": key, **fp})
     index = None
     if write_html:
         from visioncircuits.featvis.gallery_page import write_gallery_page
@@ -219,15 +241,41 @@ def _rel(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def _finished(out: Path, addr: str, settings: dict) -> bool:
-    f = out / "units" / _slug(addr) / "unit.json"
-    if not f.exists():
-        return False
+def gallery_fingerprint(model: HookedModel, cfg: RenderConfig, settings: dict, prefix: str, *,
+                        dataset=None, max_examples: Optional[int] = None, diversity_weight: float = 1.0) -> dict:
+    """Everything that determines a gallery unit's files, except the unit itself (see the module doc)."""
+    sae = sae_fingerprint(SAELayer.parse(prefix).sae) if is_sae_layer(prefix) else None
+    return {"scheme": 1, "seeding": SEEDING_VERSION, "package": package_version(), **model_fingerprint(model),
+            "units": prefix, "sae": sae, "settings": canonical(settings),
+            "render": canonical({"lr": cfg.lr, "param_kwargs": cfg.param_kwargs, "transforms": cfg.transforms}),
+            "diversity_weight": float(diversity_weight), "max_examples": max_examples,
+            "dataset": folder_fingerprint(dataset) if dataset else None}
+
+
+def _read_unit(f: Path) -> Optional[dict]:
     try:
         rec = json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return False
-    return rec.get("settings") == settings and rec.get("unit") == addr
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _finished(out: Path, addr: str, key: str) -> bool:
+    """The unit's ``unit.json`` exists and carries this run's fingerprint digest."""
+    rec = _read_unit(out / "units" / _slug(addr) / "unit.json")
+    return rec is not None and rec.get("fingerprint") == key and rec.get("unit") == addr
+
+
+def _clear_unit(udir: Path) -> None:
+    """Remove a unit folder's old files, ``unit.json`` first (so a kill leaves it unfinished, never mixed)."""
+    if not udir.is_dir():
+        return
+    (udir / "unit.json").unlink(missing_ok=True)
+    for f in udir.iterdir():
+        if f.is_dir():
+            shutil.rmtree(f)
+        else:
+            f.unlink(missing_ok=True)
 
 
 def load_units(out: Union[str, os.PathLike]) -> list:
@@ -241,13 +289,34 @@ def load_units(out: Union[str, os.PathLike]) -> list:
     return sorted(recs, key=lambda r: (str(r.get("unit", "")).rsplit(":", 1)[0], r.get("index", 0)))
 
 
-def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optional[dict] = None) -> Path:
+def manifest_units(out: Union[str, os.PathLike]) -> list:
+    """The units ``gallery.json`` lists (finished, of the gallery's current fingerprint); [] without one."""
+    f = Path(out) / "gallery.json"
+    try:
+        units = json.loads(f.read_text()).get("units", [])
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return []
+    return [u for u in units if isinstance(u, dict)] if isinstance(units, list) else []
+
+
+def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optional[dict] = None,
+                   fingerprint: Optional[dict] = None) -> Path:
     """``gallery.json``: model, unit prefix, settings and every finished unit's record.
 
     ``notes`` (unit index -> text), when given, replace the notes stored with the units, so
-    labels can change without re-rendering.
+    labels can change without re-rendering. With ``fingerprint`` (``{"key": digest, ...}``),
+    only units of that fingerprint are listed: others (another model, weights or settings)
+    are counted in ``stale_units`` and left out.
     """
     units = [r for r in load_units(out) if str(r.get("unit", "")).startswith(prefix + ":")]
+    stale = 0
+    if fingerprint is not None:
+        kept = [r for r in units if r.get("fingerprint") == fingerprint["key"]]
+        stale = len(units) - len(kept)
+        if stale:
+            log.warning("%s: %d finished units of another model/settings are not listed (rerun them to replace)",
+                        out, stale)
+        units = kept
     if notes is not None:
         for r in units:
             r["note"] = notes.get(int(r.get("index", -1)))
@@ -255,4 +324,5 @@ def write_manifest(out: Path, model, prefix: str, settings: dict, notes: Optiona
     beating = {"measure": MEASURE, "units_compared": len(compared),
                "share": sum(bool(r["beats_dataset"]) for r in compared) / len(compared) if compared else None}
     return write_json(out / "gallery.json", {"model": model.spec.name, "layer": prefix, "settings": settings,
-                                             "n_units": len(units), "render_beats_dataset": beating, "units": units})
+                                             "fingerprint": fingerprint, "n_units": len(units), "stale_units": stale,
+                                             "render_beats_dataset": beating, "units": units})

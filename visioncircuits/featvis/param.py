@@ -10,14 +10,15 @@ Initial noise: ``sd=0.1`` (Lucid uses 0.01). The image still starts near grey (p
 move (13 of the 64 channels of CIFAR ResNet-20 ``layer3.2`` in our measurement).
 
 Every parameterisation is a small ``nn.Module`` whose ``forward()`` returns the batch of
-images, (N, 3, H, W) in [0, 1]. Initial values are drawn per image from a CPU generator
-seeded with ``(seed, first_index + i)``, so image ``i`` starts the same on any device and in
-any batch split.
+images, (N, 3, H, W) in [0, 1]. Initial values are drawn per image from a CPU generator:
+with ``seeds=`` (what the renderer passes: one seed per image from its identity, see
+:mod:`featvis.seeding`) image ``i`` starts from ``seeds[i]`` whatever batch it is in;
+without, from ``(seed, first_index + i)``. Either way it starts the same on any device.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -58,13 +59,19 @@ def one_over_f(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
     return 1.0 / rfft2d_freqs(h, w).clamp(min=1.0 / max(h, w)) ** decay_power
 
 
-def _seeded_randn(shape: tuple, seed: int, first_index: int, n: int) -> torch.Tensor:
+def init_seeds(n: int, seed: int = 0, first_index: int = 0, seeds: Optional[Sequence[int]] = None) -> list:
+    """One generator seed per image: ``seeds`` if given (checked to be ``n``), else ``(seed, first_index + i)``."""
+    if seeds is not None:
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != n:
+            raise InputError(f"need one seed per image: {len(seeds)} seeds for {n} images")
+        return seeds
+    return [int(seed) * 1_000_003 + first_index + i for i in range(n)]
+
+
+def _seeded_randn(shape: tuple, seeds: Sequence[int]) -> torch.Tensor:
     """(n, *shape) normal noise; image i from its own generator, so it is batch-split independent."""
-    out = []
-    for i in range(n):
-        g = torch.Generator(device="cpu").manual_seed(int(seed) * 1_000_003 + first_index + i)
-        out.append(torch.randn(shape, generator=g))
-    return torch.stack(out)
+    return torch.stack([torch.randn(shape, generator=torch.Generator(device="cpu").manual_seed(s)) for s in seeds])
 
 
 class ImageParam(nn.Module):
@@ -85,9 +92,10 @@ class PixelParam(ImageParam):
     colour: torch.Tensor  # buffer
 
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.1,
-                 decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
+                 decorrelate: bool = True, colour: Optional[torch.Tensor] = None,
+                 seeds: Optional[Sequence[int]] = None):
         super().__init__(n, size)
-        self.pixels = nn.Parameter(_seeded_randn((3, size, size), seed, first_index, n) * sd)
+        self.pixels = nn.Parameter(_seeded_randn((3, size, size), init_seeds(n, seed, first_index, seeds)) * sd)
         self.decorrelate = decorrelate
         self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
 
@@ -105,10 +113,12 @@ class FourierParam(ImageParam):
     MAGIC = 4.0  # Lucid's constant: lower saturation at the start
 
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0, sd: float = 0.1,
-                 decay_power: float = 1.0, decorrelate: bool = True, colour: Optional[torch.Tensor] = None):
+                 decay_power: float = 1.0, decorrelate: bool = True, colour: Optional[torch.Tensor] = None,
+                 seeds: Optional[Sequence[int]] = None):
         super().__init__(n, size)
         h = w = size
-        self.spectrum = nn.Parameter(_seeded_randn((3, h, w // 2 + 1, 2), seed, first_index, n) * sd)
+        self.spectrum = nn.Parameter(
+            _seeded_randn((3, h, w // 2 + 1, 2), init_seeds(n, seed, first_index, seeds)) * sd)
         self.register_buffer("scale", one_over_f(h, w, decay_power)[None, None, :, :], persistent=False)
         self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
         self.decorrelate = decorrelate
@@ -138,7 +148,7 @@ class MacoParam(ImageParam):
 
     def __init__(self, n: int, size: int, *, seed: int = 0, first_index: int = 0,
                  magnitude: Optional[torch.Tensor] = None, contrast: float = 1.5, decorrelate: bool = True,
-                 colour: Optional[torch.Tensor] = None):
+                 colour: Optional[torch.Tensor] = None, seeds: Optional[Sequence[int]] = None):
         super().__init__(n, size)
         self.decorrelate = decorrelate
         self.register_buffer("colour", normalised_colour_matrix(colour), persistent=False)
@@ -153,8 +163,8 @@ class MacoParam(ImageParam):
         self.register_buffer("magnitude", magnitude.clone(), persistent=False)
         g = torch.Generator(device="cpu")
         phases = []
-        for i in range(n):
-            g.manual_seed(int(seed) * 1_000_003 + first_index + i)
+        for s in init_seeds(n, seed, first_index, seeds):
+            g.manual_seed(s)
             phases.append((torch.rand(shape, generator=g) * 2 - 1) * math.pi)
         self.phase = nn.Parameter(torch.stack(phases))
         self.contrast = float(contrast)
@@ -170,12 +180,14 @@ class MacoParam(ImageParam):
 
 
 def make_param(kind: str, n: int, size: int, *, seed: int = 0, first_index: int = 0,
-               device=None, **kwargs) -> ImageParam:
-    """Build parameterisation ``kind`` ("fft", "pixel" or "maco") for ``n`` images of ``size`` px."""
+               device=None, seeds: Optional[Sequence[int]] = None, **kwargs) -> ImageParam:
+    """Build parameterisation ``kind`` ("fft", "pixel" or "maco") for ``n`` images of ``size`` px.
+
+    ``seeds``: one initial-noise seed per image (the renderer's per-image identity seeds)."""
     classes = {"fft": FourierParam, "pixel": PixelParam, "maco": MacoParam}
     if kind not in classes:
         from visioncircuits.errors import unknown
 
         raise unknown("parameterisation", kind, list(classes))
-    p = classes[kind](n, size, seed=seed, first_index=first_index, **kwargs)
+    p = classes[kind](n, size, seed=seed, first_index=first_index, seeds=seeds, **kwargs)
     return p.to(device) if device is not None else p

@@ -7,6 +7,11 @@ Why it is faster than Lucent's ``render_vis`` on the same settings:
 - per-image transforms are fused into one ``grid_sample``;
 - channel objectives on one layer are gathered in one indexing op, not a Python loop.
 
+Every image is seeded from its own identity (:mod:`featvis.seeding`): the model's name, its
+key (by default the objective's name; the gallery passes the unit address and role) and the
+seed, for both its initial values and its transform draws. So a unit renders from the same
+random numbers alone, in any batch, at any batch size, in any shard or after a resume.
+
 Dead ReLU units (exactly 0 on the initial image, so no gradient) get Lucid's redirected
 ReLU gradient for the first steps (``redirect_relu=``, see :mod:`featvis.redirect`).
 """
@@ -28,11 +33,11 @@ from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.objectives import Objective, UnitObjective, as_objective, needed_layers
 from visioncircuits.featvis.param import make_param
 from visioncircuits.featvis.redirect import redirect_relus
+from visioncircuits.featvis.seeding import ImageRNG, image_seeds
 from visioncircuits.featvis.stride_aware import resolve_model_transforms
 from visioncircuits.hooks import HookedModel
 from visioncircuits.keys import is_logits
 from visioncircuits.units import Unit
-from visioncircuits.utils import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -160,29 +165,31 @@ def _numel(shape) -> int:
 
 # ---------------------------------------------------------------- optimisation
 def optimise(model: HookedModel, n: int, value_fn: Callable[[Mapping], torch.Tensor], layers: frozenset,
-             config: RenderConfig, *, size: int, first_index: int, transforms, bar: Optional[tqdm],
+             config: RenderConfig, *, size: int, seeds: Sequence[int], transforms, bar: Optional[tqdm],
              history: Optional[list] = None, redirect: int = 0):
     """Optimise ``n`` images so ``value_fn(acts)`` (per image, shape (n,)) goes up.
 
-    ``config`` gives steps, parameterisation, seed, lr and ``eval_every``; ``size`` and
-    ``transforms`` are already resolved. The first ``redirect`` steps use redirected ReLU
-    gradients, the rest true gradients. Returns (images on the model's device, final
-    per-image values on untransformed images, always the true objective).
+    ``config`` gives steps, parameterisation, lr and ``eval_every``; ``size`` and
+    ``transforms`` are already resolved; ``seeds`` (one per image, :func:`featvis.seeding.image_seed`)
+    seed each image's initial values and its own transform draws. The first ``redirect`` steps
+    use redirected ReLU gradients, the rest true gradients. Returns (images on the model's
+    device, final per-image values on untransformed images, always the true objective).
     """
+    if len(seeds) != n:
+        raise InputError(f"need one seed per image: {len(seeds)} seeds for {n} images")
     from visioncircuits.featvis.fast_loop import optimise_fast, uses_speed_options
 
     loop = optimise_fast if uses_speed_options(config) else _optimise
     with redirect_relus(model, enabled=redirect > 0) as rr:
-        return loop(model, n, value_fn, layers, config, size, first_index, transforms, bar, history, redirect, rr)
+        return loop(model, n, value_fn, layers, config, size, list(seeds), transforms, bar, history, redirect, rr)
 
 
-def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, first_index, transforms, bar, history, redirect, rr):
+def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, seeds, transforms, bar, history, redirect, rr):
     device = model.device
-    p = make_param(cfg.param, n, size, seed=cfg.seed, first_index=first_index, device=device, **cfg.param_kwargs)
+    p = make_param(cfg.param, n, size, seeds=seeds, device=device, **cfg.param_kwargs)
     params = [t for t in p.parameters() if t.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr or p.default_lr)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(derive_seed(cfg.seed, first_index))
+    gen = ImageRNG(seeds)
     elapsed = 0.0
     steps, eval_every = cfg.steps, cfg.eval_every
     for step in range(1, steps + 1):
@@ -210,12 +217,15 @@ def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, first_index, 
 
 
 def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: Optional[RenderConfig] = None,
-           **kwargs) -> RenderResult:
+           *, keys: Optional[Sequence[str]] = None, **kwargs) -> RenderResult:
     """Render one image per unit/objective; units are ``"layer:ch"`` strings, ``Unit``s or objectives.
 
     Settings come from ``config`` (a :class:`RenderConfig`); keyword arguments named like its
-    fields (``steps=``, ``size=``, ``seed=`` ...) override it. Deterministic for a given seed
-    (and batch size). ``values`` are always the true objective on the final image.
+    fields (``steps=``, ``size=``, ``seed=`` ...) override it. Each image is seeded from
+    (model name, its key, seed): ``keys`` default to the objectives' names, so a unit's
+    random numbers are the same alone or in any batch (:mod:`featvis.seeding`); give distinct
+    keys to render one objective twice from different starts. ``values`` are always the true
+    objective on the final image.
     ``transforms="stride_aware"`` tunes jitter to the deepest target layer's total stride
     (against checkerboards; :mod:`featvis.stride_aware`).
 
@@ -232,6 +242,10 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
     objectives = [as_objective(model, u) for u in units]
     if not objectives:
         raise InputError("nothing to render: give at least one unit")
+    keys = [o.name for o in objectives] if keys is None else [str(k) for k in keys]
+    if len(keys) != len(objectives):
+        raise InputError(f"need one key per objective: {len(keys)} keys for {len(objectives)} objectives")
+    seeds = image_seeds(model.spec.name, keys, cfg.seed)
     size = int(cfg.size or model.spec.input_size)
     n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
     layers = needed_layers(objectives)
@@ -249,7 +263,7 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
             chunk_layers = needed_layers(chunk)
             imgs, vals = optimise(
                 model, len(chunk), lambda acts, c=chunk: per_image_values(c, acts), chunk_layers, cfg,
-                size=size, first_index=start, transforms=tf, bar=bar,
+                size=size, seeds=seeds[start:start + bs], transforms=tf, bar=bar,
                 history=history if cfg.eval_every else None, redirect=n_redirect)
             images.append(imgs.cpu())
             values.extend(float(v) for v in vals.cpu())
@@ -270,21 +284,24 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
 
 
 def render_batch(model: HookedModel, objective: Target, n: int, config: Optional[RenderConfig] = None,
-                 **kwargs) -> RenderResult:
+                 *, key: Optional[str] = None, **kwargs) -> RenderResult:
     """Render ``n`` images that share one batch-level objective (e.g. a unit plus diversity).
 
     Same settings as :func:`render` (``batch_size``/``memory_budget_mb`` do not apply: the
     ``n`` images are one batch). ``values[i]`` is the objective's per-image term for image ``i``.
+    Image ``i`` is seeded from ``f"{key}|batch-{i}"`` (``key`` defaults to the objective's name).
     """
     cfg = RenderConfig.resolve(config, **kwargs)
     obj = as_objective(model, objective)
     if n < 1:
         raise InputError(f"n must be >= 1, got {n}")
+    base = obj.name if key is None else str(key)
+    seeds = image_seeds(model.spec.name, [f"{base}|batch-{i}" for i in range(n)], cfg.seed)
     size = int(cfg.size or model.spec.input_size)
     n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
     t0 = time.perf_counter()
     with tqdm(total=cfg.steps, desc=f"render {obj.name} x{n}", unit="step", disable=not cfg.progress) as bar:
-        imgs, vals = optimise(model, n, obj, obj.layers, cfg.replace(eval_every=0), size=size, first_index=0,
+        imgs, vals = optimise(model, n, obj, obj.layers, cfg.replace(eval_every=0), size=size, seeds=seeds,
                               transforms=resolve_model_transforms(model, cfg.transforms, obj.layers, size), bar=bar,
                               redirect=n_redirect)
     return RenderResult(
@@ -301,12 +318,13 @@ def render_batch(model: HookedModel, objective: Target, n: int, config: Optional
 
 
 def render_diverse(model: HookedModel, unit: Target, n: int = 4, *, weight: float = 1.0, layer: Optional[str] = None,
-                   config: Optional[RenderConfig] = None, **kwargs) -> RenderResult:
+                   config: Optional[RenderConfig] = None, key: Optional[str] = None, **kwargs) -> RenderResult:
     """``n`` different images of one unit: the unit objective plus ``weight`` times diversity.
 
     Diversity is measured at the unit's own layer unless ``layer`` is given. ``values`` are
     the unit's own activation on each image (not including the diversity term). Settings as
-    for :func:`render_batch`.
+    for :func:`render_batch`; image ``d`` is seeded from ``f"{key}|diverse|batch-{d}"`` (``key``
+    defaults to the unit's objective name).
     """
     obj = as_objective(model, unit)
     div_layer = layer or next((l for l in sorted(obj.layers) if not is_logits(l)), None)
@@ -314,7 +332,8 @@ def render_diverse(model: HookedModel, unit: Target, n: int = 4, *, weight: floa
         raise InputError("give layer= for the diversity term of a class-logit objective")
     from visioncircuits.featvis.objectives import diversity
 
-    result = render_batch(model, obj + weight * diversity(div_layer), n, config, **kwargs)
+    base = obj.name if key is None else str(key)
+    result = render_batch(model, obj + weight * diversity(div_layer), n, config, key=f"{base}|diverse", **kwargs)
     with torch.no_grad():
         imgs = result.images.to(model.device)
         result.values = [float(v) for v in obj(_acts(model, imgs, obj.layers)).cpu()]

@@ -4,7 +4,10 @@ Lucent draws one jitter/scale/angle for the whole batch, so a batch of 64 units 
 same transform at each step; here every image gets its own draw. Jitter, scale and rotation
 are affine maps, and :class:`Compose` multiplies consecutive ones into a single matrix per
 image, so the whole chain costs one ``grid_sample``. Every random number comes from the
-``torch.Generator`` passed in (on the tensor's device), which makes a render deterministic.
+generator passed in, which makes a render deterministic: the renderer passes an
+:class:`~visioncircuits.featvis.seeding.ImageRNG` (one stream per image, so an image's draws
+do not depend on its batch); a plain ``torch.Generator`` (on the tensor's device) or None still
+work for direct use and for your own transforms.
 """
 from __future__ import annotations
 
@@ -15,21 +18,37 @@ import torch
 import torch.nn.functional as F
 
 from visioncircuits.errors import InputError
+from visioncircuits.featvis.seeding import ImageRNG, check_rng
 
 Choices = Union[Sequence[float], tuple]
 
 
-def _draw(values: Sequence[float], n: int, gen: Optional[torch.Generator], device) -> torch.Tensor:
+Gen = Union[ImageRNG, torch.Generator, None]
+
+
+def _randint(low: int, high: int, shape: tuple, gen: Gen, device) -> torch.Tensor:
+    """``torch.randint(low, high, shape)``; with an :class:`ImageRNG`, row i from image i's stream."""
+    if isinstance(gen, ImageRNG):
+        check_rng(gen, shape[0])
+        k = 1
+        for d in shape[1:]:
+            k *= int(d)
+        return gen.randint(low, high, k, device=device).reshape(shape)
+    return torch.randint(low, high, shape, generator=gen, device=device)
+
+
+def _draw(values: Sequence[float], n: int, gen: Gen, device) -> torch.Tensor:
     """n values drawn uniformly from the list ``values`` (Lucid style discrete choices)."""
     table = torch.as_tensor(list(values), dtype=torch.float32, device=device)
-    idx = torch.randint(len(table), (n,), generator=gen, device=device)
+    idx = _randint(0, len(table), (n,), gen, device)
     return table[idx]
 
 
 class Transform:
-    """``t(images, gen) -> images``; images (N, C, H, W); ``gen`` a generator on their device."""
+    """``t(images, gen) -> images``; images (N, C, H, W); ``gen`` an ``ImageRNG`` (one stream per
+    image), a ``torch.Generator`` on their device, or None."""
 
-    def __call__(self, x: torch.Tensor, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, gen: Gen = None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -74,7 +93,7 @@ class Jitter(Affine):
         self.d = int(d)
 
     def theta(self, n, size, gen, device):
-        shifts = torch.randint(-self.d, self.d + 1, (n, 2), generator=gen, device=device).float()
+        shifts = _randint(-self.d, self.d + 1, (n, 2), gen, device).float()
         m = torch.eye(3, device=device).repeat(n, 1, 1)
         m[:, :2, 2] = shifts * (2.0 / size)
         return m

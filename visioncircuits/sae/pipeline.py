@@ -72,12 +72,15 @@ def describe_data(dataset, toyworld: bool) -> dict:
 def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.PathLike], dataset=None,
                     toyworld: bool = False, positions: Optional[int] = None, image_batch: int = 32,
                     buffer: int = 65536, eval_images: int = 256, progress: bool = True,
-                    stop_after: Optional[int] = None, isolated_fraction: float = 0.0) -> tuple[SparseAutoencoder, dict]:
+                    stop_after: Optional[int] = None, isolated_fraction: float = 0.0,
+                    overwrite: bool = False) -> tuple[SparseAutoencoder, dict]:
     """Train an SAE on ``layer`` of ``model`` and evaluate it; returns (sae, metrics).
 
     ``isolated_fraction`` (toy world only): share of each image batch that is images of one
     primitive alone (see :class:`ToyWorldSource`). Resumes from a checkpoint in ``out_dir``;
     the finished SAE and its metrics (``metrics.json``, also in ``cfg.json``) are written there.
+    A finished SAE of other settings (or another model's weights) in ``out_dir`` is an
+    ``InputError`` unless ``overwrite``.
     """
     info = model.resolve_layer(layer)
     if len(info.shape) not in (1, 3):
@@ -87,13 +90,16 @@ def train_layer_sae(model, layer: str, cfg: TrainConfig, out_dir: Union[str, os.
     source = training_source(model, dataset, toyworld, seed=cfg.seed, isolated_fraction=isolated_fraction)
     stream = ActivationStream(model, layer, source, image_batch=image_batch, positions=positions, buffer=buffer,
                               seed=cfg.seed)
-    meta = {"model": model.spec.name, "layer": layer, "layer_shape": list(info.shape),
+    from visioncircuits.fingerprint import weights_digest
+
+    meta = {"model": model.spec.name, "model_weights": weights_digest(model), "layer": layer,
+            "layer_shape": list(info.shape),
             "training_data": {**describe_data(dataset, toyworld),
                               "augment": "random resized crops + flips" if dataset else "fresh scenes",
                               "positions_per_image": positions,
                               **({"isolated_fraction": isolated_fraction} if isolated_fraction else {})}}
     sae = train_sae(stream, info.channels, cfg, out_dir=out_dir, meta=meta, progress=progress, device=model.device,
-                    stop_after=stop_after)
+                    stop_after=stop_after, overwrite=overwrite)
     if not sae.cfg["training"]["finished"]:
         return sae, {}
     metrics = evaluate_sae(model, sae, eval_batches(model, dataset, toyworld, eval_images), layer, progress=progress)

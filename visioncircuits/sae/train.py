@@ -13,6 +13,7 @@ is reseeded from the step).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from typing import Iterator, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
+from visioncircuits.atomic import clean_stale_tmp
 from visioncircuits.sae.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from visioncircuits.sae.io import save_sae
 from visioncircuits.sae.losses import step_loss
@@ -116,18 +118,70 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
+OPTIONAL_KEYS = ("weights",)  # compared only when both fingerprints have them (older SAEs lack them)
+
+
 def _fingerprint(cfg: TrainConfig, meta: dict) -> dict:
     keep = ("d_sae", "k", "architecture", "steps", "batch_size", "lr", "seed", "aux_k", "l1_coeff")
     fp = {**{k: getattr(cfg, k) for k in keep}, "layer": meta.get("layer"), "model": meta.get("model")}
     iso = (meta.get("training_data") or {}).get("isolated_fraction")
     if iso:  # only when set, so fingerprints of runs without it are unchanged
         fp["isolated_fraction"] = iso
+    if meta.get("model_weights"):  # the model's weights digest (visioncircuits.fingerprint.weights_digest)
+        fp["weights"] = meta["model_weights"]
     return fp
+
+
+def fingerprint_differences(old: dict, new: dict) -> list:
+    """``["d_sae 64 -> 32", ...]``: fields whose values differ (optional keys only when both have them)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if k in OPTIONAL_KEYS and (k not in old or k not in new):
+            continue
+        if old.get(k) != new.get(k):
+            out.append(f"{k} {old.get(k)!r} -> {new.get(k)!r}")
+    return out
+
+
+def folder_conflict(out: Optional[Path], fp: dict) -> Optional[str]:
+    """Why ``out`` cannot take a run with fingerprint ``fp`` without overwriting, or None.
+
+    Reads only ``cfg.json`` (never tensors), so it runs before the model loads or anything is
+    written: a finished SAE of other settings (or one whose settings cannot be read) conflicts."""
+    f = None if out is None else Path(out) / "cfg.json"
+    if f is None or not f.exists():
+        return None
+    try:
+        rec = json.loads(f.read_text())
+        old = rec.get("training", {}).get("fingerprint")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return f"{out} holds an SAE whose cfg.json cannot be read"
+    if not isinstance(old, dict):
+        return f"{out} holds an SAE without a training record (imported or written by another tool)"
+    diffs = fingerprint_differences(old, fp)
+    if not diffs:
+        return None
+    more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
+    return f"{out} holds a finished SAE trained with other settings ({', '.join(diffs[:3])}{more})"
+
+
+def checkpoint_fingerprint(out: Optional[Path]) -> Optional[dict]:
+    """The fingerprint recorded in ``out``'s checkpoint metadata (no tensors are read), or None."""
+    path = None if out is None else Path(out) / CHECKPOINT_FILE
+    if path is None or not path.exists():
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return json.loads((f.metadata() or {})["state"]).get("fingerprint")
+    except (SafetensorError, OSError, KeyError, ValueError, AttributeError):
+        return None
 
 
 def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
     """The SAE already trained in ``out`` with the same settings, if any (so a rerun skips it)."""
-    if out is None or not (out / "cfg.json").exists():
+    if out is None or not (out / "cfg.json").exists() or folder_conflict(out, fp) is not None:
         return None
     from visioncircuits.errors import VisionCircuitsError
     from visioncircuits.sae.io import load_sae
@@ -138,41 +192,51 @@ def _finished(out: Optional[Path], fp: dict) -> Optional[SparseAutoencoder]:
         log.warning("ignoring unreadable SAE in %s: %s", out, e)
         return None
     tr = sae.cfg.get("training", {})
-    return sae if tr.get("finished") and tr.get("fingerprint") == fp else None
+    return sae if tr.get("finished") else None
 
 
 def train_sae(stream, d_in: int, cfg: TrainConfig, out_dir: Union[str, os.PathLike, None] = None,
               meta: Optional[dict] = None, progress: bool = True, device: Optional[torch.device] = None,
-              stop_after: Optional[int] = None) -> SparseAutoencoder:
+              stop_after: Optional[int] = None, overwrite: bool = False) -> SparseAutoencoder:
     """Train an SAE on ``stream`` (anything with ``batches(batch_size, start)`` and ``sample(n)``).
 
     With ``out_dir`` the run checkpoints every ``cfg.checkpoint_every`` steps and resumes from
     a checkpoint found there (if it was made with the same settings), and the finished SAE
     is saved there with ``meta`` (layer, model, training data...) in ``cfg.json``.
     ``stop_after`` ends the run early after that many steps *of this call* without
-    finishing (for tests of resume and for time-limited jobs).
+    finishing (for tests of resume and for time-limited jobs). A finished SAE of other
+    settings in ``out_dir`` is an ``InputError`` (nothing touched) unless ``overwrite``.
+    Settings are compared with a checkpoint's before any tensor is loaded: a checkpoint of
+    other settings is discarded (the run starts afresh).
     """
     cfg.check()
     meta = dict(meta or {})
+    out = Path(out_dir) if out_dir is not None else None
+    fp = _fingerprint(cfg, meta)
+    conflict = folder_conflict(out, fp)
+    if conflict and not overwrite:
+        from visioncircuits.errors import InputError
+
+        raise InputError(f"{conflict}; pass overwrite=True (CLI: --overwrite) to replace it, or choose another folder")
+    if out is not None:
+        clean_stale_tmp(out, recursive=False)
     device = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(cfg.seed)
     sae = SparseAutoencoder(d_in, cfg.d_sae, cfg.architecture, cfg.k if cfg.architecture != "relu" else None).to(device)
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
-    out = Path(out_dir) if out_dir is not None else None
-    fp = _fingerprint(cfg, meta)
     finished = _finished(out, fp)
     if finished is not None:
         log.info("SAE in %s already finished with these settings; not retraining", out)
         return finished.to(device)
     start, history = 0, {}
-    state = load_checkpoint(out, sae, opt, since_fired) if out is not None else None
-    if state is not None and state.get("fingerprint") != fp:
-        log.warning("checkpoint in %s was made with other settings; starting afresh", out)
-        sae = SparseAutoencoder(d_in, cfg.d_sae, cfg.architecture, sae.k).to(device)
-        opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
-        since_fired.zero_()
+    ck_fp = checkpoint_fingerprint(out)
+    if ck_fp is not None and fingerprint_differences(ck_fp, fp):  # compared before any tensor is loaded
+        log.warning("checkpoint in %s was made with other settings (%s); starting afresh", out,
+                    ", ".join(fingerprint_differences(ck_fp, fp)[:3]))
         state = None
+    else:
+        state = load_checkpoint(out, sae, opt, since_fired) if out is not None else None
     if state is not None:
         start, history = int(state["step"]), state.get("history", {})
         log.info("resuming SAE training from step %d", start)

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 from tqdm.auto import tqdm
 
-from visioncircuits.atomic import write_bytes, write_json
+from visioncircuits.atomic import clean_stale_tmp, write_bytes, write_json
 from visioncircuits.errors import InputError, unknown
 from visioncircuits.toyworld.generate import generate
 from visioncircuits.toyworld.models import ARCHS, AUX_INPUTS, PRIMITIVE_CHANNELS, primitive_channels
@@ -153,6 +153,20 @@ def _state(net: nn.Module, head: nn.Module, opt: torch.optim.Optimizer) -> dict[
     return out
 
 
+def _same_run(path: Path, cfg: TrainConfig) -> bool:
+    """The checkpoint's recorded config (metadata only) equals ``cfg`` (``checkpoint_every`` aside)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            old = json.loads((f.metadata() or {})["config"])
+    except (SafetensorError, OSError, KeyError, ValueError):
+        return False
+    new = asdict(cfg)
+    return {k: v for k, v in old.items() if k != "checkpoint_every"} == {
+        k: v for k, v in new.items() if k != "checkpoint_every"}
+
+
 def _restore(path: Path, net: nn.Module, head: nn.Module, opt: torch.optim.Optimizer) -> dict:
     from safetensors import safe_open
 
@@ -229,6 +243,10 @@ def train(
         cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * 3.14159265)).item())
     )  # noqa: E731
     start, elapsed, cpu = 0, 0.0, 0.0
+    clean_stale_tmp(out, recursive=False)  # leftovers of a checkpoint write killed mid-way
+    if ckpt.exists() and not _same_run(ckpt, cfg):  # compared before any tensor is loaded
+        log.warning("checkpoint %s was made with other settings; starting %s afresh", ckpt, cfg.name)
+        ckpt.unlink()
     if ckpt.exists():
         meta = _restore(ckpt, net, head, opt)
         start, elapsed, cpu = int(meta.get("step", 0)), float(meta.get("elapsed", 0.0)), float(meta.get("cpu", 0.0))

@@ -87,15 +87,22 @@ def _render(
     model, units: Sequence[Unit], steps: int, size: Optional[int], progress: bool, cache: Optional[Path] = None
 ) -> Optional[torch.Tensor]:
     """Feature visualisations of ``units``; with ``cache``, PNGs found there from an earlier
-    run (same model, unit, steps, size) are reused and new ones are written atomically, so an
-    interrupted or repeated report does not render twice."""
+    run (same model, weights digest, seeding scheme, unit, steps, size) are reused and new ones
+    are written atomically, so an interrupted or repeated report does not render twice."""
     from visioncircuits.atomic import write_png
     from visioncircuits.data import load_image
     from visioncircuits.featvis.render import render
+    from visioncircuits.featvis.seeding import SEEDING_VERSION
+    from visioncircuits.fingerprint import digest, model_fingerprint
 
     size = int(size or model.spec.input_size)
+    fp = digest({**model_fingerprint(model), "seeding": SEEDING_VERSION})[:10]  # other weights/seeding: not reused
+    if cache:
+        from visioncircuits.atomic import clean_stale_tmp
+
+        clean_stale_tmp(cache, recursive=False)
     paths: list[Optional[Path]] = (
-        [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px") + ".png") for u in units]
+        [cache / (slug(f"{model.spec.name}_{u}_s{steps}_{size}px_{fp}") + ".png") for u in units]
         if cache
         else [None] * len(units)
     )

@@ -99,10 +99,12 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise InputError(f"weights must be a file path, 'random' or None, got {type(weights).__name__}")
     dev = pick_device(device) if device is not None else None  # a bad device fails before any work
+    source: Optional[str] = None
     if weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             net = spec.build()
+        source = "random"
     else:
         net = spec.build()
         if weights is not None:
@@ -129,6 +131,7 @@ def load_model(name: str, weights: WeightsArg = None, device: Optional[Union[str
                 state = spec.convert_state_dict(state)
             load_into(net, state, source)
     model = HookedModel(net, spec, spec.preprocess()).eval()
+    model.weights_source = source  # fingerprints hash this file (visioncircuits.fingerprint)
     if dev is not None:
         model = model.to(dev)
     return model
