@@ -16,6 +16,7 @@ depend on them):
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -34,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--more-pairs", action="store_true", help="also compare mixed4c->mixed4d and mixed5a->mixed5b")
     p.add_argument("--max-pairs", type=int, default=None, help="compare at most this many pairs (quick checks)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved repeats of each compared pair (medians)")
     p.add_argument("--device", default=None)
 
 
@@ -75,8 +77,15 @@ def run(args: argparse.Namespace) -> list[dict]:
             pairs = _consecutive(model)[-3:]
         pairs = pairs[:args.max_pairs] if args.max_pairs else pairs
         for lower, upper, crop in pairs:
+            runs = []  # fast, captum, fast, captum, ...: medians of --repeats interleaved runs
             w, fast, cpu = _cpu_timed(lambda: ew.compute(lower, upper, crop))
             ref, slow, slow_cpu = _cpu_timed(lambda: captum_extract_expanded_weights(ew.lin, lower, upper, crop))
+            runs.append((fast, cpu, slow, slow_cpu))
+            for _ in range(max(1, args.repeats) - 1):
+                w, fast, cpu = _cpu_timed(lambda: ew.compute(lower, upper, crop))
+                ref, slow, slow_cpu = _cpu_timed(lambda: captum_extract_expanded_weights(ew.lin, lower, upper, crop))
+                runs.append((fast, cpu, slow, slow_cpu))
+            fast, cpu, slow, slow_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
             diff = float((w - ref).abs().max()) if w.shape == ref.shape else float("nan")
             rows.append({"measure": "compare", "pair": f"{lower} -> {upper}", "shape": "x".join(map(str, w.shape)),
                          "rows_on": "x".join(map(str, ew.last_size or ())), "fast_s": round(fast, 2),

@@ -49,6 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads for both (default: torch's choice)")
     p.add_argument("--device", default=None)
+    p.add_argument("--architecture", default="topk", choices=("topk", "batchtopk"),
+                   help="topk (default) or batchtopk (overcomplete's BatchTopKSAE on its side)")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="also profile this many training steps of ours: rows with each op's share of CPU time")
 
 
 def _import_overcomplete():
@@ -63,14 +67,14 @@ def _import_overcomplete():
     except ImportError:
         pass
     try:
-        from overcomplete.sae import TopKSAE
+        from overcomplete.sae import BatchTopKSAE, TopKSAE
         from overcomplete.sae.losses import top_k_auxiliary_loss
         from overcomplete.sae.train import train_sae as oc_train
     except ImportError as e:
         raise InputError(
             f"the overcomplete package is needed for this benchmark (pip install overcomplete): {e}"
         ) from None
-    return TopKSAE, top_k_auxiliary_loss, oc_train
+    return {"topk": TopKSAE, "batchtopk": BatchTopKSAE}, top_k_auxiliary_loss, oc_train
 
 
 def collect(args, model) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +118,8 @@ def run_ours(args, train: torch.Tensor, held: torch.Tensor, device) -> dict:
     from visioncircuits.sae.stream import SampleStream
     from visioncircuits.sae.train import TrainConfig, train_sae
 
-    cfg = TrainConfig(d_sae=args.latents, k=args.k, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+    cfg = TrainConfig(d_sae=args.latents, k=args.k, architecture=args.architecture, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr,
                       warmup_steps=min(50, args.steps // 10), init_samples=16384)
     t0 = time.perf_counter()
     sae = train_sae(SampleStream(train), train.shape[1], cfg, progress=False, device=device)
@@ -124,10 +129,10 @@ def run_ours(args, train: torch.Tensor, held: torch.Tensor, device) -> dict:
 
 
 def run_overcomplete(args, train: torch.Tensor, held: torch.Tensor, device, aux: bool) -> dict:
-    TopKSAE, aux_loss, oc_train = _import_overcomplete()
+    classes, aux_loss, oc_train = _import_overcomplete()
     scale = 1.0 / float(train.norm(dim=1).mean())  # the same unit-mean-norm inputs ours gets
     torch.manual_seed(0)
-    model = TopKSAE(train.shape[1], args.latents, top_k=args.k, device=str(device))
+    model = classes[args.architecture](train.shape[1], args.latents, top_k=args.k, device=str(device))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     crit = aux_loss if aux else (lambda x, x_hat, *_: (x - x_hat).square().mean())
     t0 = time.perf_counter()
@@ -175,10 +180,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     train, held = collect(args, model)
     train, held = train.to(device), held.to(device)
     _import_overcomplete()
+    arch, oc = {"topk": ("TopK", "TopKSAE"), "batchtopk": ("BatchTopK", "BatchTopKSAE")}[args.architecture]
     impls = {
-        "visioncircuits TopK + AuxK": lambda: run_ours(args, train, held, device),
-        "overcomplete TopKSAE + top_k_auxiliary_loss": lambda: run_overcomplete(args, train, held, device, aux=True),
-        "overcomplete TopKSAE + MSE only": lambda: run_overcomplete(args, train, held, device, aux=False),
+        f"visioncircuits {arch} + AuxK": lambda: run_ours(args, train, held, device),
+        f"overcomplete {oc} + top_k_auxiliary_loss": lambda: run_overcomplete(args, train, held, device, aux=True),
+        f"overcomplete {oc} + MSE only": lambda: run_overcomplete(args, train, held, device, aux=False),
     }
     results: dict[str, list[dict]] = {k: [] for k in impls}
     for rep in range(args.repeats):
@@ -187,7 +193,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             results[name].append(fn())
     samples = args.steps * args.batch_size
     rows = []
-    base = statistics.median(r["seconds"] for r in results["overcomplete TopKSAE + top_k_auxiliary_loss"])
+    base = statistics.median(r["seconds"] for r in results[f"overcomplete {oc} + top_k_auxiliary_loss"])
     for name, rs in results.items():
         secs = statistics.median(r["seconds"] for r in rs)
         rows.append({
@@ -203,6 +209,29 @@ def run(args: argparse.Namespace) -> list[dict]:
         r["setup"] = (
             f"{args.model} {args.layer} d_in={train.shape[1]} d_sae={args.latents} k={args.k} batch={args.batch_size} "
             f"steps={args.steps} train={len(train)} held-out={len(held)} "
-            f"threads={torch.get_num_threads()} {device.type}"
+            f"threads={torch.get_num_threads()} {device.type} float32"
         )
+    if args.profile:
+        rows.extend(profile_ours(args, train, device))
     return rows
+
+
+def profile_ours(args, train: torch.Tensor, device) -> list[dict]:
+    """Where our training time goes: torch.profiler over ``args.profile`` steps, top ops by self CPU time."""
+    from torch.profiler import profile
+
+    from visioncircuits.sae.stream import SampleStream
+    from visioncircuits.sae.train import TrainConfig, train_sae
+
+    cfg = TrainConfig(d_sae=args.latents, k=args.k, architecture=args.architecture, steps=args.profile,
+                      batch_size=args.batch_size, lr=args.lr, warmup_steps=1, init_samples=16384)
+    with profile() as prof:
+        train_sae(SampleStream(train), train.shape[1], cfg, progress=False, device=device)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    return [{"implementation": f"profile ({args.profile} steps, incl. init): {e.key}", "samples/s": "",
+             "train s": round(e.self_cpu_time_total / 1e6, 2), "speedup vs overcomplete+aux": "",
+             "explained var (held-out)": "", "L0": "", "dead frac": "",
+             "share of cpu": round(e.self_cpu_time_total / total, 3),
+             "setup": f"{e.count} calls"} for e in top]

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from visioncircuits.circuits import window as W
 from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError
+from visioncircuits.featvis.precision import channels_last_model, to_channels_last
 from visioncircuits.keys import LOGITS, is_logits
 from visioncircuits.unit_activations import resolve_unit, unit_map
 from visioncircuits.units import Unit
@@ -108,6 +109,15 @@ def centre_crop(w: torch.Tensor, crop: Crop, center: str = "floor_half") -> torc
     return w[..., y0:y0 + crop, x0:x0 + crop]
 
 
+def _crop_window(h: int, w: int, crop: Optional[int], center: str) -> tuple[int, int, int, int]:
+    """(y0, x0, kh, kw) of :func:`centre_crop`'s window in a map of ``h`` x ``w``."""
+    if crop is None:
+        return 0, 0, h, w
+    if center == "captum":
+        return (h - crop) // 2, (w - crop) // 2, crop, crop
+    return centre_index(h, center) - crop // 2, centre_index(w, center) - crop // 2, crop, crop
+
+
 class ExpandedWeights:
     """Expanded weights of one model; keeps one linearised copy for many layer pairs.
 
@@ -119,8 +129,10 @@ class ExpandedWeights:
     """
 
     def __init__(self, model, size: Optional[int] = None, chunk: int = 256, window: bool = True,
-                 memory_mb: int = 1024, progress: bool = False, center: str = "floor_half"):
+                 memory_mb: int = 1024, progress: bool = False, center: str = "floor_half",
+                 channels_last: bool = True):
         centre_index(1, center)  # validates
+        self.channels_last = channels_last
         self.center = center
         self.model = model
         self.lin = linearize(model)
@@ -219,12 +231,14 @@ class ExpandedWeights:
             range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False
         ):
             b = min(chunk, n - s)
-            with torch.enable_grad():
-                x = self._leaf(shape, b)
+            # channels_last: the same sums in the same order (identical rows), but the convs
+            # and pools on these small maps vectorise over channels (about 1.5x on CPU)
+            with torch.enable_grad(), channels_last_model(self.lin.net, self.channels_last):
+                x = to_channels_last(self._leaf(shape, b).detach(), self.channels_last).requires_grad_(True)
                 r = self._run(lower, upper, readout, x)
                 picked = r[torch.arange(b, device=r.device), torch.arange(s, s + b, device=r.device)]
                 (g,) = torch.autograd.grad(picked.sum(), x, allow_unused=True)
-            out.append(torch.zeros_like(x) if g is None else g.detach())
+            out.append(torch.zeros_like(x) if g is None else g.detach().contiguous())
         return torch.cat(out)
 
     # ---------------------------------------------------------------- public
@@ -246,18 +260,19 @@ class ExpandedWeights:
         v = torch.randn(n, generator=gen).to(self.lin.device)
         g_full = self._probe(lower_shape, lower, upper, readout, v)
         box = W.nonzero_box(g_full)
-        rows = None
-        if self.window and not fixed_pos and box is not None and not is_logits(upper) and W.is_interior(box, h, w):
-            try:
-                rows = self._windowed(lower, upper, readout, n, v, g_full, box)
-            except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
-                log.debug("no window for %s->%s: %s", lower, upper, first_line(e))
-        if rows is None:
-            self.last_size = (h, w)
-            rows = self._rows(lower_shape, lower, upper, readout, n)
         if crop == "auto":
             crop = W.auto_crop(box, h, w, self.center)
-        return centre_crop(rows, crop, self.center)
+        centre_crop(g_full, crop, self.center)  # validates the crop before the long work
+        assert crop is None or isinstance(crop, int)
+        if self.window and not fixed_pos and box is not None and not is_logits(upper) and W.is_interior(box, h, w):
+            try:
+                rows = self._windowed(lower, upper, readout, n, v, g_full, box, crop)
+                if rows is not None:
+                    return rows
+            except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
+                log.debug("no window for %s->%s: %s", lower, upper, first_line(e))
+        self.last_size = (h, w)
+        return centre_crop(self._rows(lower_shape, lower, upper, readout, n), crop, self.center)
 
     def _small_image(self) -> int:
         """The smallest input the layers before the injection point run on (values unused)."""
@@ -275,8 +290,9 @@ class ExpandedWeights:
                 continue
         return self._small
 
-    def _windowed(self, lower, upper, readout, n, v, g_full, box) -> Optional[torch.Tensor]:
-        """Rows computed on an injected lower map just larger than the receptive field."""
+    def _windowed(self, lower, upper, readout, n, v, g_full, box, crop: Optional[int] = None) -> Optional[torch.Tensor]:
+        """Rows computed on an injected lower map just larger than the receptive field, placed
+        in the (cropped) full-size map: only the crop is ever allocated."""
         c, h, w = g_full.shape
         upper_hw = self.model.layer_info(self.size)[upper].shape[1:]
         ref = g_full[:, box[0]:box[1] + 1, box[2]:box[3] + 1]
@@ -294,10 +310,16 @@ class ExpandedWeights:
                 continue
             log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
             small = self._rows((c, L, L), lower, upper, readout, n)
-            full = torch.zeros(n, c, h, w, device=small.device, dtype=small.dtype)
-            full[:, :, box[0]:box[1] + 1, box[2]:box[3] + 1] = small[:, :, b[0]:b[1] + 1, b[2]:b[3] + 1]
+            y0, x0, kh, kw = _crop_window(h, w, crop, self.center)
+            out = torch.zeros(n, c, kh, kw, device=small.device, dtype=small.dtype)
+            # the box (full-map coordinates) intersected with the crop window
+            ya, yb = max(box[0], y0), min(box[1] + 1, y0 + kh)
+            xa, xb = max(box[2], x0), min(box[3] + 1, x0 + kw)
+            if ya < yb and xa < xb:
+                sy, sx = b[0] - box[0], b[2] - box[2]  # small-map offset of full-map coordinates
+                out[:, :, ya - y0:yb - y0, xa - x0:xb - x0] = small[:, :, ya + sy:yb + sy, xa + sx:xb + sx]
             self.last_size = (L, L)
-            return full
+            return out
         return None
 
     def compute_loop(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:

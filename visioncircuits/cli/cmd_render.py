@@ -43,6 +43,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
         metavar="SD",
         help="initial noise scale of the fft/pixel image (default 0.1; 0.5 wakes more units of small toy nets)",
     )
+    p.add_argument("--fast", action="store_true",
+                   help="opt-in speed preset (RenderConfig.fast(): channels_last, bf16 autocast, coarse-to-fine); "
+                   "renders differ from the default settings' (see `visioncircuits bench featvis_speed`)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -88,11 +91,12 @@ def redirect_option(args: argparse.Namespace):
 
 def render_config(args: argparse.Namespace, size: int):
     """The :class:`RenderConfig` the render options describe (shared by ``render`` and ``gallery``)."""
-    from visioncircuits.featvis.config import RenderConfig
+    from visioncircuits.featvis.config import FAST_PRESET, RenderConfig
 
+    speed = dict(FAST_PRESET) if getattr(args, "fast", False) else {}
     return RenderConfig(steps=args.steps, size=size, param=args.param, seed=args.seed, batch_size=args.batch_size,
                         transforms=args.transforms, lr=args.lr, progress=not args.quiet,
-                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args))
+                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args), **speed)
 
 
 def load(args: argparse.Namespace):

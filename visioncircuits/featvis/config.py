@@ -42,6 +42,13 @@ class RenderConfig:
     param_kwargs: dict = field(default_factory=dict)
     eval_every: int = 0
     redirect_relu: Union[bool, int, float] = True
+    # opt-in speed options (featvis.fast_loop); the defaults keep renders as they were
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    coarse_to_fine: float = 0.0
+    lr_schedule: str = "constant"
+    early_stop: Optional[float] = None
 
     def __post_init__(self) -> None:
         # 0/None for size, batch_size and lr mean "the default", as they always did
@@ -55,8 +62,34 @@ class RenderConfig:
             raise InputError(f"RenderConfig.lr must be > 0, got {self.lr}")
         if self.eval_every < 0:
             raise InputError(f"RenderConfig.eval_every must be >= 0, got {self.eval_every}")
+        self._check_speed_options()
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "param_kwargs", dict(self.param_kwargs or {}))
+
+    def _check_speed_options(self) -> None:
+        from visioncircuits.featvis.coarse_to_fine import SUPPORTED
+        from visioncircuits.featvis.precision import PRECISIONS
+        from visioncircuits.featvis.schedule import SCHEDULES
+
+        if self.precision not in PRECISIONS:
+            raise InputError(f"RenderConfig.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise InputError(
+                f"RenderConfig.lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= self.coarse_to_fine < 1:
+            raise InputError(f"RenderConfig.coarse_to_fine must be a fraction of the steps in [0, 1), "
+                             f"got {self.coarse_to_fine!r}")
+        if self.coarse_to_fine and self.param not in SUPPORTED:
+            raise InputError(f"RenderConfig.coarse_to_fine supports param {' or '.join(SUPPORTED)}, got {self.param!r}")
+        if self.early_stop is not None and not self.early_stop >= 0:
+            raise InputError(
+                f"RenderConfig.early_stop must be a relative tolerance >= 0 or None, got {self.early_stop!r}")
+
+    @classmethod
+    def fast(cls, **overrides) -> RenderConfig:
+        """The ``--fast`` preset: the speed options that helped in ``visioncircuits bench featvis``
+        (see docs/readme/featvis.md); renders differ from the default settings' renders."""
+        return cls(**{**FAST_PRESET, **overrides})
 
     def replace(self, **changes) -> RenderConfig:
         """A copy with ``changes`` (validated again)."""
@@ -77,3 +110,7 @@ class RenderConfig:
             )
         overrides = {k: v for k, v in overrides.items() if k != "param_kwargs" or v is not None}
         return dataclasses.replace(base, **overrides) if overrides else base
+
+
+# measured by `visioncircuits bench featvis --mode options` (docs/readme/featvis.md, "Speed")
+FAST_PRESET: dict = {"channels_last": True, "precision": "bf16", "coarse_to_fine": 0.5, "lr_schedule": "constant"}

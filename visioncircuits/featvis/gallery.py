@@ -253,6 +253,7 @@ def plan_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *
                 "redirect_relu_steps": redirect_steps(cfg.redirect_relu, steps), "init_sd": cfg.param_kwargs.get("sd"),
                 "objective": objective, "transforms": transforms if isinstance(transforms, str) or transforms is None
                 else repr(transforms)}
+    settings.update(speed_settings(cfg))  # only the speed options that are set: old records stay equal
     fp = gallery_fingerprint(model, cfg, settings, prefix, dataset=dataset, max_examples=max_examples,
                              diversity_weight=diversity_weight)
     key = digest(fp)
@@ -263,6 +264,13 @@ def plan_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *
         (done if _finished(out, addresses[i], key) else todo).append(i)
     log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
     return GalleryPlan(cfg, size, prefix, settings, addresses, todo, done, fp, key)
+
+
+def speed_settings(cfg: RenderConfig) -> dict:
+    """The opt-in speed options of ``cfg`` that differ from the defaults (they change renders)."""
+    base = RenderConfig()
+    names = ("precision", "channels_last", "compile", "coarse_to_fine", "lr_schedule", "early_stop")
+    return {n: getattr(cfg, n) for n in names if getattr(cfg, n) != getattr(base, n)}
 
 
 def _rel(path: Path, root: Path) -> str:

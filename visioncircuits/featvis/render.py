@@ -177,8 +177,11 @@ def optimise(model: HookedModel, n: int, value_fn: Callable[[Mapping], torch.Ten
     """
     if len(seeds) != n:
         raise InputError(f"need one seed per image: {len(seeds)} seeds for {n} images")
+    from visioncircuits.featvis.fast_loop import optimise_fast, uses_speed_options
+
+    loop = optimise_fast if uses_speed_options(config) else _optimise
     with redirect_relus(model, enabled=redirect > 0) as rr:
-        return _optimise(model, n, value_fn, layers, config, size, list(seeds), transforms, bar, history, redirect, rr)
+        return loop(model, n, value_fn, layers, config, size, list(seeds), transforms, bar, history, redirect, rr)
 
 
 def _optimise(model, n, value_fn, layers, cfg: RenderConfig, size, seeds, transforms, bar, history, redirect, rr):
