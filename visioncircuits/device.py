@@ -80,3 +80,14 @@ def batch_invariant(threads: int = 1) -> Iterator[None]:
             yield
         finally:
             torch.backends.mkldnn.enabled = old
+
+
+def numeric_mode(exact: bool) -> contextlib.AbstractContextManager:
+    """:func:`batch_invariant` when ``exact`` (``RenderConfig.exact``, ``--exact``), else nothing.
+
+    Why a switch, not the default: it pins work to one thread, so on a 2-core machine a job
+    takes up to twice the wall time; without it results agree to float rounding (~1e-7 per
+    activation) across batch sizes, shards and resumes, which is enough for most galleries.
+    """
+    return batch_invariant() if exact else contextlib.nullcontext()
+

@@ -100,3 +100,36 @@ def test_gallery_is_identical_however_the_work_is_split(toy, tmp_path, monkeypat
         got = _snapshot(tmp_path / name)
         assert got[1] == ref[1], name  # equal values
         assert got[0] == ref[0], name  # byte-identical PNGs
+
+
+@pytest.fixture
+def two_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)  # the default kernels: oneDNN and two threads
+    yield
+    torch.set_num_threads(old)
+
+
+def test_exact_config_gives_identical_resumes_at_default_threads_and_is_never_mixed(toy, tmp_path, two_threads):
+    """``RenderConfig(exact=True)`` (``--exact``) does what the ``batch_invariant()`` block does,
+    without the caller's help, and its units are never reused by a run without it (or back)."""
+    kw = dict(SETTINGS, negative=True)
+    units = [f"conv3:{c}" for c in range(6)]
+    batch = render(toy, units, steps=12, size=32, progress=False, exact=True)
+    alone = render(toy, units[2:3], steps=12, size=32, progress=False, exact=True)
+    # without exact these differ by ~1e-6 on this machine's CPU (oneDNN picks its sums by batch)
+    assert torch.equal(batch.images[2], alone.images[0]) and batch.values[2] == alone.values[0]
+    ref = build_gallery(toy, "conv3", tmp_path / "ref", batch_size=8, exact=True, units="0:4", **kw)
+    assert len(ref.rendered) == 4
+    build_gallery(toy, "conv3", tmp_path / "resumed", batch_size=2, exact=True, units="0:1", **kw)
+    res = build_gallery(toy, "conv3", tmp_path / "resumed", batch_size=8, exact=True, units="0:4", **kw)
+    assert len(res.skipped) == 1 and len(res.rendered) == 3
+    assert _snapshot(tmp_path / "resumed") == _snapshot(tmp_path / "ref")
+    assert torch.get_num_threads() == 2  # the numeric mode is restored afterwards
+    assert torch.backends.mkldnn.enabled and not torch.are_deterministic_algorithms_enabled()
+    settings = json.loads((tmp_path / "ref" / "gallery.json").read_text())["settings"]
+    assert settings["exact"] is True
+    loose = build_gallery(toy, "conv3", tmp_path / "ref", batch_size=8, units="0:4", **kw)
+    assert len(loose.rendered) == 4 and not loose.skipped  # another numeric mode: rendered again
+    again = build_gallery(toy, "conv3", tmp_path / "ref", batch_size=8, exact=True, units="0:4", **kw)
+    assert len(again.rendered) == 4

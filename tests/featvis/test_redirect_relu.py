@@ -116,9 +116,11 @@ def test_hooks_removed_after_an_exception():
     assert model.hook_count() == 0
     with pytest.raises(Boom):
         with redirect_relus(model) as rr:
-            assert model.hook_count() == 6 and len(rr.modules) == 3  # relu1, relu2, act6: pre + post each
+            assert len(rr.modules) == 3  # relu1, relu2, act6: forward replaced on the instance
+            assert all("forward" in m.__dict__ for m in (model.net.relu1, model.net.relu2, model.net.act6))
             raise Boom
     assert model.hook_count() == 0
+    assert not any("forward" in m.__dict__ for m in model.net.modules())  # the class's forward again
 
 
 def test_other_hooks_still_see_and_replace_the_output():
@@ -179,3 +181,27 @@ def test_cli_switches(tmp_path, capsys):
         == 0
     )
     assert json.loads((g / "gallery.json").read_text())["settings"]["redirect_relu_steps"] == 0
+
+
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.ReLU6(), nn.ReLU(inplace=True)])
+def test_redirected_module_gradient_matches_the_rule_and_is_true_when_alive(module):
+    """The module path (forward replaced) against an explicit statement of Lucid's rule."""
+    torch.manual_seed(0)
+    hi = 6.0 if isinstance(module, nn.ReLU6) else None
+    x = torch.randn(3, 4, 5, 5) * 4
+    x[1] = -x[1].abs() - 0.1  # image 1: nothing passes the true gradient
+    if hi is not None:
+        x[2] = x[2].abs() + 6.5  # image 2: all saturated above
+    g = torch.randn_like(x)
+    xr = x.clone().requires_grad_(True)
+    with redirect_relus(nn.Sequential(module)):
+        y = nn.Sequential(module)(xr)
+    y.backward(g)
+    inside = (x > 0) & ((x < hi) if hi is not None else True)
+    true = torch.where(inside, g, 0.0)
+    escape = ((x <= 0) & (g < 0)) | (((x >= hi) & (g > 0)) if hi is not None else False)
+    silent = true.flatten(1).abs().amax(1) == 0
+    want = torch.where(silent[:, None, None, None], torch.where(inside | escape, g, 0.0), true)
+    assert silent.tolist() == [False, True, hi is not None]
+    assert torch.equal(xr.grad, want)
+    assert torch.equal(y, x.clamp(0, hi))

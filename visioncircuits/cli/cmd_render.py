@@ -46,6 +46,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="opt-in speed preset (RenderConfig.fast(): channels_last, bf16 autocast, coarse-to-fine); "
                    "renders differ from the default settings' (see `visioncircuits bench featvis_speed`)")
+    p.add_argument("--exact", action="store_true",
+                   help="byte-identical renders however units are batched, sharded or resumed: one torch thread, "
+                        "oneDNN and NNPACK off (slower; without it resumed units agree to float rounding)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -96,7 +99,8 @@ def render_config(args: argparse.Namespace, size: int):
     speed = dict(FAST_PRESET) if getattr(args, "fast", False) else {}
     return RenderConfig(steps=args.steps, size=size, param=args.param, seed=args.seed, batch_size=args.batch_size,
                         transforms=args.transforms, lr=args.lr, progress=not args.quiet,
-                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args), **speed)
+                        param_kwargs=param_kwargs(args, size), redirect_relu=redirect_option(args),
+                        exact=bool(getattr(args, "exact", False)), **speed)
 
 
 def load(args: argparse.Namespace):

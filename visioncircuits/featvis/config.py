@@ -20,8 +20,11 @@ class RenderConfig:
     ``size`` defaults to the model's input size; ``batch_size`` to what fits
     ``memory_budget_mb`` (``render`` only); ``lr`` to the parameterisation's;
     ``param_kwargs`` go to the parameterisation (``magnitude=`` for MACO, ``colour=``/``sd=``
-    for FFT); ``redirect_relu``: redirected ReLU gradients for the first steps (True: Lucid's
-    16, at most half; False; a step count; or a fraction in (0, 1)); ``eval_every`` > 0 records
+    for FFT); ``exact``: run under :func:`visioncircuits.device.batch_invariant` (one thread,
+    oneDNN and NNPACK off) so renders are byte-identical however units are batched, sharded or
+    resumed, instead of equal to float rounding; ``redirect_relu``: redirected ReLU gradients
+    for the first steps (True: Lucid's 16, at most half; False; a step count; or a fraction in
+    (0, 1)); ``eval_every`` > 0 records
     the objective during optimisation (``render`` only).
 
     Examples:
@@ -49,6 +52,8 @@ class RenderConfig:
     coarse_to_fine: float = 0.0
     lr_schedule: str = "constant"
     early_stop: Optional[float] = None
+    # numeric mode: byte-identical renders however the work is split (slower; featvis.seeding)
+    exact: bool = False
 
     def __post_init__(self) -> None:
         # 0/None for size, batch_size and lr mean "the default", as they always did

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from visioncircuits.atomic import clean_stale_tmp, write_json, write_png
+from visioncircuits.device import numeric_mode
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import ExamplesResult, dataset_examples
@@ -136,7 +137,16 @@ def build_gallery(
         PosixPath('out/gallery/index.html')
     """
     cfg = RenderConfig.resolve(config, **render_kwargs)
-    out = Path(out_dir)
+    with numeric_mode(cfg.exact):  # examples and peaks too: every number in unit.json is batch-invariant
+        return _build_gallery(model, layer, Path(out_dir), cfg, units=units, unit_spec=unit_spec, dataset=dataset,
+                              diverse=diverse, diversity_weight=diversity_weight, negative=negative, k=k, shard=shard,
+                              unit_notes=unit_notes, embed_images=embed_images, write_html=write_html,
+                              max_examples=max_examples, objective=objective, precomputed=precomputed)
+
+
+def _build_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *, units, unit_spec, dataset,
+                   diverse: int, diversity_weight: float, negative: bool, k: int, shard, unit_notes, embed_images: bool,
+                   write_html: bool, max_examples, objective: str, precomputed) -> GalleryResult:
     plan = plan_gallery(model, layer, out, cfg, units=units, unit_spec=unit_spec, dataset=dataset, diverse=diverse,
                         negative=negative, k=k, shard=shard, objective=objective, max_examples=max_examples,
                         diversity_weight=diversity_weight)
@@ -267,9 +277,10 @@ def plan_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *
 
 
 def speed_settings(cfg: RenderConfig) -> dict:
-    """The opt-in speed options of ``cfg`` that differ from the defaults (they change renders)."""
+    """The opt-in speed and numeric options of ``cfg`` that differ from the defaults (they
+    change renders, at least in the last bits: ``exact`` units are never mixed with others)."""
     base = RenderConfig()
-    names = ("precision", "channels_last", "compile", "coarse_to_fine", "lr_schedule", "early_stop")
+    names = ("precision", "channels_last", "compile", "coarse_to_fine", "lr_schedule", "early_stop", "exact")
     return {n: getattr(cfg, n) for n in names if getattr(cfg, n) != getattr(base, n)}
 
 

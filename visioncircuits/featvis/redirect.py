@@ -11,11 +11,14 @@ uses it only for the first steps, then true gradients, so the final image optimi
 real objective.
 
 The forward pass is unchanged (outputs are exactly ``relu(x)``), so objective values read
-while redirection is on are the true values. How it is applied: a forward pre-hook and a
-forward hook (``prepend=True``, so other hooks, e.g. an SAE splice, see and may replace our
-output) on every ``nn.ReLU`` / ``nn.ReLU6`` module of ``model.net``; the module tree is not
-changed and every hook is removed when the context exits, also on exceptions. In-place
-ReLUs get a copy of their input, so the pre-activation survives for the backward pass.
+while redirection is on are the true values. How it is applied: the ``forward`` of every
+``nn.ReLU`` / ``nn.ReLU6`` module of ``model.net`` is replaced on the instance while the
+context runs (the module tree, its hooks and other hooks, e.g. an SAE splice, which see and
+may replace the output, are untouched) and restored when it exits, also on exceptions.
+Replacing ``forward`` rather than adding a pre-hook and a forward hook computes the clamp
+once, never copies the input of an in-place ReLU, and builds the redirected gradient only
+for a batch with a silent image (the true part is relu's own fused backward kernel): with
+hooks and an unfused backward, the redirected steps cost about three true steps on MobileNetV2.
 Limitation: ReLUs called functionally (``F.relu`` / ``torch.relu`` inside a ``forward``)
 have no module to hook and keep their true gradient.
 """
@@ -40,19 +43,19 @@ class _RedirectedClamp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         (x,) = ctx.saved_tensors
-        inside = x > ctx.lo
-        # g is d(loss)/d(output) and the optimiser descends: g < 0 raises the output
-        escape = (~inside) & (g < 0)
-        if ctx.hi is not None:
-            above = x >= ctx.hi
-            escape = escape | (above & (g > 0))
-            inside = inside & ~above
-        true = torch.where(inside, g, torch.zeros_like(g))
-        redirected = torch.where(inside | escape, g, torch.zeros_like(g))
-        if true.dim() == 0:
-            return (redirected if bool(true == 0) else true), None, None
+        lo, hi = ctx.lo, ctx.hi
+        # the true gradient by the fused kernels of relu/relu6: g where lo < x (< hi), else 0
+        true = (torch.ops.aten.threshold_backward(g, x, lo) if hi is None
+                else torch.ops.aten.hardtanh_backward(g, x, lo, hi))
         # per image, as Lucid: redirect only where nothing gets through the true gradient
-        silent = true.reshape(true.shape[0], -1).abs().amax(dim=1) == 0
+        silent = ~true.reshape(true.shape[0], -1).any(dim=1) if true.dim() else ~true.bool()
+        if not bool(silent.any()):  # the usual case once units fire: nothing more to build
+            return true, None, None
+        # g is d(loss)/d(output) and the optimiser descends: g < 0 raises the output
+        passes = ((x > lo) | (g < 0)) if hi is None else (((x > lo) | (g < 0)) & ((x < hi) | (g > 0)))
+        redirected = torch.where(passes, g, 0.0)
+        if not true.dim():
+            return redirected, None, None
         silent = silent.reshape((-1,) + (1,) * (true.dim() - 1))
         return torch.where(silent, redirected, true), None, None
 
@@ -83,11 +86,10 @@ class ReluRedirect:
 @contextlib.contextmanager
 def redirect_relus(model, enabled: bool = True) -> Iterator[ReluRedirect]:
     """Redirect the gradients of every ``nn.ReLU``/``nn.ReLU6`` module of ``model.net`` while
-    the block runs and ``handle.active`` is true; all hooks are removed on exit, also on
-    exceptions. ``enabled=False`` hooks nothing (a no-op handle)."""
+    the block runs and ``handle.active`` is true; every module's own ``forward`` is back on
+    exit, also on exceptions. ``enabled=False`` changes nothing (a no-op handle)."""
     handle = ReluRedirect()
-    handles = []
-    stash: dict = {}
+    swapped: list = []  # (module, the instance's own forward attribute or _NONE)
     net = getattr(model, "net", model)
     try:
         if enabled:
@@ -95,30 +97,24 @@ def redirect_relus(model, enabled: bool = True) -> Iterator[ReluRedirect]:
                 bounds = _bounds(module)
                 if bounds is None:
                     continue
+                original = module.forward
 
-                key = id(module)
+                def forward(x, *args, _original=original, _bounds=bounds, **kwargs):
+                    if handle.active and isinstance(x, torch.Tensor) and x.requires_grad:
+                        return _RedirectedClamp.apply(x, *_bounds)  # never in place: x stays for backward
+                    return _original(x, *args, **kwargs)
 
-                def pre(mod, args, _key=key):
-                    if not handle.active or not args or not isinstance(args[0], torch.Tensor):
-                        return None
-                    x = args[0]
-                    stash[_key] = x
-                    if getattr(mod, "inplace", False):
-                        return (x.clone(),) + tuple(args[1:])  # keep the pre-activation intact
-                    return None
-
-                def post(_mod, _args, _out, _key=key, _bounds=bounds):
-                    x = stash.pop(_key, None)
-                    if x is None or not handle.active or not x.requires_grad:
-                        return None
-                    return _RedirectedClamp.apply(x, *_bounds)
-
-                handles.append(module.register_forward_pre_hook(pre, prepend=True))
-                handles.append(module.register_forward_hook(post, prepend=True))
+                swapped.append((module, module.__dict__.get("forward", _NONE)))
+                module.forward = forward
                 handle.modules.append(name)
         yield handle
     finally:
-        for h in handles:
-            h.remove()
-        stash.clear()
+        for module, own in reversed(swapped):
+            if own is _NONE:
+                module.__dict__.pop("forward", None)
+            else:
+                module.forward = own
         handle.active = False
+
+
+_NONE = object()

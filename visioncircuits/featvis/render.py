@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from visioncircuits.cache import ActivationCache
+from visioncircuits.device import numeric_mode
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.objectives import Objective, UnitObjective, as_objective, needed_layers
@@ -180,7 +181,7 @@ def optimise(model: HookedModel, n: int, value_fn: Callable[[Mapping], torch.Ten
     from visioncircuits.featvis.fast_loop import optimise_fast, uses_speed_options
 
     loop = optimise_fast if uses_speed_options(config) else _optimise
-    with redirect_relus(model, enabled=redirect > 0) as rr:
+    with numeric_mode(config.exact), redirect_relus(model, enabled=redirect > 0) as rr:
         return loop(model, n, value_fn, layers, config, size, list(seeds), transforms, bar, history, redirect, rr)
 
 
