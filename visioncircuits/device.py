@@ -82,12 +82,26 @@ def batch_invariant(threads: int = 1) -> Iterator[None]:
             torch.backends.mkldnn.enabled = old
 
 
+@contextlib.contextmanager
+def exact_mode() -> Iterator[None]:
+    """One thread, deterministic kernels and NNPACK off: the numeric mode of ``RenderConfig.exact``.
+
+    With it, a computation gives the same bits every time for the same batch. The callers
+    (``render``, ``build_gallery``, dataset examples) then put every image whose batch would
+    depend on how the work is split in a batch of its own, so no number depends on which other
+    images shared its batch. This keeps oneDNN, unlike :func:`batch_invariant`, which is much
+    slower on this project's CPU models (its cost against the default is a row of
+    ``visioncircuits bench featvis_speed --mode options``: ``exact``, ``one image per batch``).
+    """
+    with deterministic(threads=1), torch.backends.nnpack.flags(enabled=False):
+        yield
+
+
 def numeric_mode(exact: bool) -> contextlib.AbstractContextManager:
-    """:func:`batch_invariant` when ``exact`` (``RenderConfig.exact``, ``--exact``), else nothing.
+    """:func:`exact_mode` when ``exact`` (``RenderConfig.exact``, ``--exact``), else nothing.
 
     Why a switch, not the default: it pins work to one thread, so on a 2-core machine a job
     takes up to twice the wall time; without it results agree to float rounding (~1e-7 per
     activation) across batch sizes, shards and resumes, which is enough for most galleries.
     """
-    return batch_invariant() if exact else contextlib.nullcontext()
-
+    return exact_mode() if exact else contextlib.nullcontext()

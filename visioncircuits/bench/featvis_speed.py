@@ -3,9 +3,10 @@
 ``--mode ttq`` (default): the headline measure of issue 16. Seconds for this engine to reach
 the objective lucent's ``render_vis`` reaches at the end of its run, on the same model
 instance, units, image size, parameterisation (FFT, decorrelated colour, Adam lr 0.05) and
-transform chain (lucent's ``standard_transforms``). Three contenders run interleaved in one
-process, ``--rounds`` times (lucent, engine default, engine ``--fast`` preset, lucent, ...),
-and the medians are reported. Times are **CPU seconds of the one thread that does the work**
+transform chain (lucent's ``standard_transforms``). The contenders run interleaved in one
+process, ``--rounds`` times (lucent, engine default, engine ``--fast`` preset, then the
+preset's parts alone: bf16 + channels_last, coarse-to-fine; lucent, ...), and the medians
+are reported. Times are **CPU seconds of the one thread that does the work**
 (``--threads 1``): on a machine shared with other jobs, wall time measures the neighbours.
 Objectives: the mean over units of each unit's spatial-mean activation on the untransformed
 full-size image, measured the same way for all three (lucent's at its snapshot steps, taken
@@ -43,6 +44,8 @@ OPTIONS = {
     "coarse-to-fine 0.5": {"coarse_to_fine": 0.5},
     "lr 0.1 cosine": {"lr": 0.1, "lr_schedule": "cosine"},
     "compile": {"compile": True},
+    "one image per batch": {"batch_size": 1},
+    "exact": {"exact": True},
 }
 
 
@@ -200,6 +203,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                                              **fast_options()),
         "engine (bf16 + channels_last only)": lambda: run_engine(
             model, args.layer, channels, args.size, args.steps, args.eval_every, precision="bf16", channels_last=True),
+        "engine (coarse-to-fine 0.5 only)": lambda: run_engine(
+            model, args.layer, channels, args.size, args.steps, args.eval_every, coarse_to_fine=0.5),
     }
     runs: dict = {k: [] for k in contenders}
     for r in range(args.rounds):

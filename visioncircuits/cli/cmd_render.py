@@ -48,7 +48,7 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                    "renders differ from the default settings' (see `visioncircuits bench featvis_speed`)")
     p.add_argument("--exact", action="store_true",
                    help="byte-identical renders however units are batched, sharded or resumed: one torch thread, "
-                        "oneDNN and NNPACK off (slower; without it resumed units agree to float rounding)")
+                        "deterministic kernels, one image per batch (without it they agree to float rounding)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

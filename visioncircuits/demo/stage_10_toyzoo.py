@@ -170,6 +170,7 @@ def _gallery(ctx: DemoContext, model, out: Path, labels, s: dict) -> str | None:
         # mean (results/toy_render_quality.json: scripts/reproduce_toy_render_quality.py)
         objective=GALLERY_OBJECTIVE,
         transforms=GALLERY_TRANSFORMS,
+        exact=True,  # a killed and resumed demo draws the same images (RenderConfig.exact)
     )
     return "gallery/index.html"
 

@@ -88,6 +88,7 @@ def _gallery(ctx: DemoContext, model, layer: str, sae_dir: Path, rec, s: dict, o
         seed=ctx.seed,
         unit_notes=notes,
         progress=False,
+        exact=True,  # a killed and resumed demo draws the same images (RenderConfig.exact)
     )
     return os.path.relpath(res.index, out) if res.index else None
 

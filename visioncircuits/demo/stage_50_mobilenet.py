@@ -140,10 +140,11 @@ def _crops(folder: Path, n: int, size: int, seed: int) -> torch.Tensor:
 
 
 def _render_config(s: dict, seed: int):
-    """The one set of render settings for this stage's neuron and SAE-latent galleries."""
+    """The one set of render settings for this stage's neuron and SAE-latent galleries
+    (``exact``: a killed and resumed demo draws the same images)."""
     from visioncircuits.featvis.config import RenderConfig
 
-    return RenderConfig(steps=s["steps"], size=s["size"], seed=seed, progress=False)
+    return RenderConfig(steps=s["steps"], size=s["size"], seed=seed, progress=False, exact=True)
 
 
 def _gallery(model, out: Path, folder, s: dict, seed: int) -> list[dict]:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+from visioncircuits.device import numeric_mode
 from visioncircuits.distributed.backend import default_shards, run_shards
 from visioncircuits.distributed.cluster import ray_session
 from visioncircuits.distributed.config import RayConfig
@@ -20,7 +21,7 @@ from visioncircuits.distributed.examples import ray_dataset_examples
 from visioncircuits.distributed.shards import unit_shards
 from visioncircuits.featvis.config import RenderConfig
 from visioncircuits.featvis.dataset_examples import ExamplesResult
-from visioncircuits.featvis.gallery import GalleryResult, build_gallery, plan_gallery
+from visioncircuits.featvis.gallery import GalleryResult, build_gallery, examples_batch, plan_gallery
 
 
 def _gallery_task(units: list, model, layer: str, out: str, cfg: RenderConfig, kwargs: dict,
@@ -56,11 +57,11 @@ def ray_gallery(model, layer: str, out_dir: Union[str, os.PathLike], config: Opt
                         max_examples=max_examples, **{k_: kwargs[k_] for k_ in plan_keys if k_ in kwargs})
     task_kwargs = {**kwargs, "dataset": dataset, "k": k, "max_examples": max_examples, "unit_notes": unit_notes}
     if plan.todo:
-        with ray_session(ray) as r:
+        with ray_session(ray) as r, numeric_mode(cfg.exact):
             examples = None
             if dataset:
                 examples = ray_dataset_examples(model, [plan.addresses[i] for i in plan.todo], dataset, ray, k=k,
-                                                size=plan.size, limit=max_examples)
+                                                size=plan.size, limit=max_examples, batch_size=examples_batch(cfg))
             shards = unit_shards(plan.todo, default_shards(r, ray, len(plan.todo)))
             run_shards(_gallery_task, shards, ray, shared=(model, layer, str(out), cfg, task_kwargs, examples),
                        desc=f"gallery {plan.prefix} ({len(plan.todo)} units)", unit="unit")

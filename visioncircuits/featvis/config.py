@@ -20,9 +20,9 @@ class RenderConfig:
     ``size`` defaults to the model's input size; ``batch_size`` to what fits
     ``memory_budget_mb`` (``render`` only); ``lr`` to the parameterisation's;
     ``param_kwargs`` go to the parameterisation (``magnitude=`` for MACO, ``colour=``/``sd=``
-    for FFT); ``exact``: run under :func:`visioncircuits.device.batch_invariant` (one thread,
-    oneDNN and NNPACK off) so renders are byte-identical however units are batched, sharded or
-    resumed, instead of equal to float rounding; ``redirect_relu``: redirected ReLU gradients
+    for FFT); ``exact``: one thread, deterministic kernels and every image in a batch of its own
+    (:func:`visioncircuits.device.exact_mode`), so renders are byte-identical however units are
+    batched, sharded or resumed, instead of equal to float rounding; ``redirect_relu``: redirected ReLU gradients
     for the first steps (True: Lucid's 16, at most half; False; a step count; or a fraction in
     (0, 1)); ``eval_every`` > 0 records
     the objective during optimisation (``render`` only).

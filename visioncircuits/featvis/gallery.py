@@ -137,7 +137,7 @@ def build_gallery(
         PosixPath('out/gallery/index.html')
     """
     cfg = RenderConfig.resolve(config, **render_kwargs)
-    with numeric_mode(cfg.exact):  # examples and peaks too: every number in unit.json is batch-invariant
+    with numeric_mode(cfg.exact):  # examples and peaks too: every number in unit.json
         return _build_gallery(model, layer, Path(out_dir), cfg, units=units, unit_spec=unit_spec, dataset=dataset,
                               diverse=diverse, diversity_weight=diversity_weight, negative=negative, k=k, shard=shard,
                               unit_notes=unit_notes, embed_images=embed_images, write_html=write_html,
@@ -162,14 +162,15 @@ def _build_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig,
         ex = precomputed
         if ex is None:
             ex = dataset_examples(model, [addresses[i] for i in todo], dataset, k=k, size=size, limit=max_examples,
-                                  progress=progress)
+                                  progress=progress, batch_size=examples_batch(cfg))
         examples = ex.by_unit()
         ds_info = {"folder": str(dataset), "n_images": ex.n_images, "skipped": len(ex.skipped)}
 
     objectives = {i: render_target(model, addresses[i], objective, size) for i in todo}
     bs = 1
     if todo:
-        bs = int(cfg.batch_size or auto_batch_size(model, objectives[todo[0]].layers, size, cfg.memory_budget_mb))
+        bs = 1 if cfg.exact else int(cfg.batch_size or auto_batch_size(model, objectives[todo[0]].layers, size,
+                                                                       cfg.memory_budget_mb))
     per_chunk = max(1, bs // 2) if negative else bs
     for start in range(0, len(todo), per_chunk):
         chunk = todo[start:start + per_chunk]
@@ -274,6 +275,11 @@ def plan_gallery(model: HookedModel, layer: str, out: Path, cfg: RenderConfig, *
         (done if _finished(out, addresses[i], key) else todo).append(i)
     log.info("gallery %s: %d units in shard %d/%d, %d already finished", prefix, len(mine), k_shard, n_shard, len(done))
     return GalleryPlan(cfg, size, prefix, settings, addresses, todo, done, fp, key)
+
+
+def examples_batch(cfg: RenderConfig) -> int:
+    """Photos per forward pass of the dataset-example scan: one under ``exact`` (see device.exact_mode)."""
+    return 1 if cfg.exact else 32
 
 
 def speed_settings(cfg: RenderConfig) -> dict:

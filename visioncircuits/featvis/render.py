@@ -251,7 +251,8 @@ def render(model: HookedModel, units: Union[Target, Sequence[Target]], config: O
     n_redirect = redirect_steps(cfg.redirect_relu, cfg.steps)
     layers = needed_layers(objectives)
     tf = resolve_model_transforms(model, cfg.transforms, layers, size)  # "stride_aware" needs the layers
-    bs = int(cfg.batch_size or auto_batch_size(model, layers, size, cfg.memory_budget_mb))
+    # exact: every image alone, so its sums never depend on its neighbours (device.exact_mode)
+    bs = 1 if cfg.exact else int(cfg.batch_size or auto_batch_size(model, layers, size, cfg.memory_budget_mb))
     t0 = time.perf_counter()
     images, values, history = [], [], []
     n_chunks = -(-len(objectives) // bs)

@@ -13,7 +13,7 @@ from pathlib import Path
 from visioncircuits.reliability.compare import compare_trees
 from visioncircuits.reliability.runner import cli_command, cli_env, run_subprocess
 
-GALLERY = ("gallery", "toy-vgg-s0", "relu3", "--units", "0:4", "--steps", "8", "--size", "32", "--batch-size", "1",
+GALLERY = ("gallery", "toy-vgg-s0", "relu3", "--units", "0:4", "--steps", "8", "--size", "32", "--exact",
            "--quiet", "--link-images", "--out", "out")
 # name -> the extra flags of each of the two simultaneous runs
 SCENARIOS = {"two shards": (("--shard", "1/2"), ("--shard", "2/2")), "two identical runs": ((), ())}

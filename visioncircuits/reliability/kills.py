@@ -46,7 +46,7 @@ class Job:
 
 # The long jobs at their smallest settings. Output always at "out" inside the run folder.
 JOBS = (
-    Job("gallery", ("gallery", M, "relu3", "--units", "0:4", "--steps", "8", "--size", "32", "--batch-size", "1",
+    Job("gallery", ("gallery", M, "relu3", "--units", "0:4", "--steps", "8", "--size", "32", "--exact",
                     "--quiet", "--link-images", "--out", "out"),
         (KillPoint("first unit written", "out/units/*/unit.json"),
          KillPoint("a unit written after the resume", "out/units/*/unit.json"))),
