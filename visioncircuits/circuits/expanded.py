@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from visioncircuits.circuits import window as W
+from visioncircuits.circuits.branch_pruning import RowGroup, row_groups, zeroed
 from visioncircuits.circuits.linearize import linear_functions, linearize
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.precision import channels_last_model, to_channels_last
@@ -126,12 +127,15 @@ class ExpandedWeights:
     units (channel indices, or unit addresses such as SAE latents on the upper layer).
     ``window=False`` always computes at full size. ``center``: ``"floor_half"`` (``H // 2``,
     default) or ``"captum"`` (``(H - 1) // 2``), see the module docstring.
+    ``prune_branches``: rows run only the branches of the upper block they read
+    (:mod:`.branch_pruning`; the same rows, less work on Inception blocks).
     """
 
     def __init__(self, model, size: Optional[int] = None, chunk: int = 256, window: bool = True,
                  memory_mb: int = 1024, progress: bool = False, center: str = "floor_half",
-                 channels_last: bool = True):
+                 channels_last: bool = True, prune_branches: bool = True):
         centre_index(1, center)  # validates
+        self.prune_branches = prune_branches
         self.channels_last = channels_last
         self.center = center
         self.model = model
@@ -222,24 +226,47 @@ class ExpandedWeights:
             (g,) = torch.autograd.grad((r[0] * v).sum(), x, allow_unused=True)
         return torch.zeros_like(x[0]) if g is None else g[0]
 
-    def _rows(self, shape: Sequence[int], lower: str, upper: str, readout: Readout, n: int) -> torch.Tensor:
-        """All ``n`` rows by batched injection of a lower map of ``shape``: (n, C_lower, h, w)."""
+    def _rows(self, shape: Sequence[int], lower: str, upper: str, readout: Readout, n: int,
+              check: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
+        """All ``n`` rows by batched injection of a lower map of ``shape``: (n, C_lower, h, w).
+
+        With ``prune_branches``, rows are grouped by the block's leaves they read and the
+        others are skipped (:mod:`.branch_pruning`); ``check=(v, probe)`` verifies
+        ``v . rows == probe`` (the one-backward probe on the same map) and recomputes without
+        pruning if not."""
+        groups, leaves = [RowGroup(tuple(range(n)), ())], {}
+        if self.prune_branches:
+            groups, leaves = row_groups(self.lin.net, self.lin.get_module(lower),
+                                        lambda x: self._run(lower, upper, readout, x), shape, self.lin.device)
+        rows = self._grouped_rows(shape, lower, upper, readout, n, groups, leaves)
+        if check is not None and any(g.skip for g in groups):
+            v, probe = check
+            if not W.matches(torch.einsum("r,r...->...", v.to(rows.dtype), rows), probe):
+                log.warning("%s->%s: branch-pruned rows failed the probe check; recomputing without pruning",
+                            lower, upper)
+                rows = self._grouped_rows(shape, lower, upper, readout, n, [RowGroup(tuple(range(n)), ())], {})
+        return rows
+
+    def _grouped_rows(self, shape, lower, upper, readout, n, groups, leaves) -> torch.Tensor:
         per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
         chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
-        out = []
-        for s in tqdm(
-            range(0, n, chunk), desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False
-        ):
-            b = min(chunk, n - s)
+        out = torch.zeros(n, *shape, device=self.lin.device)
+        jobs = [(g, g.rows[s:s + chunk]) for g in groups for s in range(0, len(g.rows), chunk)]
+        for group, rows in tqdm(jobs, desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False):
+            b = len(rows)
+            idx = torch.tensor(rows, device=self.lin.device)
             # channels_last: the same sums in the same order (identical rows), but the convs
             # and pools on these small maps vectorise over channels (about 1.5x on CPU)
-            with torch.enable_grad(), channels_last_model(self.lin.net, self.channels_last):
+            with torch.enable_grad(), channels_last_model(self.lin.net, self.channels_last), \
+                    zeroed([leaves[name] for name in group.skip]):
                 x = to_channels_last(self._leaf(shape, b).detach(), self.channels_last).requires_grad_(True)
                 r = self._run(lower, upper, readout, x)
-                picked = r[torch.arange(b, device=r.device), torch.arange(s, s + b, device=r.device)]
-                (g,) = torch.autograd.grad(picked.sum(), x, allow_unused=True)
-            out.append(torch.zeros_like(x) if g is None else g.detach().contiguous())
-        return torch.cat(out)
+                picked = r[torch.arange(b, device=r.device), idx]
+                # nothing to differentiate: the rows read no path from the lower layer (zero rows)
+                g = torch.autograd.grad(picked.sum(), x, allow_unused=True)[0] if picked.requires_grad else None
+            if g is not None:
+                out[idx] = g.detach()
+        return out
 
     # ---------------------------------------------------------------- public
     def compute(self, lower: str, upper: str, crop: Crop = None, units: UnitsArg = None) -> torch.Tensor:
@@ -272,7 +299,7 @@ class ExpandedWeights:
             except RuntimeError as e:  # a branch bypasses the lower layer: no injected window
                 log.debug("no window for %s->%s: %s", lower, upper, first_line(e))
         self.last_size = (h, w)
-        return centre_crop(self._rows(lower_shape, lower, upper, readout, n), crop, self.center)
+        return centre_crop(self._rows(lower_shape, lower, upper, readout, n, check=(v, g_full)), crop, self.center)
 
     def _small_image(self) -> int:
         """The smallest input the layers before the injection point run on (values unused)."""
@@ -309,7 +336,7 @@ class ExpandedWeights:
             ):
                 continue
             log.debug("%s->%s: rows on a %dx%d lower map instead of %dx%d", lower, upper, L, L, h, w)
-            small = self._rows((c, L, L), lower, upper, readout, n)
+            small = self._rows((c, L, L), lower, upper, readout, n, check=(v, g))
             y0, x0, kh, kw = _crop_window(h, w, crop, self.center)
             out = torch.zeros(n, c, kh, kw, device=small.device, dtype=small.dtype)
             # the box (full-map coordinates) intersected with the crop window
