@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = {"InceptionV1 (lucent's, random weights), mixed4a": "results/bench_featvis_speed_inceptionv1.json",
          "MobileNetV2 (real weights), blocks.9": "results/bench_featvis_speed_mobilenet_v2.json"}
 STYLE = {"lucent render_vis": ("k", "-"), "engine (default)": ("tab:blue", "-"),
-         "engine (--fast)": ("tab:red", "-"), "engine (bf16 + channels_last only)": ("tab:orange", "--")}
+         "engine (--fast)": ("tab:red", "-"), "engine (bf16 + channels_last only)": ("tab:orange", "--"),
+         "engine (coarse-to-fine 0.5 only)": ("tab:green", "--")}
 
 
 def main() -> None:

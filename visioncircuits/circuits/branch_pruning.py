@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from visioncircuits.module_forward import replaced_forwards
 
 
 @dataclass(frozen=True)
@@ -112,23 +114,13 @@ def row_groups(net: nn.Module, lower_module: nn.Module, run: Callable[[torch.Ten
     return out, leaves
 
 
-@contextlib.contextmanager
-def zeroed(leaves: Sequence[BlockLeaf]) -> Iterator[None]:
+def zeroed(leaves: Sequence[BlockLeaf]) -> contextlib.AbstractContextManager:
     """The given leaves return zeros of their recorded shape (batch from their input) and
     run nothing; their own ``forward`` is back on exit, also on exceptions."""
-    swapped: list[tuple[nn.Module, Optional[object]]] = []
-    try:
-        for leaf in leaves:
-            def forward(x, *_args, _shape=leaf.shape, **_kwargs):
-                t = x if isinstance(x, torch.Tensor) else x[0]  # a concat module takes a tuple
-                return torch.zeros((t.shape[0], *_shape), device=t.device, dtype=t.dtype)
+    def zeros(shape: tuple) -> Callable:
+        def forward(x, *_args, **_kwargs):
+            t = x if isinstance(x, torch.Tensor) else x[0]  # a concat module takes a tuple
+            return torch.zeros((t.shape[0], *shape), device=t.device, dtype=t.dtype)
+        return forward
 
-            swapped.append((leaf.module, leaf.module.__dict__.get("forward")))
-            leaf.module.forward = forward
-        yield
-    finally:
-        for module, own in reversed(swapped):
-            if own is None:
-                module.__dict__.pop("forward", None)
-            else:
-                module.forward = own
+    return replaced_forwards((leaf.module, zeros(leaf.shape)) for leaf in leaves)

@@ -30,6 +30,8 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
+from visioncircuits.module_forward import replaced_forwards
+
 
 class _RedirectedClamp(torch.autograd.Function):
     """``clamp(x, lo, hi)`` forward; Lucid's redirected gradient backward (``hi`` may be None)."""
@@ -89,32 +91,22 @@ def redirect_relus(model, enabled: bool = True) -> Iterator[ReluRedirect]:
     the block runs and ``handle.active`` is true; every module's own ``forward`` is back on
     exit, also on exceptions. ``enabled=False`` changes nothing (a no-op handle)."""
     handle = ReluRedirect()
-    swapped: list = []  # (module, the instance's own forward attribute or _NONE)
-    net = getattr(model, "net", model)
+    replacements = []
+    if enabled:
+        for name, module in getattr(model, "net", model).named_modules():
+            bounds = _bounds(module)
+            if bounds is None:
+                continue
+
+            def forward(x, *args, _original=module.forward, _bounds=bounds, **kwargs):
+                if handle.active and isinstance(x, torch.Tensor) and x.requires_grad:
+                    return _RedirectedClamp.apply(x, *_bounds)  # never in place: x stays for backward
+                return _original(x, *args, **kwargs)
+
+            replacements.append((module, forward))
+            handle.modules.append(name)
     try:
-        if enabled:
-            for name, module in net.named_modules():
-                bounds = _bounds(module)
-                if bounds is None:
-                    continue
-                original = module.forward
-
-                def forward(x, *args, _original=original, _bounds=bounds, **kwargs):
-                    if handle.active and isinstance(x, torch.Tensor) and x.requires_grad:
-                        return _RedirectedClamp.apply(x, *_bounds)  # never in place: x stays for backward
-                    return _original(x, *args, **kwargs)
-
-                swapped.append((module, module.__dict__.get("forward", _NONE)))
-                module.forward = forward
-                handle.modules.append(name)
-        yield handle
+        with replaced_forwards(replacements):
+            yield handle
     finally:
-        for module, own in reversed(swapped):
-            if own is _NONE:
-                module.__dict__.pop("forward", None)
-            else:
-                module.forward = own
         handle.active = False
-
-
-_NONE = object()
