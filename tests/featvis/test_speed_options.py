@@ -123,3 +123,13 @@ def test_compile_path_equals_eager(tiny_model):
     a = _render(tiny_model, steps=3, redirect_relu=False, channels_last=True)
     b = _render(tiny_model, steps=3, redirect_relu=False, channels_last=True, compile=True)
     assert torch.allclose(a.images, b.images, atol=1e-3)
+
+
+def test_bench_curve_sums_chunk_times_and_averages_all_units():
+    """A render split into chunks (batch_size 1) is timed over all chunks, not the last one."""
+    from visioncircuits.bench.featvis_speed import merge_chunks
+
+    history = [(8, 1.0, [1.0, 2.0]), (16, 2.0, [3.0, 4.0]), (8, 1.5, [5.0]), (16, 3.0, [7.0])]
+    assert merge_chunks(history) == [(8, 2.5, pytest.approx(8 / 3)), (16, 5.0, pytest.approx(14 / 3))]
+    one = [(8, 1.0, [1.0, 2.0]), (16, 2.0, [3.0, 4.0])]
+    assert merge_chunks(one) == [(8, 1.0, 1.5), (16, 2.0, 3.5)]

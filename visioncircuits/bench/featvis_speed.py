@@ -139,8 +139,20 @@ def run_engine(model, layer, channels, size, steps, eval_every, **options) -> di
     cfg = cfg.replace(**options)
     with _cpu_clock():
         res = render(model, [f"{layer}:{c}" for c in channels], cfg)
-    curve = [(s, t, float(np.mean(v))) for s, t, v in res.history]
-    return {"curve": curve, "images": res.images}
+    return {"curve": merge_chunks(res.history), "images": res.images}
+
+
+def merge_chunks(history: list) -> list:
+    """One curve from a render's history: with more units than ``batch_size`` the history has
+    one run of snapshots per chunk, each timed from 0, so a snapshot's time is the sum over
+    chunks and its objective the mean over all units."""
+    chunks: list = []
+    for step, t, values in history:
+        if not chunks or step <= chunks[-1][-1][0]:
+            chunks.append([])
+        chunks[-1].append((step, t, list(values)))
+    return [(snaps[0][0], sum(s[1] for s in snaps), float(np.mean([v for s in snaps for v in s[2]])))
+            for snaps in zip(*chunks)]
 
 
 def fast_options() -> dict:
