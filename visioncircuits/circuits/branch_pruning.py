@@ -58,9 +58,11 @@ def row_groups(net: nn.Module, lower_module: nn.Module, run: Callable[[torch.Ten
 
     ``run(x)`` is the readout (B, R) of the linearised net with ``x`` (B, *x_shape) injected at
     the lower layer (``lower_module``'s output). Leaves that run after the injection form the
-    block. Returns the groups and the block's leaves by name.
+    block; those that run before it are skipped by every group. Returns the groups and the
+    leaves they may skip, by name.
     """
     order: list[tuple[str, nn.Module, tuple]] = []
+    before: list[tuple[str, nn.Module, tuple]] = []
     state = {"injected": False}
     handles = [lower_module.register_forward_hook(lambda *_: state.__setitem__("injected", True))]
     for name, module in _leaves(net):
@@ -68,8 +70,8 @@ def row_groups(net: nn.Module, lower_module: nn.Module, run: Callable[[torch.Ten
             continue
 
         def record(_m, _inp, out, _name=name, _module=module):
-            if state["injected"] and isinstance(out, torch.Tensor) and out.is_floating_point():
-                order.append((_name, _module, tuple(out.shape[1:])))
+            if isinstance(out, torch.Tensor) and out.is_floating_point():
+                (order if state["injected"] else before).append((_name, _module, tuple(out.shape[1:])))
         handles.append(module.register_forward_hook(record))
     try:
         with torch.no_grad():
@@ -79,9 +81,12 @@ def row_groups(net: nn.Module, lower_module: nn.Module, run: Callable[[torch.Ten
             h.remove()
     leaves = {name: BlockLeaf(name, module, shape) for name, module, shape in order}
     names = list(leaves)
+    # leaves before the injection only feed the replaced lower output (or a skip around it,
+    # a constant for the rows): every group skips them, so the prefix costs nothing either
+    prefix = {name: BlockLeaf(name, module, shape) for name, module, shape in before if name not in leaves}
     n_rows = base.shape[1]
     if not names:
-        return [RowGroup(tuple(range(n_rows)), ())], leaves
+        return [RowGroup(tuple(range(n_rows)), tuple(prefix))], {**prefix, **leaves}
     # sample k + 1 perturbs leaf k; sample 0 is the plain run
     gen = torch.Generator().manual_seed(0)
     k_total = len(names)
@@ -107,11 +112,11 @@ def row_groups(net: nn.Module, lower_module: nn.Module, run: Callable[[torch.Ten
             h.remove()
     depends = r[1:] != r[:1]  # (leaves, rows); rounding can only add dependencies, never drop one
     groups: dict[tuple, list[int]] = {}
-    for row in range(n_rows):
-        key = tuple(bool(b) for b in depends[:, row])
+    for row, key in enumerate(map(tuple, depends.T.cpu().tolist())):
         groups.setdefault(key, []).append(row)
-    out = [RowGroup(tuple(rows), tuple(n for n, used in zip(names, key) if not used)) for key, rows in groups.items()]
-    return out, leaves
+    out = [RowGroup(tuple(rows), tuple(prefix) + tuple(n for n, used in zip(names, key) if not used))
+           for key, rows in groups.items()]
+    return out, {**prefix, **leaves}
 
 
 def zeroed(leaves: Sequence[BlockLeaf]) -> contextlib.AbstractContextManager:

@@ -250,22 +250,23 @@ class ExpandedWeights:
     def _grouped_rows(self, shape, lower, upper, readout, n, groups, leaves) -> torch.Tensor:
         per_row = 4 * int(torch.tensor(shape).prod()) * 8  # the leaf, its gradient and activations in between
         chunk = max(1, min(self.chunk, self.memory // max(1, per_row)))
-        out = torch.zeros(n, *shape, device=self.lin.device)
+        out = torch.empty(n, *shape, device=self.lin.device)  # every row is written once below
         jobs = [(g, g.rows[s:s + chunk]) for g in groups for s in range(0, len(g.rows), chunk)]
-        for group, rows in tqdm(jobs, desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress, leave=False):
-            b = len(rows)
-            idx = torch.tensor(rows, device=self.lin.device)
-            # channels_last: the same sums in the same order (identical rows), but the convs
-            # and pools on these small maps vectorise over channels (about 1.5x on CPU)
-            with torch.enable_grad(), channels_last_model(self.lin.net, self.channels_last), \
-                    zeroed([leaves[name] for name in group.skip]):
-                x = to_channels_last(self._leaf(shape, b).detach(), self.channels_last).requires_grad_(True)
-                r = self._run(lower, upper, readout, x)
-                picked = r[torch.arange(b, device=r.device), idx]
-                # nothing to differentiate: the rows read no path from the lower layer (zero rows)
-                g = torch.autograd.grad(picked.sum(), x, allow_unused=True)[0] if picked.requires_grad else None
-            if g is not None:
-                out[idx] = g.detach()
+        # channels_last: the same sums in the same order (identical rows), but the convs and
+        # pools on these small maps vectorise over channels (about 1.5x on CPU); the weights
+        # are converted once for all chunks
+        with channels_last_model(self.lin.net, self.channels_last):
+            for group, rows in tqdm(jobs, desc=f"{lower}->{upper}", unit="chunk", disable=not self.progress,
+                                    leave=False):
+                b = len(rows)
+                idx = torch.tensor(rows, device=self.lin.device)
+                with torch.enable_grad(), zeroed([leaves[name] for name in group.skip]):
+                    x = to_channels_last(self._leaf(shape, b).detach(), self.channels_last).requires_grad_(True)
+                    r = self._run(lower, upper, readout, x)
+                    picked = r[torch.arange(b, device=r.device), idx]
+                    # nothing to differentiate: the rows read no path from the lower layer (zero rows)
+                    g = torch.autograd.grad(picked.sum(), x, allow_unused=True)[0] if picked.requires_grad else None
+                out[idx] = 0.0 if g is None else g.detach()
         return out
 
     # ---------------------------------------------------------------- public
