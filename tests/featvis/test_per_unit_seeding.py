@@ -133,3 +133,22 @@ def test_exact_config_gives_identical_resumes_at_default_threads_and_is_never_mi
     assert len(loose.rendered) == 4 and not loose.skipped  # another numeric mode: rendered again
     again = build_gallery(toy, "conv3", tmp_path / "ref", batch_size=8, exact=True, units="0:4", **kw)
     assert len(again.rendered) == 4
+
+
+def test_clearing_a_unit_keeps_a_live_process_temp_file(tmp_path):
+    """Two identical runs into one folder: one clearing a unit must not delete the other's
+    in-progress atomic write (its rename would fail), but a dead process's temp file goes."""
+    import os
+
+    from visioncircuits.atomic import _HOST
+
+    udir = tmp_path / "units" / "conv3_0"
+    udir.mkdir(parents=True)
+    (udir / "unit.json").write_text("{}")
+    (udir / "vis.png").write_bytes(b"old")
+    live = udir / f".vis.png.{_HOST}-{os.getpid()}.abc.tmp"
+    dead = udir / f".vis.png.{_HOST}-999999999.abc.tmp"
+    live.write_bytes(b"x")
+    dead.write_bytes(b"x")
+    gallery_mod._clear_unit(udir)
+    assert sorted(p.name for p in udir.iterdir()) == [live.name]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from visioncircuits.atomic import clean_stale_tmp, write_json, write_png
+from visioncircuits.atomic import clean_stale_tmp, is_stale_tmp, write_json, write_png
 from visioncircuits.device import numeric_mode
 from visioncircuits.errors import InputError
 from visioncircuits.featvis.config import RenderConfig
@@ -320,13 +320,18 @@ def _finished(out: Path, addr: str, key: str) -> bool:
 
 
 def _clear_unit(udir: Path) -> None:
-    """Remove a unit folder's old files, ``unit.json`` first (so a kill leaves it unfinished, never mixed)."""
+    """Remove a unit folder's old files, ``unit.json`` first (so a kill leaves it unfinished, never mixed).
+
+    The temp file of another live process's atomic write is kept: two runs rendering the same
+    unit at once (identical runs into one folder) would otherwise break each other's rename."""
     if not udir.is_dir():
         return
     (udir / "unit.json").unlink(missing_ok=True)
-    for f in udir.iterdir():
+    for f in list(udir.iterdir()):
+        if f.name.endswith(".tmp") and f.name.startswith(".") and not is_stale_tmp(f):
+            continue
         if f.is_dir():
-            shutil.rmtree(f)
+            shutil.rmtree(f, ignore_errors=True)
         else:
             f.unlink(missing_ok=True)
 
